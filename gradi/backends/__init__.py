@@ -1,0 +1,37 @@
+"""Registry of backends: one module per backend family, one table mapping names to backends.
+
+Modules are imported eagerly but cheaply; each backend imports its heavy library (JAX, the
+compiled C++ or Mojo extension) only when first used, so ``gradi backends`` is fast and a
+missing library only makes its own backends unavailable.
+"""
+
+from . import jax_backends, numpy_loops, numpy_matrix, python_lists
+from .base import Backend
+
+_MODULES = (python_lists, numpy_loops, numpy_matrix, jax_backends)
+
+BACKENDS = {backend.name: backend for module in _MODULES for backend in module.BACKENDS}
+
+
+def names():
+    """Names of every registered backend, in registry order."""
+    return list(BACKENDS)
+
+
+def get(name):
+    """The backend called ``name``; ValueError listing the known names otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a backend name (str), got {type(name).__name__}; "
+                        f"known backends: {', '.join(BACKENDS)}")
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}") from None
+
+
+def available():
+    """Names of the backends that can run on this machine."""
+    return [name for name, backend in BACKENDS.items() if backend.available]
+
+
+__all__ = ["BACKENDS", "Backend", "available", "get", "names"]
