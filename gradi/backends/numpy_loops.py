@@ -1,0 +1,36 @@
+"""``numpy-loops``: the blog's NumPy version — Python loops over i and j, NumPy row operations.
+
+Kept as written in the original comparison: it shows what NumPy gives when the loops stay in
+Python (each pair pays an interpreter round trip and a few tiny array allocations).
+"""
+
+import numpy as np
+
+from .base import Backend
+
+
+def _gradient(X, D):
+    n = X.shape[0]
+    grad = np.zeros_like(X)
+    for i in range(n):
+        for j in range(n):
+            diff = X[i] - X[j]
+            grad[i] += 4 * (np.dot(diff, diff) - D[i, j] ** 2) * diff
+    return grad
+
+
+class NumpyLoops(Backend):
+    name = "numpy-loops"
+    language = "NumPy"
+    tier = "seed"
+    summary = "Python loops over i, j with NumPy row operations (the blog's NumPy)"
+    sources = ("gradi/backends/numpy_loops.py",)
+
+    def descend(self, X, D, lr, niter, threads):
+        step = X.dtype.type(lr)
+        for _ in range(niter):
+            X -= step * _gradient(X, D)
+        return X
+
+
+BACKENDS = [NumpyLoops()]

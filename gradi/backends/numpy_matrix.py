@@ -1,0 +1,47 @@
+"""``numpy``: the idiomatic NumPy formulation, no Python loop over points.
+
+With C_ij = |X_i - X_j|^2 - D_ij^2 the gradient is ``4 (rowsum(C) X - C X)``: one matrix
+product instead of an N x N x dim broadcast (about 10x faster at N=1000 here). Squared distances
+come from the Gram matrix of X centred on its mean — translation does not change distances, and
+centring avoids the cancellation that the expansion |a|^2 + |b|^2 - 2ab suffers far from the
+origin. D^2 and the N x N work buffer are allocated once per call, not per iteration.
+"""
+
+import numpy as np
+
+from .base import Backend
+
+
+def descend_matrix(X, D, lr, niter):
+    """``niter`` gradient steps in matrix form, updating X in place."""
+    D2 = D * D
+    C = np.empty_like(D)
+    step = X.dtype.type(4.0 * lr)
+    for _ in range(niter):
+        Xc = X - X.mean(axis=0)
+        sq = np.einsum("ij,ij->i", Xc, Xc)
+        np.matmul(Xc, Xc.T, out=C)
+        C *= -2.0
+        C += sq[:, None]
+        C += sq[None, :]
+        C -= D2
+        grad = C.sum(axis=1)[:, None] * X - C @ X
+        X -= step * grad
+    return X
+
+
+class NumpyMatrix(Backend):
+    name = "numpy"
+    language = "NumPy"
+    tier = "idiomatic"
+    summary = "matrix form 4(rowsum(C) X - C X), no Python loop over points"
+    sources = ("gradi/backends/numpy_matrix.py",)
+
+    def working_bytes(self, n, dim, itemsize):
+        return 2 * n * n * itemsize
+
+    def descend(self, X, D, lr, niter, threads):
+        return descend_matrix(X, D, lr, niter)
+
+
+BACKENDS = [NumpyMatrix()]
