@@ -1,0 +1,59 @@
+"""The problem definition: stress, its exact gradient, distance matrices and shapes."""
+
+import numpy as np
+import pytest
+
+import gradi
+from gradi import shapes
+from gradi.testing import make_case
+
+
+def test_stress_counts_each_unordered_pair_once():
+    X = np.array([[0.0, 0.0], [3.0, 4.0]])
+    D = np.array([[0.0, 4.0], [4.0, 0.0]])
+    assert gradi.stress(X, D) == (25.0 - 16.0) ** 2
+
+
+@pytest.mark.parametrize("n, dim", [(2, 1), (7, 2), (17, 3), (9, 5)])
+def test_gradient_equals_jax_grad(n, dim):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    X, D, _ = make_case(n, dim, "float64", seed=n)
+
+    def jax_stress(X):
+        diff = X[:, None, :] - X[None, :, :]
+        C = jnp.sum(diff * diff, axis=-1) - jnp.asarray(D) ** 2
+        return jnp.sum(jnp.triu(C, 1) ** 2)
+
+    with jax.enable_x64(True):
+        expected = np.asarray(jax.grad(jax_stress)(jnp.asarray(X)))
+    np.testing.assert_allclose(gradi.gradient(X, D), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, dim", [(2, 1), (6, 2), (11, 3)])
+def test_gradient_equals_finite_differences(n, dim):
+    X, D, _ = make_case(n, dim, "float64", seed=3 * n)
+    h = 1e-6
+    numeric = np.zeros_like(X)
+    for index in np.ndindex(X.shape):
+        step = np.zeros_like(X)
+        step[index] = h
+        numeric[index] = (gradi.stress(X + step, D) - gradi.stress(X - step, D)) / (2 * h)
+    analytic = gradi.gradient(X, D)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-6 * np.abs(analytic).max())
+
+
+def test_distance_matrix_is_symmetric_with_zero_diagonal():
+    D = gradi.distance_matrix(shapes.sphere(50))
+    assert D.shape == (50, 50)
+    np.testing.assert_array_equal(D, D.T)
+    np.testing.assert_array_equal(np.diagonal(D), 0.0)
+    assert D[0, 1] == pytest.approx(np.linalg.norm(shapes.sphere(50)[0] - shapes.sphere(50)[1]))
+
+
+def test_shapes_have_the_blog_geometry():
+    np.testing.assert_allclose(np.linalg.norm(shapes.circle(12), axis=1), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(shapes.sphere(40), axis=1), 1.0)
+    assert shapes.circle(12).shape == (12, 2) and shapes.sphere(40).shape == (40, 3)
+    np.testing.assert_array_equal(shapes.cube(30, 4, seed=1), shapes.cube(30, 4, seed=1))
+    assert not np.array_equal(shapes.cube(30, 4, seed=1), shapes.cube(30, 4, seed=2))
