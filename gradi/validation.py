@@ -48,7 +48,9 @@ class Problem:
     @property
     def chunk_lengths(self):
         """Iterations per backend call: one call, or ``record_every`` per call when recording."""
-        if not self.record_every or self.niter == 0:
+        if self.niter == 0:
+            return []
+        if not self.record_every:
             return [self.niter]
         full, rest = divmod(self.niter, self.record_every)
         return [self.record_every] * full + ([rest] if rest else [])

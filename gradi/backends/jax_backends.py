@@ -1,5 +1,8 @@
 """``jax-scan`` (the blog's JAX) and ``jax`` (idiomatic JAX), both jit-compiled.
 
+``jax`` uses the matrix form of ``numpy`` (centred Gram matrix, ``4(rowsum(C) X - C X)``): XLA
+ran it 16x faster per iteration than the N x N x dim broadcast at N=1000 (0.54 vs 8.8 ms here).
+
 Both run inside ``jax.enable_x64(True)`` so float64 is honoured without changing the caller's
 global JAX configuration; arrays keep the dtype gradi hands over. Compilation happens ahead of
 time in ``prepare``, once per shape and dtype (and per niter for ``jax-scan``, whose scan length
@@ -42,8 +45,9 @@ def _kernels():
         D2 = D * D
 
         def step(_, X):
-            diff = X[:, None, :] - X[None, :, :]
-            C = jnp.sum(diff * diff, axis=-1) - D2
+            Xc = X - jnp.mean(X, axis=0)
+            sq = jnp.sum(Xc * Xc, axis=1)
+            C = sq[:, None] + sq[None, :] - 2 * Xc @ Xc.T - D2
             return X - lr * 4 * (jnp.sum(C, axis=1)[:, None] * X - C @ X)
         return lax.fori_loop(0, niter, step, X)
 
@@ -103,10 +107,10 @@ class JaxScan(_Jax):
 class JaxVectorised(_Jax):
     name = "jax"
     tier = "idiomatic"
-    summary = "jit, all pairs vectorised, one compiled fori_loop over iterations"
+    summary = "jit, matrix form over all pairs (as numpy), one compiled fori_loop over iterations"
 
     def working_bytes(self, n, dim, itemsize):
-        return (dim + 3) * n * n * itemsize
+        return 3 * n * n * itemsize
 
 
 BACKENDS = [JaxScan(), JaxVectorised()]
