@@ -31,7 +31,7 @@ def test_solve_prints_stress_shape_error_and_time(backend, capsys):
     (["solve", "--lr", "-1"], "lr must be"),
     (["solve", "-n", "1"], "at least 2"),
     (["solve", "--shape", "sphere", "--dim", "2"], "--dim must be 3"),
-    (["solve", "--threads", "2", "--backend", "numpy"], "runs on one thread"),
+    (["solve", "--threads", "2", "--backend", "jax"], "runs on one thread"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_arguments_give_one_line_and_exit_code_2(argv, words):

@@ -48,7 +48,7 @@ BAD_INPUTS = [
     ("niter bool", _with(niter=True), TypeError, "niter must be an integer"),
     ("threads zero", _with(threads=0), ValueError, "threads must be an integer >= 1"),
     ("threads float", _with(threads=1.5), TypeError, "threads must be an integer"),
-    ("serial backend, 2 threads", _with(threads=2), ValueError, "runs on one thread"),
+    ("serial backend, 2 threads", _with(threads=2, backend="python"), ValueError, "runs on one thread"),
     ("unknown backend", _with(backend="fortran"), ValueError, "known backends: python"),
     ("backend not a name", _with(backend=3), TypeError, "backend must be"),
     ("dtype float16", _with(dtype="float16"), ValueError, "float32, float64"),
@@ -126,3 +126,23 @@ def test_tiny_asymmetry_within_tolerance_is_accepted():
     D = D5.copy()
     D[0, 1] += 1e-9
     gradi.solve(D, 2, niter=1)
+
+
+def test_numpy_honours_threads_for_its_blas_pool():
+    import threadpoolctl
+
+    seen = []
+    original = gradi.backends.numpy_matrix.descend_matrix
+
+    def spy(*args):
+        seen.append(max(pool["num_threads"] for pool in threadpoolctl.threadpool_info()
+                        if pool["user_api"] == "blas"))
+        return original(*args)
+
+    gradi.backends.numpy_matrix.descend_matrix = spy
+    try:
+        gradi.solve(D5, 2, backend="numpy", threads=1, niter=1)
+        assert gradi.solve(D5, 2, backend="numpy", niter=1).threads == 1
+    finally:
+        gradi.backends.numpy_matrix.descend_matrix = original
+    assert seen == [1, 1]
