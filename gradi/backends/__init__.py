@@ -5,10 +5,10 @@ compiled C++ or Mojo extension) only when first used, so ``gradi backends`` is f
 missing library only makes its own backends unavailable.
 """
 
-from . import jax_backends, numpy_loops, numpy_matrix, python_lists
+from . import cpp, jax_backends, mojo, numpy_loops, numpy_matrix, python_lists
 from .base import Backend
 
-_MODULES = (python_lists, numpy_loops, numpy_matrix, jax_backends)
+_MODULES = (python_lists, numpy_loops, numpy_matrix, jax_backends, cpp, mojo)
 
 BACKENDS = {backend.name: backend for module in _MODULES for backend in module.BACKENDS}
 

@@ -1,0 +1,106 @@
+"""Mojo backends: the blog's loops on one thread or many, and a tuned SIMD kernel.
+
+All three run in one compiled extension (mojo/gradi_mojo.mojo, built on first use by
+``mojo_build``). Every call goes through ``call_kernel``, which checks the buffers before their
+addresses reach Mojo: a bad address there kills the interpreter instead of raising. The
+extension repeats the checks so a direct call with bad arguments raises too.
+
+Fork hazard: once the Mojo runtime's thread pool has started, a forked child hangs on its
+next parallel call. Use subprocess or multiprocessing's "spawn" after using these backends.
+"""
+
+import numpy as np
+
+from .base import Backend
+
+_BUILD_SOURCES = ("mojo/gradi_mojo.mojo", "gradi/backends/mojo_build.py", "gradi/backends/mojo.py")
+
+
+def call_kernel(kernel, X, D, lr, niter, threads):
+    """Run ``kernel`` ("seed" or "simd") on X in place after checking every argument; returns X."""
+    if kernel not in ("seed", "simd"):
+        raise ValueError(f"kernel must be 'seed' or 'simd', got {kernel!r}")
+    if not isinstance(X, np.ndarray) or not isinstance(D, np.ndarray):
+        raise TypeError("X and D must be numpy arrays")
+    if X.ndim != 2 or X.shape[1] < 1:
+        raise ValueError(f"X must be n x dim with dim >= 1, got shape {X.shape}")
+    if D.shape != (X.shape[0], X.shape[0]):
+        raise ValueError(f"D must be {X.shape[0]} x {X.shape[0]}, got shape {D.shape}")
+    if X.dtype not in (np.float32, np.float64) or D.dtype != X.dtype:
+        raise TypeError(f"X and D must both be float32 or both float64, got {X.dtype} and {D.dtype}")
+    if not (X.flags.c_contiguous and D.flags.c_contiguous):
+        raise ValueError("X and D must be C-contiguous")
+    if not X.flags.writeable:
+        raise ValueError("X must be writeable")
+    if np.may_share_memory(X, D):
+        raise ValueError("X and D must not overlap in memory")
+    for name, value in (("niter", niter), ("threads", threads)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if niter < 0:
+        raise ValueError(f"niter must be >= 0, got {niter}")
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    if not np.isfinite(lr):
+        raise ValueError(f"lr must be finite, got {lr}")
+    module = _extension()
+    getattr(module, kernel)(X, D, float(lr), int(niter), int(threads))
+    return X
+
+
+def _extension():
+    # Imported here so that ``python -m gradi.backends.mojo_build`` runs a fresh module.
+    from . import mojo_build
+
+    return mojo_build.load_extension()
+
+
+class _MojoBackend(Backend):
+    language = "Mojo"
+    kernel = "seed"
+
+    def load(self):
+        _extension()
+
+    def descend(self, X, D, lr, niter, threads):
+        return call_kernel(self.kernel, X, D, lr, niter, threads)
+
+
+class MojoSeed(_MojoBackend):
+    name = "mojo"
+    summary = "the blog's plain loops in Mojo, one thread"
+    sources = ("mojo/seed_kernel.mojo",) + _BUILD_SOURCES
+
+    def working_bytes(self, n, dim, itemsize):
+        return n * dim * itemsize  # the gradient buffer
+
+    def descend(self, X, D, lr, niter, threads):
+        return call_kernel("seed", X, D, lr, niter, 1)
+
+
+class MojoParallel(_MojoBackend):
+    name = "mojo-parallel"
+    parallel = True
+    summary = "the same loops, rows split into `threads` chunks run by max.algorithm.parallelize"
+    sources = ("mojo/seed_kernel.mojo",) + _BUILD_SOURCES
+
+    def working_bytes(self, n, dim, itemsize):
+        return n * dim * itemsize
+
+
+class MojoSimd(_MojoBackend):
+    name = "mojo-simd"
+    tier = "tuned"
+    parallel = True
+    kernel = "simd"
+    summary = ("structure of arrays, D^2 precomputed, SIMD over j, rows in `threads` chunks "
+               "(one thread below a measured size)")
+    sources = ("mojo/simd_kernel.mojo",) + _BUILD_SOURCES
+
+    def working_bytes(self, n, dim, itemsize):
+        stride = -(-n // 16) * 16  # rows padded to a whole SIMD vector (16 lanes at most here)
+        threads = self.default_threads()
+        return (n * stride + 2 * dim * stride + threads * stride) * itemsize
+
+
+BACKENDS = (MojoSeed(), MojoParallel(), MojoSimd())

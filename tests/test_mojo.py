@@ -1,0 +1,203 @@
+"""Mojo backends: agreement with the float64 reference, bit-identical thread counts, safety, builds.
+
+The first run compiles the extension into the cache (GRADI_CACHE_DIR or ~/.cache/gradi).
+Fresh processes come from subprocess, never fork: a forked child of a process that has run
+Mojo's thread pool hangs on its next parallel call.
+"""
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gradi.backends
+from gradi.backends import mojo_build
+from gradi.backends.mojo import call_kernel
+from gradi.testing import assert_agrees, make_case, reference_descend
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def _mojo_installed():
+    try:
+        importlib.metadata.version("mojo")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(not _mojo_installed(), reason="the mojo package is not installed")
+
+DTYPES = ("float32", "float64")
+
+
+@pytest.fixture(scope="module")
+def ext():
+    """The compiled extension; a failed build fails the tests (Mojo is installed here)."""
+    return mojo_build.load_extension()
+
+
+def descend(name, X0, D, lr, niter, threads=1):
+    return gradi.backends.get(name).descend(X0.copy(), D, lr, niter, threads)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [2, 17, 100])
+@pytest.mark.parametrize("dim", [1, 2, 3, 5])
+@pytest.mark.parametrize("name,threads", [("mojo", 1), ("mojo-parallel", 2)])
+def test_seed_agrees_with_reference(ext, name, threads, n, dim, dtype):
+    X0, D, lr = make_case(n, dim, dtype, seed=n + dim)
+    X = descend(name, X0, D, lr, 50, threads)
+    assert X.dtype == np.dtype(dtype)
+    assert_agrees(X, reference_descend(X0, D, lr, 50), D, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [2, 15, 16, 17, 100, 257])
+@pytest.mark.parametrize("dim", [1, 2, 3, 4, 5])
+def test_simd_agrees_with_reference(ext, n, dim, dtype):
+    X0, D, lr = make_case(n, dim, dtype, seed=n + dim)
+    X = descend("mojo-simd", X0, D, lr, 50, threads=2)
+    assert X.dtype == np.dtype(dtype)
+    assert_agrees(X, reference_descend(X0, D, lr, 50), D, dtype)
+
+
+@pytest.mark.parametrize("name", ["mojo", "mojo-parallel", "mojo-simd"])
+@pytest.mark.parametrize("niter", [0, 1, 7])
+def test_short_runs_agree(ext, name, niter):
+    # Odd and zero step counts: the tuned kernel double-buffers, so parity matters.
+    X0, D, lr = make_case(33, 3, "float64", seed=3)
+    X = descend(name, X0, D, lr, niter)
+    assert_agrees(X, reference_descend(X0, D, lr, niter), D, "float64")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dim", [3, 5])
+@pytest.mark.parametrize("name", ["mojo-parallel", "mojo-simd"])
+def test_thread_counts_bit_identical(ext, name, dim, dtype):
+    # Big enough for the tuned kernel's parallel path (below ext.info()["serial_below"] it is serial).
+    n = max(131, ext.info()["serial_below"] + 13)
+    X0, D, lr = make_case(n, dim, dtype, seed=7)
+    results = [descend(name, X0, D, lr, 20, threads) for threads in (1, 2, 3, 8)]
+    for X in results[1:]:
+        np.testing.assert_array_equal(X, results[0])
+    assert not np.array_equal(results[0], X0)
+
+
+def test_solve_runs_the_mojo_backends(ext):
+    D = gradi.distance_matrix(np.random.default_rng(0).random((40, 2)))
+    results = {name: gradi.solve(D, 2, backend=name, niter=30, dtype="float64").X
+               for name in ("numpy", "mojo", "mojo-parallel", "mojo-simd")}
+    for name in ("mojo", "mojo-parallel", "mojo-simd"):
+        assert_agrees(results[name], results["numpy"], D, "float64")
+
+
+def _bad_calls():
+    X, D, _ = make_case(10, 3, "float32")
+    readonly = X.copy()
+    readonly.flags.writeable = False
+    return {
+        "int64 X": (X.astype(np.int64), D.astype(np.int64), 1, 1),
+        "float16 X": (X.astype(np.float16), D.astype(np.float16), 1, 1),
+        "mixed dtypes": (X, D.astype(np.float64), 1, 1),
+        "non-contiguous X": (np.ascontiguousarray(np.repeat(X, 2, axis=1))[:, ::2], D, 1, 1),
+        "Fortran D": (X.copy(), np.asfortranarray(D), 1, 1),
+        "read-only X": (readonly, D, 1, 1),
+        "D too small": (X.copy(), D[:5, :5].copy(), 1, 1),
+        "1-D X": (X[:, 0].copy(), D, 1, 1),
+        "dim 0": (np.zeros((10, 0), np.float32), D, 1, 1),
+        "negative niter": (X.copy(), D, -1, 1),
+        "zero threads": (X.copy(), D, 1, 0),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_calls()))
+@pytest.mark.parametrize("kernel", ["seed", "simd"])
+def test_bad_buffers_raise(ext, kernel, case):
+    X, D, niter, threads = _bad_calls()[case]
+    before = X.copy()
+    with pytest.raises((ValueError, TypeError)):
+        call_kernel(kernel, X, D, 1e-3, niter, threads)
+    with pytest.raises(Exception):  # the extension's own checks, without the Python wrapper
+        getattr(ext, kernel)(X, D, 1e-3, niter, threads)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_overlapping_buffers_raise(ext):
+    buffer = np.zeros((4, 4))
+    with pytest.raises(ValueError, match="overlap"):
+        call_kernel("simd", buffer.reshape(-1)[:4].reshape(4, 1), buffer, 1e-3, 1, 1)
+
+
+def _run(code, **env):
+    """Run Python code in a fresh interpreter (subprocess, not fork) with extra environment."""
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env=environment, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+REPORT = """
+    import json, numpy as np, gradi
+    from gradi.errors import BackendUnavailableError
+    reasons = {n: gradi.backends.get(n).unavailable_reason for n in ("mojo", "mojo-parallel", "mojo-simd")}
+    D = gradi.distance_matrix(np.random.default_rng(0).random((10, 2)))
+    try:
+        gradi.solve(D, 2, backend="mojo-simd", niter=5)
+        error = None
+    except BackendUnavailableError as exc:
+        error = str(exc)
+    numpy_ok = bool(np.isfinite(gradi.solve(D, 2, backend="numpy", niter=5).X).all())
+    print(json.dumps({"reasons": reasons, "error": error, "numpy_ok": numpy_ok}))
+"""
+
+
+def test_missing_compiler_makes_backends_unavailable(tmp_path):
+    report = json.loads(_run(REPORT, GRADI_MOJO=str(tmp_path / "no-such-mojo"),
+                             GRADI_CACHE_DIR=str(tmp_path / "cache")))
+    for reason in report["reasons"].values():
+        assert reason and "no-such-mojo" in reason and "\n" not in reason
+    assert "mojo-simd" in report["error"] and "unavailable" in report["error"]
+    assert report["numpy_ok"]
+
+
+def test_failing_compiler_reports_its_error_line(tmp_path):
+    fake = tmp_path / "mojo"
+    fake.write_text(textwrap.dedent("""\
+        #!/bin/sh
+        if [ "$1" = "--version" ]; then echo "Mojo 0.0 (fake)"; exit 0; fi
+        echo "gradi_mojo.mojo:1:1: error: fake compiler refuses" >&2
+        exit 1
+        """))
+    fake.chmod(0o755)
+    report = json.loads(_run(REPORT, GRADI_MOJO=str(fake), GRADI_CACHE_DIR=str(tmp_path / "cache")))
+    assert report["reasons"]["mojo"] == "mojo build failed: gradi_mojo.mojo:1:1: error: fake compiler refuses"
+    assert report["numpy_ok"]
+    assert not list((tmp_path / "cache" / "mojo").iterdir())  # no half-built entry left behind
+
+
+def test_cache_is_reused_and_keyed_by_content(ext, tmp_path):
+    library, record = mojo_build.build()
+    assert mojo_build.build()[0] == library and library.is_file()
+    assert record["compile_seconds"] > 0
+    compiler = mojo_build.find_compiler()
+    version = mojo_build.compiler_version(compiler)
+    for source in mojo_build.source_dir().glob("*.mojo"):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    key = mojo_build.build_key(tmp_path, compiler, version)
+    assert key == library.parent.name
+    with open(tmp_path / "simd_kernel.mojo", "a") as handle:
+        handle.write("\n")
+    assert mojo_build.build_key(tmp_path, compiler, version) != key
+
+
+def test_build_command_prints_the_library(ext):
+    out = _run("from gradi.backends import mojo_build; mojo_build.main([])")
+    assert out.splitlines()[0].endswith("gradi_mojo.so")
+    assert "compile seconds" in out and "warm lookup + import seconds" in out
