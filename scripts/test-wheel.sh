@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install the wheel that scripts/build-wheel.sh left in dist/ (with every optional stack and the
+# test tools) and run the test suite from the repository against that installed package.
+# CI's test job runs this; it runs the same way on a workstation.
+#
+#   scripts/test-wheel.sh [PYTEST ARGS...]
+#
+#   PYTHON       interpreter whose environment receives the wheel (default .venv/bin/python,
+#                else python3): use a throwaway environment, the wheel replaces any gradi there
+#   GRADI_DIST   folder holding the wheel (default dist)
+#
+# The tests import gradi from the installed wheel, not from ./gradi (which has no compiled
+# extension): pytest's importlib import mode (pyproject.toml) does not put the repository on
+# sys.path and PYTHONSAFEPATH stops `python -m` from adding the working directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+dist=${GRADI_DIST:-dist}
+wheels=("$dist"/gradi-*.whl)
+if [ ! -f "${wheels[0]}" ] || [ ${#wheels[@]} -ne 1 ]; then
+  echo "test-wheel.sh: expected exactly one $dist/gradi-*.whl (run scripts/build-wheel.sh)" >&2
+  exit 1
+fi
+
+"$PYTHON" -m pip install --force-reinstall --no-deps "${wheels[0]}"
+"$PYTHON" -m pip install "${wheels[0]}[all,test]"
+
+export PYTHONSAFEPATH=1
+# Say which backends the tests are about to use, and check gradi comes from the wheel.
+(cd "$(mktemp -d)" && "$PYTHON" -m gradi backends)
+case "$("$PYTHON" -c 'import gradi; print(gradi.__file__)')" in
+  "$PWD"/*) echo "test-wheel.sh: gradi was imported from the source tree, not the wheel" >&2; exit 1 ;;
+esac
+exec "$PYTHON" -m pytest "$@"
