@@ -1,4 +1,6 @@
-// The seed tier (backends cpp and cpp-parallel): the blog's algorithm, written plainly with Eigen.
+// The seed tier (backends cpp and cpp-parallel): the blog's algorithm, written plainly. Eigen maps
+// hold X and D (no copy) and do the update X -= lr G; the pair loops are plain loops over the
+// coordinates, because Eigen's dynamic-size row expressions cost 3-4x per pair at dim 2-3.
 // For each row i the gradient g_i = 4 sum_j (|X_i - X_j|^2 - D_ij^2)(X_i - X_j) is summed over j in
 // order, the whole g is computed, then X <- X - lr g. Rows are independent, so the parallel
 // variant splits them across exactly `threads` OpenMP threads; each row's sum is the same whatever
@@ -31,10 +33,15 @@ int seed_descend(T* x, const T* d, long n, long dim, double lr, long niter, int 
 #ifdef _OPENMP
       if (i == 0) used = omp_get_num_threads();
 #endif
-      G.row(i).setZero();
+      T* g = &G(i, 0);
+      const T* xi = &X(i, 0);
+      for (long k = 0; k < dim; ++k) g[k] = 0;
       for (long j = 0; j < n; ++j) {
-        const T sq = (X.row(i) - X.row(j)).squaredNorm();
-        G.row(i) += (T(4) * (sq - D(i, j) * D(i, j))) * (X.row(i) - X.row(j));
+        const T* xj = &X(j, 0);
+        T sq = 0;
+        for (long k = 0; k < dim; ++k) sq += (xi[k] - xj[k]) * (xi[k] - xj[k]);
+        const T c = T(4) * (sq - D(i, j) * D(i, j));
+        for (long k = 0; k < dim; ++k) g[k] += c * (xi[k] - xj[k]);
       }
     }
     X.noalias() -= step * G;
