@@ -1,19 +1,25 @@
-"""The ``gradi`` command line: ``gradi backends``, ``gradi solve``.
+"""The ``gradi`` command line: ``gradi backends``, ``gradi solve``, ``gradi bench``.
 
 Bad arguments and bad input print one line (``gradi: error: ...``) and exit with code 2,
-never a traceback; a diverging run prints why and exits with code 1.
+never a traceback (a missing optional package, e.g. plotly for --html, counts as bad input);
+a diverging run prints why and exits with code 1; an interrupted bench exits with 130 after
+writing what it measured.
 """
 
 import argparse
 import sys
+import time
+from pathlib import Path
 
-from . import backends, shapes
+from . import backends, bench, pictures, plots, report, shapes
 from .align import procrustes_disparity
 from .errors import DivergenceError
 from .problem import distance_matrix
 from .solver import solve
 
-SHAPES = {"circle": (shapes.circle, 2), "sphere": (shapes.sphere, 3), "cube": (shapes.cube, None)}
+SHAPES = {"circle": (shapes.circle, 2), "sphere": (shapes.sphere, 3), "cube": (shapes.cube, None),
+          "spiral": (shapes.spiral, 2), "helix": (shapes.helix, 3), "text": (shapes.text, 2)}
+DEFAULT_POINTS = 100
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,6 +38,45 @@ def _lr(text):
         raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text!r}") from None
 
 
+def _shape(text):
+    if text in SHAPES or text.lower().endswith(".csv"):
+        return text
+    raise argparse.ArgumentTypeError(f"must be one of {', '.join(sorted(SHAPES))} or a .csv file, "
+                                     f"got {text!r}")
+
+
+def _positive(convert):
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+        return value
+    return parse
+
+
+def _positive_ints(text):
+    items = [item.strip() for item in text.split(",")]
+    try:
+        values = tuple(int(item) for item in items)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1, got {text!r}")
+    return values
+
+
+def _backend_names(text):
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in backends.BACKENDS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown backend {', '.join(map(repr, unknown)) or repr(text)}; "
+                                         f"known backends: {', '.join(backends.BACKENDS)}")
+    return names
+
+
 def build_parser():
     parser = _Parser(prog="gradi", description="Distance geometry by gradient descent, "
                      "solved in every stack a Python user would consider.")
@@ -41,9 +86,11 @@ def build_parser():
     listing.set_defaults(run=run_backends)
 
     solving = commands.add_parser("solve", help="recover a shape from its distance matrix")
-    solving.add_argument("--shape", default="circle", choices=sorted(SHAPES),
-                         help="target shape (default circle)")
-    solving.add_argument("-n", "--points", type=int, default=100, help="number of points N")
+    solving.add_argument("--shape", default="circle", type=_shape,
+                         help=f"target shape: {', '.join(sorted(SHAPES))} (default circle), or a CSV "
+                              f"file of points, one 'x,y' or 'x,y,z' per line")
+    solving.add_argument("-n", "--points", type=int, default=None,
+                         help=f"number of points N (default {DEFAULT_POINTS}; a CSV file sets its own)")
     solving.add_argument("--dim", type=int, default=None,
                          help="dimension (default: the shape's own, 2 for circle, 3 for sphere)")
     solving.add_argument("--backend", default="numpy", help="backend name (see gradi backends)")
@@ -52,7 +99,35 @@ def build_parser():
     solving.add_argument("--niter", type=int, default=1000, help="iterations (default 1000)")
     solving.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     solving.add_argument("--seed", type=int, default=42, help="seed of the start positions")
+    solving.add_argument("--plot", metavar="PNG", help="write the final shape and the stress curve")
+    solving.add_argument("--animate", metavar="GIF", help="write an animation of the points converging")
+    solving.add_argument("--html", metavar="HTML", help="write an interactive page (needs plotly)")
     solving.set_defaults(run=run_solve)
+
+    sweeping = commands.add_parser(
+        "bench", help="time every backend over problem sizes: table, JSON, CSV and figures",
+        description="Sweep backends x N x dim on the same problems, check each backend against "
+                    "the reference, and time it. Defaults: every backend, N=10,100,1000, dim=2,3, "
+                    "1000 iterations, float32, 3 repeats, all cores for parallel backends.")
+    sweeping.add_argument("--quick", action="store_true",
+                          help="a fast sweep (a few minutes): every backend, N up to 1000 where "
+                               "one iteration fits the budget of 0.5 s per run")
+    sweeping.add_argument("--backends", type=_backend_names, default=None,
+                          help="comma-separated backend names (default: every registered backend)")
+    sweeping.add_argument("--sizes", type=_positive_ints, default=None, help="comma-separated N values")
+    sweeping.add_argument("--dims", type=_positive_ints, default=None, help="comma-separated dimensions")
+    sweeping.add_argument("--niter", type=_positive(int), default=None, help="iterations per run")
+    sweeping.add_argument("--threads", type=_positive(int), default=None,
+                          help="threads for parallel backends (default: each backend's own, "
+                               "all cores for most)")
+    sweeping.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    sweeping.add_argument("--repeats", type=_positive(int), default=None, help="timed runs per measurement")
+    sweeping.add_argument("--budget", type=_positive(float), default=None,
+                          help="seconds per timed run before iterations are cut and the time "
+                               "scaled (default 10, --quick 0.5)")
+    sweeping.add_argument("--out", type=Path, default=None,
+                          help="output folder (default results/bench-<timestamp>)")
+    sweeping.set_defaults(run=run_bench)
     return parser
 
 
@@ -69,8 +144,16 @@ def run_backends(args):
 
 
 def make_target(shape, n, dim):
-    """Points of the named shape; ``dim`` only applies to shapes that have no fixed dimension."""
+    """Points of the named shape or CSV file; ``dim`` only applies to shapes without a fixed one."""
+    if shape not in SHAPES:
+        points = shapes.load(shape)
+        if n not in (None, len(points)):
+            raise ValueError(f"{shape} has {len(points)} points; -n must be {len(points)} or omitted")
+        if dim not in (None, points.shape[1]):
+            raise ValueError(f"{shape} is {points.shape[1]}-D; --dim must be {points.shape[1]} or omitted")
+        return points
     make, own_dim = SHAPES[shape]
+    n = DEFAULT_POINTS if n is None else n
     if own_dim is not None:
         if dim not in (None, own_dim):
             raise ValueError(f"shape {shape!r} is {own_dim}-D; --dim must be {own_dim} or omitted")
@@ -79,10 +162,17 @@ def make_target(shape, n, dim):
 
 
 def run_solve(args):
+    wanted = [(path, save) for path, save in ((args.plot, pictures.save_plot),
+                                              (args.animate, pictures.save_animation),
+                                              (args.html, pictures.save_html)) if path]
+    if args.plot or args.animate:
+        pictures.require("matplotlib", "plots", "--plot" if args.plot else "--animate")
+    if args.html:
+        pictures.require("plotly.graph_objects", "html", "--html")
     target = make_target(args.shape, args.points, args.dim)
     result = solve(distance_matrix(target), target.shape[1], backend=args.backend,
                    lr=args.lr, niter=args.niter, threads=args.threads, dtype=args.dtype,
-                   seed=args.seed)
+                   seed=args.seed, record_every=pictures.record_every_for(args.niter) if wanted else None)
     print(f"backend {result.backend}, N={target.shape[0]}, dim={target.shape[1]}, "
           f"{result.dtype}, threads={result.threads}, lr={result.lr:.4g}, niter={result.niter}")
     print(f"final stress      {result.stress:.6g}")
@@ -90,14 +180,50 @@ def run_solve(args):
           f"(Procrustes disparity, 0 = same shape)")
     print(f"time              {result.elapsed:.4g} s "
           f"(+ {result.prepare_seconds:.3g} s compile/warm-up)")
+    for path, save in wanted:
+        save(target, result, path)
+        print(f"wrote             {path}")
     return 0
+
+
+def bench_settings(args):
+    """Settings of a sweep: the defaults, then --quick's, then whatever was given explicitly."""
+    chosen = {"backends": args.backends or tuple(backends.BACKENDS), "dtype": args.dtype,
+              "threads": args.threads, **(bench.QUICK if args.quick else {})}
+    for name in ("sizes", "dims", "niter", "repeats", "budget"):
+        if getattr(args, name) is not None:
+            chosen[name] = getattr(args, name)
+    return bench.Settings(**chosen)
+
+
+def run_bench(args):
+    settings = bench_settings(args)
+    out_dir = args.out or Path("results") / time.strftime("bench-%Y%m%d-%H%M%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"gradi bench: {len(settings.backends)} backends, N={','.join(map(str, settings.sizes))}, "
+          f"dim={','.join(map(str, settings.dims))}, {settings.niter} iterations, {settings.dtype}, "
+          f"{settings.repeats} repeats, budget {settings.budget:g} s per run", file=sys.stderr)
+    sweep = bench.run_sweep(settings, bench.Progress(sys.stderr))
+    if sweep.interrupted:
+        print(f"\ninterrupted: writing the {len(sweep.measurements)} measurements that finished",
+              file=sys.stderr)
+    rows = report.rows(sweep)
+    text = "\n".join([report.format_table(rows), *report.headlines(rows)])
+    paths = report.write_results(out_dir, sweep, rows, text, sys.argv)
+    try:
+        paths += plots.save_bench_figures(rows, out_dir)
+    except ImportError as exc:
+        print(f"gradi: figures skipped ({exc}); pip install 'gradi[plots]'", file=sys.stderr)
+    print(text)
+    print("\n".join(f"wrote {path}" for path in paths))
+    return 130 if sweep.interrupted else 0
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ImportError) as exc:
         print(f"gradi: error: {exc}", file=sys.stderr)
         return 2
     except DivergenceError as exc:

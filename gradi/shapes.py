@@ -1,8 +1,11 @@
-"""Target shapes: the blog's circle and sphere, seeded random clouds, and more.
+"""Target shapes: the blog's circle and sphere, seeded random clouds, a spiral, a helix, text, CSV files.
 
 Every shape returns an N x dim float64 array of points; ``gradi.distance_matrix`` turns it into
 the measurements D that the drones would report.
 """
+
+import csv
+import warnings
 
 import numpy as np
 
@@ -47,3 +50,110 @@ def random_start(D, dim, seed=42):
     D = np.asarray(D, dtype=np.float64)
     side = float(np.sqrt(np.mean(D * D))) or 1.0
     return np.random.default_rng(seed).random((D.shape[0], dim)) * side
+
+
+def spiral(n, turns=3.0):
+    """N points along an Archimedean spiral (dim 2) of radius 1, roughly evenly spaced by arc length.
+
+    The spiral's arc length grows like t^2, so t ~ sqrt(k) spaces the points about evenly.
+    """
+    n = _check_n(n)
+    fraction = np.sqrt((np.arange(n) + 0.5) / n)
+    t = 2.0 * np.pi * turns * fraction
+    return np.column_stack([fraction * np.cos(t), fraction * np.sin(t)])
+
+
+def helix(n, turns=3.0, height=2.0):
+    """N points evenly spaced along a helix (dim 3) of radius 1 and the given height."""
+    n = _check_n(n)
+    fraction = (np.arange(n) + 0.5) / n
+    t = 2.0 * np.pi * turns * fraction
+    return np.column_stack([np.cos(t), np.sin(t), height * (fraction - 0.5)])
+
+
+def text(n, word="gradi"):
+    """N points evenly spaced along the outline of ``word`` rendered in a bold font (dim 2).
+
+    The glyph outlines come from matplotlib's TextPath (lines and Bezier curves); each piece is
+    flattened into short segments and N points are placed at equal arc-length steps over the
+    total outline, so every letter gets points in proportion to its outline's length. Centred on
+    the origin and scaled to a width of 2.
+    """
+    n = _check_n(n)
+    if not isinstance(word, str) or not word.strip():
+        raise ValueError(f"word must be a non-empty string of visible characters, got {word!r}")
+    starts, ends = _outline_segments(word)
+    lengths = np.linalg.norm(ends - starts, axis=1)
+    cumulative = np.concatenate([[0.0], np.cumsum(lengths)])
+    positions = (np.arange(n) + 0.5) * cumulative[-1] / n
+    index = np.clip(np.searchsorted(cumulative, positions, side="right") - 1, 0, len(lengths) - 1)
+    along = ((positions - cumulative[index]) / lengths[index])[:, None]
+    points = starts[index] + along * (ends[index] - starts[index])
+    points -= 0.5 * (points.max(axis=0) + points.min(axis=0))
+    return points * (2.0 / np.ptp(points, axis=0).max())
+
+
+def _outline_segments(word, steps=16):
+    """Start and end points of short straight segments following the outline of ``word``."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    path = TextPath((0.0, 0.0), word, size=1.0, prop=FontProperties(family="DejaVu Sans", weight="bold"))
+    t = np.linspace(0.0, 1.0, steps + 1)
+    pieces = [curve(t) for curve, _ in path.iter_bezier() if curve.degree >= 1]
+    starts = np.concatenate([piece[:-1] for piece in pieces])
+    ends = np.concatenate([piece[1:] for piece in pieces])
+    keep = np.linalg.norm(ends - starts, axis=1) > 0.0
+    return starts[keep], ends[keep]
+
+
+def load(path):
+    """Points from a CSV file: one point per line, 2 or 3 numbers separated by commas.
+
+    Blank lines and lines starting with ``#`` are ignored. A malformed file raises ValueError
+    naming the file, the line and the problem; duplicated points (which the distances cannot
+    tell apart) give a warning.
+    """
+    try:
+        with open(path, newline="") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read shape file {path}: {exc}") from None
+    rows, numbers = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cells = next(csv.reader([line]))
+        if len(cells) not in (2, 3):
+            raise ValueError(f"{path}, line {number}: expected 2 or 3 comma-separated numbers "
+                             f"(x,y or x,y,z), got {len(cells)} columns")
+        if rows and len(cells) != len(rows[0]):
+            raise ValueError(f"{path}, line {number}: {len(cells)} columns, but line {numbers[0]} "
+                             f"has {len(rows[0])}; every point needs the same dimension")
+        rows.append([_cell(path, number, column, cell) for column, cell in enumerate(cells, start=1)])
+        numbers.append(number)
+    if len(rows) < 2:
+        raise ValueError(f"{path}: a shape needs at least 2 points, found {len(rows)}")
+    points = np.array(rows, dtype=np.float64)
+    _warn_duplicates(path, points, numbers)
+    return points
+
+
+def _cell(path, line, column, text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{path}, line {line}, column {column}: {text.strip()!r} is not a number") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{path}, line {line}, column {column}: {text.strip()!r} is not finite")
+    return value
+
+
+def _warn_duplicates(path, points, numbers):
+    _, first, counts = np.unique(points, axis=0, return_index=True, return_counts=True)
+    repeated = first[counts > 1]
+    if len(repeated):
+        examples = ", ".join(f"line {numbers[i]}" for i in sorted(repeated)[:5])
+        warnings.warn(f"{path}: {int(np.sum(counts[counts > 1] - 1))} duplicated point(s), first "
+                      f"seen at {examples}; duplicates are at distance 0 and cannot be told apart",
+                      stacklevel=2)

@@ -1,0 +1,298 @@
+"""``gradi bench``: time every backend on the same problems, after checking that it is right.
+
+The sweep runs backends x N x dim. Each case (N, dim) is built and validated once — the blog's
+circle (dim 2) or sphere (dim 3), gradi's seeded start X0, ``lr="auto"``, the asked dtype — so
+every backend gets the same D, X0, lr and dtype. For each backend of a case:
+
+1. skip it, with the reason, if it cannot run the case (unavailable, dtype, memory) or if one
+   iteration, extrapolated from a smaller N of the same sweep as N^2, exceeds ``budget``;
+2. ``prepare`` (compile / JIT) is timed on its own: that is the reported compile time;
+3. agreement: ``check_iterations`` (20) steps from X0 are compared with gradi's float64
+   reference (``gradi.testing.reference_descend``) with the dtype's tolerance; a backend that
+   disagrees (or goes non-finite) is excluded from the timings and flagged with the error;
+4. steady state: an untimed warm-up run (unless the check already ran as many iterations), then
+   ``repeats`` runs of ``iterations_run`` steps, each from a fresh copy of X0, timed around
+   ``descend`` only. ``iterations_run`` is ``niter`` unless a run would exceed
+   ``budget`` seconds (the slow seed tiers, or any backend at a large N): then it runs as many
+   iterations as fit (at least one) and the time is scaled per iteration to ``niter`` — each
+   iteration does the same work, so the scaling is linear — and marked ``scaled``.
+
+When the first N of a sweep has no smaller N to extrapolate from, one timed iteration (a probe)
+gives the estimate. Ctrl-C stops the sweep and keeps every measurement that finished.
+"""
+
+import dataclasses
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import backends, shapes
+from .problem import distance_matrix
+from .testing import RELATIVE_TOLERANCE, max_relative_error, reference_descend
+from .validation import available_memory, memory_needed, validate
+
+CHECK_ITERATIONS = 20
+REFERENCE_BACKEND = "numpy"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to sweep and how hard to measure; ``budget`` is seconds per timed run."""
+
+    backends: tuple
+    sizes: tuple = (10, 100, 1000)
+    dims: tuple = (2, 3)
+    niter: int = 1000
+    threads: int | None = None
+    dtype: str = "float32"
+    repeats: int = 3
+    budget: float = 10.0
+    seed: int = 42
+    check_iterations: int = CHECK_ITERATIONS
+
+
+QUICK = {"sizes": (10, 100, 1000), "dims": (2, 3), "niter": 1000, "repeats": 3, "budget": 0.5}
+
+
+@dataclass
+class Measurement:
+    """One backend on one case: its status and, when ``ok``, every timed repeat."""
+
+    backend: str
+    language: str
+    tier: str
+    parallel: bool
+    sources: tuple
+    n: int
+    dim: int
+    dtype: str
+    niter: int
+    threads: int
+    lr: float
+    status: str = "ok"  # "ok", "excluded" (wrong or diverged), "skipped" (cannot or too slow), "failed"
+    reason: str = ""
+    iterations_run: int = 0
+    repeat_seconds: list = field(default_factory=list)
+    prepare_seconds: float | None = None
+    check_iterations: int = 0
+    check_error: float | None = None
+    check_tolerance: float | None = None
+
+    @property
+    def scaled(self):
+        return self.status == "ok" and self.iterations_run < self.niter
+
+    @property
+    def seconds_per_iteration(self):
+        return statistics.median(self.repeat_seconds) / self.iterations_run
+
+    @property
+    def seconds(self):
+        """Median time of ``niter`` iterations (scaled per iteration when fewer were run)."""
+        return self.seconds_per_iteration * self.niter
+
+
+@dataclass
+class Sweep:
+    """Everything a sweep measured, in order; ``interrupted`` if Ctrl-C stopped it early."""
+
+    settings: Settings
+    measurements: list = field(default_factory=list)
+    interrupted: bool = False
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+
+def target(n, dim):
+    """The blog's shapes: a circle in 2-D, a sphere in 3-D; a seeded random cloud otherwise."""
+    if dim == 2:
+        return shapes.circle(n)
+    if dim == 3:
+        return shapes.sphere(n)
+    return shapes.cube(n, dim)
+
+
+class _Reference:
+    """Float64 reference positions after k steps of one case, extended only as far as asked."""
+
+    def __init__(self, problem):
+        self.problem = problem
+        self.states = [np.array(problem.X0, dtype=np.float64)]
+
+    def after(self, iterations):
+        while len(self.states) <= iterations:
+            self.states.append(reference_descend(self.states[-1], self.problem.D, self.problem.lr, 1))
+        return self.states[iterations]
+
+
+class _Runner:
+    """Runs one backend on one problem: ``prepare`` per iteration count, timed ``descend`` calls."""
+
+    def __init__(self, problem):
+        self.problem = problem
+        self.first_prepare_seconds = None
+
+    def run(self, iterations):
+        """(positions, seconds) of ``iterations`` steps from a fresh copy of X0."""
+        problem = dataclasses.replace(self.problem, niter=iterations)
+        started = time.perf_counter()
+        problem.backend.prepare(problem)
+        if self.first_prepare_seconds is None:
+            self.first_prepare_seconds = time.perf_counter() - started
+        X = problem.X0.copy()
+        with np.errstate(all="ignore"):  # non-finite results are reported, not warned about
+            started = time.perf_counter()
+            X = problem.backend.descend(X, problem.D, problem.lr, iterations, problem.threads)
+            seconds = time.perf_counter() - started
+        return X, seconds
+
+
+def affordable_iterations(seconds_per_iteration, budget, niter):
+    """Iterations that fit in ``budget`` seconds, between 1 and ``niter``."""
+    if seconds_per_iteration <= 0:
+        return niter
+    return max(1, min(niter, math.floor(budget / seconds_per_iteration)))
+
+
+def measure(backend, problem, reference, settings, estimate=None):
+    """Check and time one backend on one validated case (see the module docstring)."""
+    problem, result = _start(backend, problem, settings)
+    reason = backend.skip(problem) or _memory_reason(backend, problem)
+    if reason is None and estimate is not None and estimate > settings.budget:
+        reason = (f"one iteration would take about {estimate:.3g} s (extrapolated from a smaller N), "
+                  f"over the budget of {settings.budget:g} s per run")
+    if reason is not None:
+        return _finish(result, "skipped", reason)
+
+    runner = _Runner(problem)
+    if estimate is None:
+        _, estimate = runner.run(1)
+        if estimate > settings.budget:
+            result.prepare_seconds = runner.first_prepare_seconds
+            return _finish(result, "skipped", f"one iteration took {estimate:.3g} s, over the budget "
+                                              f"of {settings.budget:g} s per run")
+    check = min(settings.check_iterations, affordable_iterations(estimate, settings.budget, settings.niter))
+    X, seconds = runner.run(check)
+    result.prepare_seconds = runner.first_prepare_seconds
+    result.check_iterations = check
+    result.check_tolerance = RELATIVE_TOLERANCE[result.dtype]
+    finite = bool(np.all(np.isfinite(X)))
+    result.check_error = max_relative_error(X, reference.after(check), problem.D) if finite else math.inf
+    if not result.check_error <= result.check_tolerance:
+        return _finish(result, "excluded",
+                       f"disagrees with the float64 reference after {check} iterations: error "
+                       f"{result.check_error:.3g} of the scale, tolerance {result.check_tolerance:g}")
+
+    result.iterations_run = affordable_iterations(seconds / check, settings.budget, settings.niter)
+    if result.iterations_run != check:  # warm up: a fresh executable's first call, caches
+        runner.run(result.iterations_run)
+    for _ in range(settings.repeats):
+        X, seconds = runner.run(result.iterations_run)
+        if not np.all(np.isfinite(X)):
+            return _finish(result, "excluded", f"positions became non-finite within "
+                                               f"{result.iterations_run} iterations")
+        result.repeat_seconds.append(seconds)
+    return result
+
+
+def _start(backend, problem, settings):
+    """The case's problem for this backend (threads: all cores if parallel, else one) and an empty record."""
+    threads = (settings.threads or backend.default_threads()) if backend.parallel else 1
+    problem = dataclasses.replace(problem, backend=backend, threads=threads)
+    record = Measurement(backend=backend.name, language=backend.language, tier=backend.tier,
+                         parallel=backend.parallel, sources=tuple(backend.sources), n=problem.n,
+                         dim=problem.dim, dtype=problem.dtype.name, niter=settings.niter,
+                         threads=threads, lr=problem.lr)
+    return problem, record
+
+
+def _memory_reason(backend, problem):
+    need = memory_needed(backend, problem.n, problem.dim, problem.dtype)
+    have = available_memory()
+    if need > have:
+        return f"needs about {need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB available"
+    return None
+
+
+def _finish(result, status, reason):
+    result.status, result.reason = status, reason
+    result.repeat_seconds.clear()
+    return result
+
+
+def run_sweep(settings, progress=None):
+    """Measure every backend of ``settings`` on every case; returns a :class:`Sweep`.
+
+    ``progress`` (optional) has ``start(index, total, backend, n, dim)`` and ``done(measurement)``.
+    A backend that raises is recorded as ``failed`` with the error, and the sweep goes on; Ctrl-C
+    (KeyboardInterrupt) ends the sweep, which keeps what finished and sets ``interrupted``.
+    """
+    sweep = Sweep(settings)
+    sizes = sorted(set(settings.sizes))
+    total = len(settings.backends) * len(sizes) * len(settings.dims)
+    last = {}  # (backend, dim) -> (n, seconds per iteration) of the largest N measured so far
+    index = 0
+    try:
+        for dim in settings.dims:
+            for n in sizes:
+                problem = validate(distance_matrix(target(n, dim)), dim, backend=REFERENCE_BACKEND,
+                                   niter=settings.niter, dtype=settings.dtype, seed=settings.seed)
+                reference = _Reference(problem)
+                for name in settings.backends:
+                    index += 1
+                    backend = backends.get(name)
+                    if progress:
+                        progress.start(index, total, name, n, dim)
+                    estimate = _extrapolate(last.get((name, dim)), n)
+                    measurement = _guarded(backend, problem, reference, settings, estimate)
+                    if measurement.status == "ok":
+                        last[(name, dim)] = (n, measurement.seconds_per_iteration)
+                    sweep.measurements.append(measurement)
+                    if progress:
+                        progress.done(measurement)
+    except KeyboardInterrupt:
+        sweep.interrupted = True
+    sweep.finished = time.time()
+    return sweep
+
+
+def _extrapolate(previous, n):
+    if previous is None:
+        return None
+    n_before, seconds = previous
+    return seconds * (n / n_before) ** 2
+
+
+def _guarded(backend, problem, reference, settings, estimate):
+    try:
+        return measure(backend, problem, reference, settings, estimate)
+    except Exception as exc:  # one broken backend must not lose the rest of a long sweep
+        _, failed = _start(backend, problem, settings)
+        return _finish(failed, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+
+class Progress:
+    """One line per measurement on a stream (stderr): what runs, how many are left, the outcome."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.started = None
+
+    def start(self, index, total, backend, n, dim):
+        self.started = time.perf_counter()
+        self.stream.write(f"[{index}/{total}] {backend} N={n} dim={dim} ... ")
+        self.stream.flush()
+
+    def done(self, measurement):
+        wall = time.perf_counter() - self.started
+        if measurement.status == "ok":
+            scaled = f", ran {measurement.iterations_run} and scaled" if measurement.scaled else ""
+            outcome = (f"{measurement.seconds:.4g} s for {measurement.niter} iterations{scaled} "
+                       f"[{wall:.1f} s]")
+        else:
+            outcome = f"{measurement.status}: {measurement.reason}"
+        self.stream.write(outcome + "\n")
+        self.stream.flush()

@@ -1,0 +1,95 @@
+"""What a benchmark ran on: CPU, cores, memory, OS and the versions of every stack.
+
+Timings mean little without the machine and the toolchain; ``describe()`` gathers them without
+importing the heavy libraries (versions come from package metadata) and never fails: anything
+it cannot find is reported as None.
+"""
+
+import importlib.metadata
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gradi
+
+PACKAGES = ("numpy", "scipy", "jax", "jaxlib", "matplotlib", "plotly", "mojo", "max")
+
+
+def describe():
+    """A JSON-ready dict describing this machine and the software the benchmark used."""
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_bytes": _memory_bytes(),
+        "os": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "packages": {name: _package_version(name) for name in PACKAGES},
+        "compiler": _first_line(["gcc", "--version"]),
+        "mojo": _mojo_version(),
+        "gradi": gradi.__version__,
+        "git_commit": _git_commit(),
+    }
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _memory_bytes():
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _package_version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _first_line(command, cwd=None):
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=cwd)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = run.stdout.strip().splitlines()
+    return lines[0].strip() if run.returncode == 0 and lines else None
+
+
+def _mojo_version():
+    """``mojo --version`` (the mojo next to this Python first), else the mojo package's version."""
+    beside_python = Path(sys.executable).parent / "mojo"
+    mojo = str(beside_python) if beside_python.exists() else shutil.which("mojo")
+    return (mojo and _first_line([mojo, "--version"])) or _package_version("mojo")
+
+
+def _git_commit():
+    """The repository's commit (with ``-dirty`` if it has local changes), or None outside git."""
+    root = Path(gradi.__file__).resolve().parent.parent
+    commit = _first_line(["git", "rev-parse", "HEAD"], cwd=root)
+    if commit is None:
+        return None
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                            capture_output=True, text=True, timeout=30)
+    return commit + ("-dirty" if status.stdout.strip() else "")
