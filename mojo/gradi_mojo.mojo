@@ -10,7 +10,7 @@ from std.memory import Pointer
 from std.sys import simd_width_of
 
 from seed_kernel import seed_descend
-from simd_kernel import SERIAL_BELOW, simd_descend
+from simd_kernel import simd_descend
 
 
 @fieldwise_init
@@ -91,7 +91,6 @@ def info() raises -> PythonObject:
     return Python.dict(
         simd_width_float32=simd_width_of[DType.float32](),
         simd_width_float64=simd_width_of[DType.float64](),
-        serial_below=SERIAL_BELOW,
     )
 
 
@@ -101,7 +100,7 @@ def PyInit_gradi_mojo() abi("C") -> PythonObject:
         var m = PythonModuleBuilder("gradi_mojo")
         m.def_function[seed]("seed", docstring="seed(X, D, lr, niter, threads): plain loops, in place")
         m.def_function[simd]("simd", docstring="simd(X, D, lr, niter, threads): tuned SIMD kernel, in place")
-        m.def_function[info]("info", docstring="info(): SIMD widths and the serial threshold")
+        m.def_function[info]("info", docstring="info(): the SIMD widths compiled in")
         return m.finalize()
     except e:
         abort(String("gradi_mojo: cannot create the module: ", e))

@@ -18,7 +18,7 @@ import pytest
 
 import gradi.backends
 from gradi.backends import mojo_build
-from gradi.backends.mojo import call_kernel
+from gradi.backends.mojo import SERIAL_BELOW, call_kernel
 from gradi.testing import assert_agrees, make_case, reference_descend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,15 +78,22 @@ def test_short_runs_agree(ext, name, niter):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dim", [3, 5])
-@pytest.mark.parametrize("name", ["mojo-parallel", "mojo-simd"])
-def test_thread_counts_bit_identical(ext, name, dim, dtype):
-    # Big enough for the tuned kernel's parallel path (below ext.info()["serial_below"] it is serial).
-    n = max(131, ext.info()["serial_below"] + 13)
+@pytest.mark.parametrize("n", [5, 17, SERIAL_BELOW + 67])
+@pytest.mark.parametrize("kernel", ["seed", "simd"])
+def test_thread_counts_bit_identical(ext, kernel, n, dim, dtype):
+    # Straight to the kernel: mojo-simd itself runs small problems on one thread.
     X0, D, lr = make_case(n, dim, dtype, seed=7)
-    results = [descend(name, X0, D, lr, 20, threads) for threads in (1, 2, 3, 8)]
+    results = [call_kernel(kernel, X0.copy(), D, lr, 21, threads) for threads in (1, 2, 3, 8)]
     for X in results[1:]:
         np.testing.assert_array_equal(X, results[0])
     assert not np.array_equal(results[0], X0)
+
+
+@pytest.mark.parametrize("n", [SERIAL_BELOW - 1, SERIAL_BELOW])
+def test_simd_backend_serial_below_threshold_agrees(ext, n):
+    X0, D, lr = make_case(n, 3, "float32", seed=1)
+    X1 = descend("mojo-simd", X0, D, lr, 10, 1)
+    np.testing.assert_array_equal(descend("mojo-simd", X0, D, lr, 10, 2), X1)
 
 
 def test_solve_runs_the_mojo_backends(ext):

@@ -13,6 +13,12 @@ import numpy as np
 
 from .base import Backend
 
+# mojo-simd runs on one thread below this many points: there a parallel call costs more than
+# it saves. Measured with mojo/measure_threshold.py (see mojo/README.md).
+SERIAL_BELOW = 64
+
+TILE = 128  # the tuned kernel's tile edge (mojo/simd_kernel.mojo), for memory estimates
+
 _BUILD_SOURCES = ("mojo/gradi_mojo.mojo", "gradi/backends/mojo_build.py", "gradi/backends/mojo.py")
 
 
@@ -93,14 +99,21 @@ class MojoSimd(_MojoBackend):
     tier = "tuned"
     parallel = True
     kernel = "simd"
-    summary = ("structure of arrays, D^2 precomputed, SIMD over j, rows in `threads` chunks "
-               "(one thread below a measured size)")
+    summary = ("structure of arrays, D^2 precomputed as symmetric tiles, SIMD over j, each pair "
+               "visited once, `threads` workers (one thread below a measured size)")
     sources = ("mojo/simd_kernel.mojo",) + _BUILD_SOURCES
 
+    def descend(self, X, D, lr, niter, threads):
+        return call_kernel("simd", X, D, lr, niter, 1 if X.shape[0] < SERIAL_BELOW else threads)
+
     def working_bytes(self, n, dim, itemsize):
-        stride = -(-n // 16) * 16  # rows padded to a whole SIMD vector (16 lanes at most here)
-        threads = self.default_threads()
-        return (n * stride + 2 * dim * stride + threads * stride) * itemsize
+        # Packed upper-triangle D^2 tiles, SoA coordinates, per-tile partial sums, and (dim > 4)
+        # one tile-sized buffer per worker; TILE as in mojo/simd_kernel.mojo.
+        blocks = -(-n // TILE)
+        tiles = blocks * (blocks + 1) // 2
+        workers = self.default_threads() if dim > 4 else 1
+        return (tiles * TILE * TILE + dim * blocks * TILE + blocks * blocks * dim * TILE
+                + workers * TILE * TILE) * itemsize
 
 
 BACKENDS = (MojoSeed(), MojoParallel(), MojoSimd())

@@ -3,8 +3,8 @@
 The extension is compiled with ``mojo build <sources>/gradi_mojo.mojo --emit shared-lib`` in the
 user's environment (compiling inside pip's isolated build environment leaves a RUNPATH to a
 deleted folder, see mojo/README.md). The cache folder is keyed by the content of every source
-file, the compiler's version and its real path, so editing a source or switching compiler
-rebuilds and nothing stale is ever loaded. Builds go to a temporary folder renamed into place,
+file, the compiler's version and real path, and the host CPU, so editing a source, switching
+compiler or moving the cache to another machine rebuilds and nothing stale is ever loaded. Builds go to a temporary folder renamed into place,
 so two processes never load a half-written .so.
 
 Environment: ``GRADI_MOJO`` (path to the compiler; default ``<venv>/bin/mojo``, then PATH),
@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -75,12 +76,30 @@ def cache_root():
     return Path(root) / "mojo"
 
 
+def host_cpu():
+    """What ``mojo build`` targets by default (the host CPU): machine, model and feature flags."""
+    description = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith(("model name", "flags", "Features")):
+                    description += "\n" + line.strip()
+                if line.strip() == "":
+                    break  # the first processor describes them all
+    except OSError:
+        description += "\n" + platform.processor()
+    return description
+
+
 def build_key(sources, compiler, version):
-    """Hash of every source file's name and bytes, the compiler version and its real path."""
+    """Hash of every source file's name and bytes, the compiler (version, real path) and the
+    host CPU: the library is compiled for this CPU's instruction set, so a cache shared between
+    machines must not hand an AVX-512 build to a CPU without it."""
     digest = hashlib.sha256()
     for path in sorted(sources.glob("*.mojo")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(version.encode() + b"\0" + os.path.realpath(compiler).encode())
+    digest.update(version.encode() + b"\0" + os.path.realpath(compiler).encode() + b"\0")
+    digest.update(host_cpu().encode())
     return digest.hexdigest()[:24]
 
 

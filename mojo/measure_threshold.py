@@ -1,0 +1,52 @@
+"""Measure where the tuned Mojo kernel starts to gain from a second thread (SERIAL_BELOW).
+
+Runs the compiled kernel directly (gradi_mojo.simd, which honours ``threads`` exactly) on one
+thread and on all cores, for growing N, dim 3, float32, best of several runs, and prints the
+smallest N from which the parallel run is faster at every larger N tried.
+Usage: python mojo/measure_threshold.py [niter ...]   (default: 100 1000)
+"""
+
+import os
+import sys
+import time
+
+from gradi.backends import mojo_build
+from gradi.testing import make_case
+
+SIZES = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384)
+
+
+def best_seconds(kernel, X0, D, lr, niter, threads, repeats=7):
+    best = float("inf")
+    for _ in range(repeats):
+        X = X0.copy()
+        start = time.perf_counter()
+        kernel(X, D, lr, niter, threads)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def crossover(niter, threads):
+    kernel = mojo_build.load_extension().simd
+    faster = {}
+    print(f"niter={niter}: N, one thread (ms), {threads} threads (ms)")
+    for n in SIZES:
+        X0, D, lr = make_case(n, 3, "float32")
+        serial = best_seconds(kernel, X0, D, lr, niter, 1)
+        parallel = best_seconds(kernel, X0, D, lr, niter, threads)
+        faster[n] = parallel < serial
+        print(f"  {n:4d} {serial * 1e3:9.3f} {parallel * 1e3:9.3f}")
+    above = [n for n in SIZES if all(faster[m] for m in SIZES if m >= n)]
+    return above[0] if above else None
+
+
+def main(argv):
+    threads = os.cpu_count() or 1
+    if threads < 2:
+        sys.exit("one core: no threshold to measure")
+    for niter in [int(a) for a in argv] or [100, 1000]:
+        print(f"niter={niter}: parallel is faster from N = {crossover(niter, threads)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
