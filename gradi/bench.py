@@ -5,7 +5,8 @@ circle (dim 2) or sphere (dim 3), gradi's seeded start X0, ``lr="auto"``, the as
 every backend gets the same D, X0, lr and dtype. For each backend of a case:
 
 1. skip it, with the reason, if it cannot run the case (unavailable, dtype, memory) or if one
-   iteration, extrapolated from a smaller N of the same sweep as N^2, exceeds ``budget``;
+   iteration, extrapolated as N^2 from the fastest repeat at a smaller N of the same sweep,
+   exceeds ``budget``;
 2. ``prepare`` (compile / JIT) is timed on its own: that is the reported compile time;
 3. agreement: ``check_iterations`` (20) steps from X0 are compared with gradi's float64
    reference (``gradi.testing.reference_descend``) with the dtype's tolerance; a backend that
@@ -88,6 +89,11 @@ class Measurement:
     @property
     def seconds_per_iteration(self):
         return statistics.median(self.repeat_seconds) / self.iterations_run
+
+    @property
+    def best_seconds_per_iteration(self):
+        """The fastest repeat per iteration: the least disturbed estimate of the cost."""
+        return min(self.repeat_seconds) / self.iterations_run
 
     @property
     def seconds(self):
@@ -249,7 +255,7 @@ def run_sweep(settings, progress=None):
                     estimate = _extrapolate(last.get((name, dim)), n)
                     measurement = _guarded(backend, problem, reference, settings, estimate)
                     if measurement.status == "ok":
-                        last[(name, dim)] = (n, measurement.seconds_per_iteration)
+                        last[(name, dim)] = (n, measurement.best_seconds_per_iteration)
                     sweep.measurements.append(measurement)
                     if progress:
                         progress.done(measurement)

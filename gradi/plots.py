@@ -43,6 +43,12 @@ def _colours(table):
     return colours
 
 
+def _contrast(colour):
+    """White on dark colours, dark grey on light ones: for hatches that stay visible."""
+    red, green, blue = colour[:3]
+    return "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.5 else "#444444"
+
+
 def _chart(rows, scale, colours):
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
@@ -61,7 +67,8 @@ def _chart(rows, scale, colours):
             values = [bars[n]["seconds"] for n in sizes if n in bars]
             hatches = ["//" if bars[n]["scaled"] else "" for n in sizes if n in bars]
             for x, value, hatch in zip(xs, values, hatches):
-                ax.bar(x, value, width, color=colours[name], hatch=hatch, edgecolor="white", linewidth=0.3)
+                ax.bar(x, value, width, color=colours[name], hatch=hatch, linewidth=0.3,
+                       edgecolor=_contrast(colours[name]))
         ax.set_xticks(np.arange(len(sizes)), [f"N={n}" for n in sizes])
         ax.set_yscale(scale)
         ax.set_title(f"dim = {dim}" if dim is not None else "no measurements")
