@@ -205,7 +205,11 @@ def measure(backend, problem, reference, settings, estimate=None):
 
 
 def _start(backend, problem, settings):
-    """The case's problem for this backend (threads: all cores if parallel, else one) and an empty record."""
+    """The case's problem for this backend and an empty record of it.
+
+    Threads: ``settings.threads`` or the backend's own default (all cores for most parallel
+    backends) if the backend is parallel, else one.
+    """
     threads = (settings.threads or backend.default_threads()) if backend.parallel else 1
     problem = dataclasses.replace(problem, backend=backend, threads=threads)
     record = Measurement(backend=backend.name, language=backend.language, tier=backend.tier,
