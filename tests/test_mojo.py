@@ -112,6 +112,7 @@ def _bad_calls():
         "int64 X": (X.astype(np.int64), D.astype(np.int64), 1, 1),
         "float16 X": (X.astype(np.float16), D.astype(np.float16), 1, 1),
         "mixed dtypes": (X, D.astype(np.float64), 1, 1),
+        "big-endian": (X.astype(">f4"), D.astype(">f4"), 1, 1),
         "non-contiguous X": (np.ascontiguousarray(np.repeat(X, 2, axis=1))[:, ::2], D, 1, 1),
         "Fortran D": (X.copy(), np.asfortranarray(D), 1, 1),
         "read-only X": (readonly, D, 1, 1),
