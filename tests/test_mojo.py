@@ -146,7 +146,7 @@ def _run(code, **env):
     """Run Python code in a fresh interpreter (subprocess, not fork) with extra environment."""
     environment = dict(os.environ, PYTHONPATH=str(ROOT), **env)
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, env=environment, timeout=300)
+                          text=True, env=environment, timeout=180)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -188,6 +188,27 @@ def test_failing_compiler_reports_its_error_line(tmp_path):
     assert report["reasons"]["mojo"] == "mojo build failed: gradi_mojo.mojo:1:1: error: fake compiler refuses"
     assert report["numpy_ok"]
     assert not list((tmp_path / "cache" / "mojo").iterdir())  # no half-built entry left behind
+
+
+def test_concurrent_calls_finish_and_agree(ext):
+    # Python threads call the kernels at once (the GIL is released), so the runtime's pool has
+    # fewer threads than the workers asked for; in a subprocess so a hang fails instead of blocking.
+    out = _run("""
+        import threading, numpy as np
+        from gradi.backends.mojo import call_kernel
+        from gradi.testing import make_case
+        X0, D, lr = make_case(300, 3, "float32")
+        expected = {k: call_kernel(k, X0.copy(), D, lr, 30, 1) for k in ("seed", "simd")}
+        runs = [("simd", 2), ("seed", 8), ("simd", 8), ("seed", 2), ("simd", 3), ("simd", 2)]
+        results = [None] * len(runs)
+        def work(i):
+            results[i] = call_kernel(runs[i][0], X0.copy(), D, lr, 30, runs[i][1])
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(runs))]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(all(np.array_equal(r, expected[k]) for r, (k, _) in zip(results, runs)))
+    """)
+    assert out.strip() == "True"
 
 
 def test_cache_is_reused_and_keyed_by_content(ext, tmp_path):
