@@ -7,11 +7,12 @@ writing what it measured.
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-from . import backends, bench, pictures, plots, report, shapes
+from . import backends, bench, machine, pictures, plots, report, shapes
 from .align import procrustes_disparity
 from .errors import DivergenceError
 from .problem import distance_matrix
@@ -108,7 +109,8 @@ def build_parser():
         "bench", help="time every backend over problem sizes: table, JSON, CSV and figures",
         description="Sweep backends x N x dim on the same problems, check each backend against "
                     "the reference, and time it. Defaults: every backend, N=10,100,1000, dim=2,3, "
-                    "1000 iterations, float32, 3 repeats, all cores for parallel backends.")
+                    "1000 iterations, float32, 3 repeats, each parallel backend's default threads "
+                    "(all cores for most).")
     sweeping.add_argument("--quick", action="store_true",
                           help="a fast sweep (a few minutes): every backend, N up to 1000 where "
                                "one iteration fits the budget of 0.5 s per run")
@@ -203,6 +205,10 @@ def run_bench(args):
     print(f"gradi bench: {len(settings.backends)} backends, N={','.join(map(str, settings.sizes))}, "
           f"dim={','.join(map(str, settings.dims))}, {settings.niter} iterations, {settings.dtype}, "
           f"{settings.repeats} repeats, budget {settings.budget:g} s per run", file=sys.stderr)
+    load = machine.busy_load()
+    if load and load[0] > (os.cpu_count() or 1) / 2:
+        print(f"gradi bench: note: the machine is busy (load average {load[0]:.1f} on "
+              f"{os.cpu_count()} cores); timings will be slower and noisier", file=sys.stderr)
     sweep = bench.run_sweep(settings, bench.Progress(sys.stderr))
     if sweep.interrupted:
         print(f"\ninterrupted: writing the {len(sweep.measurements)} measurements that finished",

@@ -25,6 +25,7 @@ def describe():
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_bytes": _memory_bytes(),
+        "load_average": busy_load(),
         "os": platform.platform(),
         "machine": platform.machine(),
         "python": platform.python_version(),
@@ -34,6 +35,14 @@ def describe():
         "gradi": gradi.__version__,
         "git_commit": _git_commit(),
     }
+
+
+def busy_load():
+    """The 1, 5 and 15-minute load averages (None where unknown): other work skews timings."""
+    try:
+        return list(os.getloadavg())
+    except (OSError, AttributeError):
+        return None
 
 
 def _cpu_model():

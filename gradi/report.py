@@ -140,8 +140,9 @@ def write_json(path, sweep, table, machine, command):
     ``command`` (argv); ``interrupted`` (true if Ctrl-C stopped the sweep: ``results`` then
     holds what finished); ``settings`` (backends, sizes, dims, niter, threads (null = all cores
     for parallel backends), dtype, repeats, budget (seconds per timed run), seed,
-    check_iterations); ``machine`` (cpu, cores, usable_cores, memory_bytes, os, machine, python,
-    packages {name: version}, compiler, mojo, gradi, git_commit; see gradi.machine);
+    check_iterations); ``machine`` (cpu, cores, usable_cores, memory_bytes, load_average (1, 5,
+    15 min, when the sweep ended), os, machine, python, packages {name: version}, compiler,
+    mojo, gradi, git_commit; see gradi.machine);
     ``flops_per_pair_update`` (formula and meaning); ``results``: one object per backend and
     case with backend, language, tier, parallel, n, dim, dtype, threads, niter, lr, status
     ("ok", "excluded" = disagreed with the reference or diverged, "skipped" = cannot run or over

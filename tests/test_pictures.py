@@ -58,7 +58,8 @@ def test_record_interval_gives_about_the_frame_count():
 
 def test_cli_writes_every_picture_it_is_asked_for(tmp_path, capsys):
     png, gif = tmp_path / "s.png", tmp_path / "s.gif"
-    argv = ["solve", "--shape", "spiral", "-n", "10", "--niter", "10", "--plot", str(png), "--animate", str(gif)]
+    argv = ["solve", "--shape", "spiral", "-n", "10", "--niter", "10",
+            "--plot", str(png), "--animate", str(gif)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert f"wrote             {png}" in out and f"wrote             {gif}" in out
