@@ -13,6 +13,10 @@ from seed_kernel import seed_descend
 from simd_kernel import simd_descend
 
 
+comptime MAX_THREADS = 1024
+comptime MAX_NITER = 1 << 40
+
+
 @fieldwise_init
 struct Args(Copyable):
     """Checked arguments: buffer addresses, sizes, float64 lr, dtype flag."""
@@ -48,10 +52,11 @@ def check_args(X: PythonObject, D: PythonObject, lr: PythonObject, niter: Python
         raise Error("X must be writeable")
     var steps = Int(py=niter)
     var nthreads = Int(py=threads)
-    if steps < 0:
-        raise Error("niter must be >= 0")
-    if nthreads < 1:
-        raise Error("threads must be >= 1")
+    # Upper bounds keep task counts and per-worker buffers far from overflow and huge allocations.
+    if steps < 0 or steps > MAX_NITER:
+        raise Error("niter must be in [0, 2**40]")
+    if nthreads < 1 or nthreads > MAX_THREADS:
+        raise Error("threads must be in [1, 1024]")
     var rate = Float64(py=lr)
     return Args(Int(py=X.ctypes.data), Int(py=D.ctypes.data), n, dim, rate, steps, nthreads,
                 code == "f")

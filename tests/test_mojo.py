@@ -121,6 +121,8 @@ def _bad_calls():
         "dim 0": (np.zeros((10, 0), np.float32), D, 1, 1),
         "negative niter": (X.copy(), D, -1, 1),
         "zero threads": (X.copy(), D, 1, 0),
+        "too many threads": (X.copy(), D, 1, 100_000),
+        "too many steps": (X.copy(), D, 2**62, 1),
     }
 
 

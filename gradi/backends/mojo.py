@@ -17,6 +17,9 @@ from .base import Backend
 # it saves. Measured with mojo/measure_threshold.py (see mojo/README.md).
 SERIAL_BELOW = 64
 
+MAX_THREADS = 1024  # bounds repeated in mojo/gradi_mojo.mojo
+MAX_NITER = 2**40
+
 TILE = 128  # the tuned kernel's tile edge (mojo/simd_kernel.mojo), for memory estimates
 
 # Kernel + binding + wrapper, as the C++ backends count theirs; the build logic
@@ -45,10 +48,10 @@ def call_kernel(kernel, X, D, lr, niter, threads):
     for name, value in (("niter", niter), ("threads", threads)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if niter < 0:
-        raise ValueError(f"niter must be >= 0, got {niter}")
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+    if not 0 <= niter <= MAX_NITER:
+        raise ValueError(f"niter must be in [0, 2**40], got {niter}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads must be in [1, {MAX_THREADS}], got {threads}")
     if not np.isfinite(lr):
         raise ValueError(f"lr must be finite, got {lr}")
     module = _extension()
@@ -69,6 +72,12 @@ class _MojoBackend(Backend):
 
     def load(self):
         _extension()
+
+    def skip(self, problem):
+        reason = super().skip(problem)
+        if reason is None and problem.threads > MAX_THREADS:
+            reason = f"backend {self.name!r} supports at most {MAX_THREADS} threads, got {problem.threads}"
+        return reason
 
     def descend(self, X, D, lr, niter, threads):
         return call_kernel(self.kernel, X, D, lr, niter, threads)
