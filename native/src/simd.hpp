@@ -37,7 +37,7 @@ void simd_run_avx512(SimdJob<float>& job);
 void simd_run_avx512(SimdJob<double>& job);
 
 // Below this many points one thread beats a team (measured; see native/README.md).
-constexpr long kSimdParallelMinN = 0;
+constexpr long kSimdParallelMinN = 96;
 
 // The best instruction set this CPU supports, and whether it supports `isa`.
 Isa simd_best_isa();
