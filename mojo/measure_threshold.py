@@ -1,7 +1,7 @@
 """Measure where the tuned Mojo kernel starts to gain from a second thread (SERIAL_BELOW).
 
 Runs the compiled kernel directly (gradi_mojo.simd, which honours ``threads`` exactly) on one
-thread and on all cores, for growing N, dim 3, float32, best of several runs, and prints the
+thread and on all cores, for growing N, dim 3, float32, best of 15 interleaved runs, and prints the
 smallest N from which the parallel run is faster at every larger N tried.
 Usage: python mojo/measure_threshold.py [niter ...]   (default: 100 1000)
 """
@@ -13,16 +13,18 @@ import time
 from gradi.backends import mojo_build
 from gradi.testing import make_case
 
-SIZES = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384)
+SIZES = (8, 16, 32, 64, 96, 128, 160, 192, 256, 384, 512)
 
 
-def best_seconds(kernel, X0, D, lr, niter, threads, repeats=7):
-    best = float("inf")
+def best_seconds(kernel, X0, D, lr, niter, threads_list, repeats=15):
+    """Best time for each thread count, runs interleaved so a busy spell hits them alike."""
+    best = {threads: float("inf") for threads in threads_list}
     for _ in range(repeats):
-        X = X0.copy()
-        start = time.perf_counter()
-        kernel(X, D, lr, niter, threads)
-        best = min(best, time.perf_counter() - start)
+        for threads in threads_list:
+            X = X0.copy()
+            start = time.perf_counter()
+            kernel(X, D, lr, niter, threads)
+            best[threads] = min(best[threads], time.perf_counter() - start)
     return best
 
 
@@ -32,8 +34,8 @@ def crossover(niter, threads):
     print(f"niter={niter}: N, one thread (ms), {threads} threads (ms)")
     for n in SIZES:
         X0, D, lr = make_case(n, 3, "float32")
-        serial = best_seconds(kernel, X0, D, lr, niter, 1)
-        parallel = best_seconds(kernel, X0, D, lr, niter, threads)
+        best = best_seconds(kernel, X0, D, lr, niter, (1, threads))
+        serial, parallel = best[1], best[threads]
         faster[n] = parallel < serial
         print(f"  {n:4d} {serial * 1e3:9.3f} {parallel * 1e3:9.3f}")
     above = [n for n in SIZES if all(faster[m] for m in SIZES if m >= n)]

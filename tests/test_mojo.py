@@ -18,7 +18,7 @@ import pytest
 
 import gradi.backends
 from gradi.backends import mojo_build
-from gradi.backends.mojo import SERIAL_BELOW, call_kernel
+from gradi.backends.mojo import SERIAL_BELOW, call_kernel, simd_threads
 from gradi.testing import assert_agrees, make_case, reference_descend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,11 +89,11 @@ def test_thread_counts_bit_identical(ext, kernel, n, dim, dtype):
     assert not np.array_equal(results[0], X0)
 
 
-@pytest.mark.parametrize("n", [SERIAL_BELOW - 1, SERIAL_BELOW])
-def test_simd_backend_serial_below_threshold_agrees(ext, n):
-    X0, D, lr = make_case(n, 3, "float32", seed=1)
-    X1 = descend("mojo-simd", X0, D, lr, 10, 1)
-    np.testing.assert_array_equal(descend("mojo-simd", X0, D, lr, 10, 2), X1)
+def test_simd_runs_small_problems_on_one_thread():
+    assert simd_threads(SERIAL_BELOW - 1, 10**6, 2) == 1
+    assert simd_threads(SERIAL_BELOW, 1000, 2) == 2
+    assert simd_threads(1000, 1, 8) == 1  # one step of N=1000 is below PARALLEL_MIN_WORK
+    assert simd_threads(1000, 5, 8) == 8
 
 
 def test_solve_runs_the_mojo_backends(ext):

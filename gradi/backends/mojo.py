@@ -13,9 +13,12 @@ import numpy as np
 
 from .base import Backend
 
-# mojo-simd runs on one thread below this many points: there a parallel call costs more than
-# it saves. Measured with mojo/measure_threshold.py (see mojo/README.md).
-SERIAL_BELOW = 64
+# mojo-simd runs on one thread below SERIAL_BELOW points (fewer than two tiles of work to
+# share) or below PARALLEL_MIN_WORK pair-updates per call (n * n * niter), where the ~0.25 ms
+# a parallel call costs to start exceeds what a second thread saves. Measured with
+# mojo/measure_threshold.py (see mojo/README.md).
+SERIAL_BELOW = 192
+PARALLEL_MIN_WORK = 5_000_000
 
 MAX_THREADS = 1024  # bounds repeated in mojo/gradi_mojo.mojo
 MAX_NITER = 2**40
@@ -25,6 +28,11 @@ TILE = 128  # the tuned kernel's tile edge (mojo/simd_kernel.mojo), for memory e
 # Kernel + binding + wrapper, as the C++ backends count theirs; the build logic
 # (mojo_build.py, like native/CMakeLists.txt) is not implementation.
 _BINDING_SOURCES = ("mojo/gradi_mojo.mojo", "gradi/backends/mojo.py")
+
+
+def simd_threads(n, niter, threads):
+    """Threads mojo-simd really uses: one when the problem is too small to gain from more."""
+    return 1 if n < SERIAL_BELOW or n * n * niter < PARALLEL_MIN_WORK else threads
 
 
 def call_kernel(kernel, X, D, lr, niter, threads):
@@ -115,7 +123,7 @@ class MojoSimd(_MojoBackend):
     sources = ("mojo/simd_kernel.mojo",) + _BINDING_SOURCES
 
     def descend(self, X, D, lr, niter, threads):
-        return call_kernel("simd", X, D, lr, niter, 1 if X.shape[0] < SERIAL_BELOW else threads)
+        return call_kernel("simd", X, D, lr, niter, simd_threads(X.shape[0], niter, threads))
 
     def working_bytes(self, n, dim, itemsize):
         # Packed upper-triangle D^2 tiles, SoA coordinates, per-tile partial sums, and (dim > 4)
