@@ -79,7 +79,7 @@ def format_table(table):
     """The terminal table of the measured rows, then the rows that were not measured and why."""
     header = ["backend", "N", "dim", "threads", "iters run", "seconds", "s/iter", "spread",
               "x python", "x numpy-loops", "x numpy", "pair-upd/s", "GFLOP/s", "compile s", "lines"]
-    body = []
+    body, cases = [], []
     scaled = {(row["n"], row["dim"], row["backend"]) for row in table if row["scaled"]}
     for row in table:
         if row["status"] != "ok":
@@ -91,12 +91,18 @@ def format_table(table):
             value = row[speedup_key(baseline)]
             either_scaled = row["scaled"] or (row["n"], row["dim"], baseline) in scaled
             speedups.append("-" if value is None else _ratio(value) + ("*" if either_scaled else ""))
+        cases.append((row["dim"], row["n"]))
         body.append([row["backend"], str(row["n"]), str(row["dim"]), str(row["threads"]),
                      f"{row['iterations_run']}/{row['niter']}", f"{row['seconds']:.4g}{mark}",
                      f"{row['seconds_per_iteration']:.3g}", f"±{50 * spread:.0f}%", *speedups,
                      f"{row['pair_updates_per_second']:.3g}", f"{row['gflops']:.3g}",
                      _optional(row["prepare_seconds"], ".3f"), _optional(row["source_lines"], "d")])
-    lines = _align([header] + body)
+    aligned = _align([header] + body)
+    lines = aligned[:1]
+    for k, line in enumerate(aligned[1:]):
+        if k and cases[k] != cases[k - 1]:
+            lines.append("")  # a blank line between cases
+        lines.append(line)
     if scaled:
         lines.append("* scaled: ran fewer iterations than niter (column 'iters run') and scaled the "
                      "time per iteration; speed-ups marked * involve a scaled time")
