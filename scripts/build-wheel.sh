@@ -9,10 +9,10 @@
 # Mojo cannot be compiled into the wheel: a Mojo shared library keeps an absolute RUNPATH to the
 # compiler's runtime libraries, which inside pip's build environment would point to a deleted
 # folder. So the wheel ships the .mojo sources and gradi compiles them on first use into
-# $GRADI_CACHE_DIR/mojo (default ~/.cache/gradi/mojo), keyed by the sources, the compiler version
-# and the compiler's real path. This script warms that cache from the wheel's own sources, so a
-# CI job can hand the compiled extension to another job whose Python (and so compiler) lives at
-# the same path.
+# $GRADI_CACHE_DIR/mojo (default ~/.cache/gradi/mojo), keyed by the sources, the compiler version,
+# the compiler's real path and the host CPU. This script warms that cache from the wheel's own
+# sources, so a CI job can hand the compiled extension to another job whose Python (and so
+# compiler) lives at the same path on the same kind of CPU; elsewhere gradi simply compiles again.
 #
 #   PYTHON        interpreter whose environment provides Mojo (default .venv/bin/python, else python3)
 #   GRADI_DIST    output folder for the wheel (default dist)
@@ -26,7 +26,7 @@ with_mojo=0
 for arg in "$@"; do
   case "$arg" in
     --with-mojo) with_mojo=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "build-wheel.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
