@@ -171,6 +171,9 @@ def run_solve(args):
         pictures.require("matplotlib", "plots", "--plot" if args.plot else "--animate")
     if args.html:
         pictures.require("plotly.graph_objects", "html", "--html")
+    for path, _ in wanted:
+        if not Path(path).resolve().parent.is_dir():
+            raise ValueError(f"cannot write {path}: its folder does not exist")
     target = make_target(args.shape, args.points, args.dim)
     result = solve(distance_matrix(target), target.shape[1], backend=args.backend,
                    lr=args.lr, niter=args.niter, threads=args.threads, dtype=args.dtype,
@@ -201,7 +204,10 @@ def bench_settings(args):
 def run_bench(args):
     settings = bench_settings(args)
     out_dir = args.out or Path("results") / time.strftime("bench-%Y%m%d-%H%M%S")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
     print(f"gradi bench: {len(settings.backends)} backends, N={','.join(map(str, settings.sizes))}, "
           f"dim={','.join(map(str, settings.dims))}, {settings.niter} iterations, {settings.dtype}, "
           f"{settings.repeats} repeats, budget {settings.budget:g} s per run", file=sys.stderr)

@@ -184,6 +184,14 @@ def test_bad_bench_arguments_give_one_line_and_exit_code_2(argv, words, capsys):
     assert len(lines) == 1 and words in lines[0]
 
 
+def test_an_output_folder_that_cannot_be_created_is_one_line_and_exit_code_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["bench", "--backends", "numpy", "--sizes", "5", "--out", str(blocker / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "cannot create the output folder" in lines[0]
+
+
 def test_quick_settings_cover_every_backend_and_explicit_flags_win():
     from gradi.cli import bench_settings, build_parser
     quick = bench_settings(build_parser().parse_args(["bench", "--quick"]))

@@ -67,6 +67,12 @@ def test_cli_writes_every_picture_it_is_asked_for(tmp_path, capsys):
         assert image.format == "PNG" and animation.n_frames > 1
 
 
+def test_cli_refuses_a_picture_path_in_a_missing_folder_before_solving(tmp_path, capsys):
+    assert main(["solve", "-n", "6", "--plot", str(tmp_path / "absent" / "s.png")]) == 2
+    err = capsys.readouterr()
+    assert "its folder does not exist" in err.err and err.out == ""
+
+
 def test_cli_html_without_plotly_is_one_clear_line_and_exit_code_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)  # import now raises ImportError
     assert main(["solve", "-n", "6", "--niter", "5", "--html", str(tmp_path / "s.html")]) == 2
