@@ -8,6 +8,7 @@ Mojo's thread pool hangs on its next parallel call.
 import importlib.metadata
 import json
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -226,6 +227,31 @@ def test_cache_is_reused_and_keyed_by_content(ext, tmp_path):
     with open(tmp_path / "simd_kernel.mojo", "a") as handle:
         handle.write("\n")
     assert mojo_build.build_key(tmp_path, compiler, version) != key
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 CPU levels")
+@pytest.mark.parametrize("cpu,lanes", [("x86-64-v3", 8), ("x86-64-v2", 4)])
+def test_narrower_simd_builds_agree(tmp_path, cpu, lanes):
+    # AVX2 and SSE4 builds (8 and 4 float32 lanes) run here too: nothing may assume 16 lanes.
+    out = _run(f"""
+        import importlib.util, numpy as np
+        from gradi.backends import mojo_build
+        from gradi.testing import assert_agrees, make_case, reference_descend
+        library, _ = mojo_build.build(target_cpu="{cpu}")
+        spec = importlib.util.spec_from_file_location("gradi_mojo", library)
+        ext = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ext)
+        assert ext.info()["simd_width_float32"] == {lanes}
+        for dtype in ("float32", "float64"):
+            for n, dim in [(2, 1), (15, 3), (17, 2), (257, 4), (300, 5)]:
+                X0, D, lr = make_case(n, dim, dtype, seed=n)
+                runs = [ext.simd(X0.copy(), D, lr, 20, threads) for threads in (1, 3)]
+                np.testing.assert_array_equal(runs[0], runs[1])
+                assert_agrees(runs[0], reference_descend(X0, D, lr, 20), D, dtype)
+        print("ok")
+    """, GRADI_CACHE_DIR=str(tmp_path))
+    assert out.strip() == "ok"
 
 
 def test_build_command_prints_the_library(ext):

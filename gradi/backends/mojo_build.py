@@ -91,7 +91,7 @@ def host_cpu():
     return description
 
 
-def build_key(sources, compiler, version):
+def build_key(sources, compiler, version, target_cpu=None):
     """Hash of every source file's name and bytes, the compiler (version, real path) and the
     host CPU: the library is compiled for this CPU's instruction set, so a cache shared between
     machines must not hand an AVX-512 build to a CPU without it."""
@@ -99,16 +99,19 @@ def build_key(sources, compiler, version):
     for path in sorted(sources.glob("*.mojo")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(version.encode() + b"\0" + os.path.realpath(compiler).encode() + b"\0")
-    digest.update(host_cpu().encode())
+    digest.update((target_cpu or host_cpu()).encode())
     return digest.hexdigest()[:24]
 
 
-def build(force=False):
-    """Path of the compiled extension and its build record, compiling it if not cached."""
+def build(force=False, target_cpu=None):
+    """Path of the compiled extension and its build record, compiling it if not cached.
+
+    ``target_cpu`` (e.g. "x86-64-v3") builds for that CPU instead of the host's, to test the
+    kernels with narrower SIMD than the host has."""
     sources = source_dir()
     compiler = find_compiler()
     version = compiler_version(compiler)
-    final = cache_root() / build_key(sources, compiler, version)
+    final = cache_root() / build_key(sources, compiler, version, target_cpu)
     library = final / f"{MODULE}.so"
     if library.is_file() and not force:
         return library, json.loads((final / "build.json").read_text())
@@ -117,6 +120,8 @@ def build(force=False):
     try:
         command = [compiler, "build", str(sources / f"{MODULE}.mojo"), "--emit", "shared-lib",
                    "-o", str(staging / library.name)]
+        if target_cpu:
+            command += ["--target-cpu", target_cpu]
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, cwd=staging, env=dict(os.environ))
         seconds = time.perf_counter() - start
