@@ -258,3 +258,10 @@ def test_build_command_prints_the_library(ext):
     out = _run("from gradi.backends import mojo_build; mojo_build.main([])")
     assert out.splitlines()[0].endswith("gradi_mojo.so")
     assert "compile seconds" in out and "warm lookup + import seconds" in out
+
+
+@pytest.mark.parametrize("name", ["mojo", "mojo-parallel", "mojo-simd"])
+def test_solve_reports_preparation_separately(ext, name):
+    D = gradi.distance_matrix(np.random.default_rng(1).random((20, 3)))
+    result = gradi.solve(D, 3, backend=name, niter=5, threads=1 if name == "mojo" else 2)
+    assert result.prepare_seconds >= 0 and np.isfinite(result.X).all()
