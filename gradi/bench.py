@@ -6,7 +6,9 @@ every backend gets the same D, X0, lr and dtype. For each backend of a case:
 
 1. skip it, with the reason, if it cannot run the case (unavailable, dtype, memory) or if one
    iteration, extrapolated as N^2 from the fastest repeat at a smaller N of the same sweep,
-   exceeds ``budget``;
+   exceeds ``EXTRAPOLATION_MARGIN`` times ``budget``; between 1 and that many times, the
+   extrapolation (blind to overheads, caches and a busy machine) is only a hint: one timed
+   iteration (a probe) decides, and the backend is skipped if that alone exceeds ``budget``;
 2. ``prepare`` (compile / JIT) is timed on its own: that is the reported compile time;
 3. agreement: ``check_iterations`` (20) steps from X0 are compared with gradi's float64
    reference (``gradi.testing.reference_descend``) with the dtype's tolerance; a backend that
@@ -18,8 +20,8 @@ every backend gets the same D, X0, lr and dtype. For each backend of a case:
    iterations as fit (at least one) and the time is scaled per iteration to ``niter`` — each
    iteration does the same work, so the scaling is linear — and marked ``scaled``.
 
-When the first N of a sweep has no smaller N to extrapolate from, one timed iteration (a probe)
-gives the estimate. Ctrl-C stops the sweep and keeps every measurement that finished.
+When the first N of a sweep has no smaller N to extrapolate from, a probe gives the estimate.
+Ctrl-C stops the sweep and keeps every measurement that finished.
 """
 
 import dataclasses
@@ -36,6 +38,7 @@ from .testing import RELATIVE_TOLERANCE, max_relative_error, reference_descend
 from .validation import available_memory, memory_needed, validate
 
 CHECK_ITERATIONS = 20
+EXTRAPOLATION_MARGIN = 4.0
 REFERENCE_BACKEND = "numpy"
 
 
@@ -167,14 +170,14 @@ def measure(backend, problem, reference, settings, estimate=None):
     """Check and time one backend on one validated case (see the module docstring)."""
     problem, result = _start(backend, problem, settings)
     reason = backend.skip(problem) or _memory_reason(backend, problem)
-    if reason is None and estimate is not None and estimate > settings.budget:
+    if reason is None and estimate is not None and estimate > EXTRAPOLATION_MARGIN * settings.budget:
         reason = (f"one iteration would take about {estimate:.3g} s (extrapolated from a smaller N), "
-                  f"over the budget of {settings.budget:g} s per run")
+                  f"over {EXTRAPOLATION_MARGIN:g} x the budget of {settings.budget:g} s per run")
     if reason is not None:
         return _finish(result, "skipped", reason)
 
     runner = _Runner(problem)
-    if estimate is None:
+    if estimate is None or estimate > settings.budget:
         _, estimate = runner.run(1)
         if estimate > settings.budget:
             result.prepare_seconds = runner.first_prepare_seconds

@@ -107,12 +107,25 @@ def test_a_backend_over_budget_runs_fewer_iterations_and_is_marked_scaled(monkey
     assert f"{sleepy['iterations_run']}/200" in table and "* scaled" in table
 
 
-def test_a_backend_whose_next_size_would_exceed_the_budget_is_skipped(monkeypatch):
-    register(monkeypatch, "sleepy", slow(0.002))
-    settings = bench.Settings(backends=("sleepy",), sizes=(5, 50), dims=(3,), niter=3, repeats=1, budget=0.1)
+def quadratic(seconds_per_pair):
+    """A backend whose iterations cost ``seconds_per_pair * N^2``, as the real ones do."""
+    def descend(X, D, lr, niter):
+        time.sleep(seconds_per_pair * len(X) ** 2 * niter)
+        return descend_matrix(X, D, lr, niter)
+    return descend
+
+
+@pytest.mark.parametrize("budget, words", [
+    (0.04, "extrapolated from a smaller N"),  # 0.2 s per iteration predicted: over 4 x the budget
+    (0.1, "one iteration took"),  # predicted within 4 x the budget: a probe decides
+])
+def test_a_backend_whose_next_size_would_exceed_the_budget_is_skipped(monkeypatch, budget, words):
+    register(monkeypatch, "sleepy", quadratic(0.002 / 25))
+    settings = bench.Settings(backends=("sleepy",), sizes=(5, 50), dims=(3,), niter=3, repeats=1,
+                              budget=budget)
     small, large = bench.run_sweep(settings).measurements
     assert small.status == "ok"
-    assert large.status == "skipped" and "extrapolated from a smaller N" in large.reason
+    assert large.status == "skipped" and words in large.reason
 
 
 def test_ctrl_c_stops_the_sweep_and_keeps_what_finished(tmp_path, capsys, monkeypatch):
