@@ -32,11 +32,6 @@ MAX_N = {"python": 100, "numpy-loops": 100}
 _prepared = {}
 
 
-def largest_n(backend):
-    """The largest benchmarked N that ``backend`` runs."""
-    return min(MAX_N.get(backend, SIZES[-1]), SIZES[-1])
-
-
 def default_threads(backend):
     """Threads a solve uses when the caller does not say: all cores if parallel, else one."""
     return BACKENDS[backend].default_threads()
@@ -51,8 +46,8 @@ def skip_unless_runnable(backend, n, threads):
         raise NotImplementedError(f"{backend} does not support {DTYPE}")
     if threads > 1 and not runner.parallel:
         raise NotImplementedError(f"{backend} runs on one thread")
-    if n > largest_n(backend):
-        raise NotImplementedError(f"{backend} is benchmarked up to N={largest_n(backend)} (too slow beyond)")
+    if n > MAX_N.get(backend, n):
+        raise NotImplementedError(f"{backend} is benchmarked up to N={MAX_N[backend]} (too slow beyond)")
 
 
 def distances(n, dim):
