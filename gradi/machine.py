@@ -15,6 +15,8 @@ from pathlib import Path
 
 import gradi
 
+from .sourcelines import repository_roots
+
 PACKAGES = ("numpy", "scipy", "jax", "jaxlib", "matplotlib", "plotly", "mojo", "max")
 
 
@@ -94,11 +96,17 @@ def _mojo_version():
 
 
 def _git_commit():
-    """The repository's commit (with ``-dirty`` if it has local changes), or None outside git."""
-    root = Path(gradi.__file__).resolve().parent.parent
-    commit = _first_line(["git", "rev-parse", "HEAD"], cwd=root)
-    if commit is None:
-        return None
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                            capture_output=True, text=True, timeout=30)
-    return commit + ("-dirty" if status.stdout.strip() else "")
+    """The gradi repository's commit (``-dirty`` if it has local changes), or None outside one.
+
+    The repository is the one holding the imported package, else the working directory if it
+    is a gradi checkout (an installed gradi run from the clone it was built from).
+    """
+    for root in repository_roots():
+        if not (root / "gradi" / "__init__.py").is_file():
+            continue
+        commit = _first_line(["git", "rev-parse", "HEAD"], cwd=root)
+        if commit is not None:
+            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True, timeout=30)
+            return commit + ("-dirty" if status.stdout.strip() else "")
+    return None
