@@ -42,6 +42,7 @@ int seed_descend(T* x, const T* d, long n, long dim, double lr, long niter, int 
   T* g = G.data();
   const T step = static_cast<T>(lr);
   int used = niter > 0 ? 1 : 0;
+  static_cast<void>(threads);  // unused when built without OpenMP
   for (long it = 0; it < niter; ++it) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
