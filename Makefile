@@ -3,7 +3,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test bench
+.PHONY: setup test bench bench-full
 
 setup:
 	GRADI_VENV=$(VENV) bash scripts/setup.sh
@@ -13,4 +13,8 @@ test: setup
 
 bench: setup
 	$(BIN)/gradi backends
-	$(BIN)/gradi solve --shape sphere -n 100 --backend numpy
+	$(BIN)/gradi bench --quick --out results/bench-quick
+	GRADI_VENV=$(VENV) bash scripts/asv-local.sh --quick
+
+bench-full: setup
+	$(BIN)/gradi bench --out results/bench-full
