@@ -26,7 +26,7 @@ def describe():
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "memory_bytes": _memory_bytes(),
+        "memory_bytes": physical_memory(),
         "load_average": busy_load(),
         "os": platform.platform(),
         "machine": platform.machine(),
@@ -58,14 +58,23 @@ def _cpu_model():
     return platform.processor() or None
 
 
-def _memory_bytes():
+def meminfo_bytes(field):
+    """A field of /proc/meminfo (e.g. "MemAvailable") in bytes; None where there is none."""
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
-                if line.startswith("MemTotal:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
+    return None
+
+
+def physical_memory():
+    """Bytes of memory the machine has (None if the system will not say)."""
+    total = meminfo_bytes("MemTotal")
+    if total is not None:
+        return total
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

@@ -7,13 +7,13 @@ ValueError or TypeError naming the argument, what was wrong and what is allowed.
 """
 
 import numbers
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import backends
 from .errors import BackendUnavailableError
+from .machine import meminfo_bytes, physical_memory
 from .shapes import random_start
 from .stepsize import auto_lr
 
@@ -173,15 +173,8 @@ def _check_lr(lr):
 
 
 def available_memory():
-    """Bytes the machine can still give (MemAvailable on Linux, else physical memory)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    """Bytes the machine can still give (MemAvailable on Linux, else physical memory, else None)."""
+    return meminfo_bytes("MemAvailable") or physical_memory()
 
 
 def memory_needed(backend, n, dim, dtype):
@@ -192,7 +185,7 @@ def memory_needed(backend, n, dim, dtype):
 
 def _check_memory(backend, n, dim, dtype):
     need, have = memory_needed(backend, n, dim, dtype), available_memory()
-    if need > have:
+    if have is not None and need > have:
         raise ValueError(f"problem too large: N={n} with backend {backend.name!r} in {dtype.name} "
                          f"needs about {need / 2**30:.1f} GiB, but only {have / 2**30:.1f} GiB "
                          f"is available; use a smaller N, float32, or another backend")
