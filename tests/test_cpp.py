@@ -165,3 +165,4 @@ def test_missing_extension_is_reported(monkeypatch):
 def test_working_bytes():
     assert BACKENDS["cpp"].working_bytes(1000, 3, 4) == 12_000
     assert BACKENDS["cpp-simd"].working_bytes(1000, 3, 4) == (1000 * 1008 + 6 * 1008) * 4
+    assert BACKENDS["cpp-simd"].working_bytes(4000, 3, 4) == 31 * (2 << 20) + 6 * 4000 * 4  # huge pages

@@ -73,8 +73,11 @@ class CppSimd(_Cpp):
     def working_bytes(self, n, dim, itemsize):
         lanes = 64 // itemsize
         stride = -(-n // lanes) * lanes  # rows padded to whole 64-byte vectors
+        d2 = n * stride * itemsize
+        if d2 >= 4 << 20:  # large buffers are rounded up to whole 2 MiB huge pages
+            d2 = -(-d2 // (2 << 20)) * (2 << 20)
         # D^2, positions before and after a step (+ a few KB of accumulators per thread if dim > 8)
-        return (n * stride + 2 * dim * stride) * itemsize
+        return d2 + 2 * dim * stride * itemsize
 
 
 BACKENDS = [Cpp(), CppParallel(), CppSimd()]

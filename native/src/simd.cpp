@@ -8,21 +8,34 @@
 #include <memory>
 #include <new>
 
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
 namespace gradi {
 namespace {
 
 constexpr std::size_t kAlign = 64;
+// Buffers from 4 MiB up (D^2 from N of about 1000) are aligned to 2 MiB and offered transparent
+// huge pages: streaming D^2 each iteration then misses the TLB far less (N=4000, 2 threads:
+// 5.0-5.9e9 -> 6.4-6.8e9 pair-updates/s here).
+constexpr std::size_t kHugePage = std::size_t(2) << 20;
 
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
 };
 
-// A zeroed buffer of `count` T, 64-byte aligned.
+// A zeroed buffer of `count` T, 64-byte aligned (2 MiB and huge pages when large).
 template <class T>
 std::unique_ptr<T[], AlignedFree> aligned_zeros(std::size_t count) {
-  const std::size_t bytes = (count * sizeof(T) + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, bytes > 0 ? bytes : kAlign);
+  const bool huge = count * sizeof(T) >= 2 * kHugePage;
+  const std::size_t align = huge ? kHugePage : kAlign;
+  const std::size_t bytes = (count * sizeof(T) + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, bytes > 0 ? bytes : align);
   if (p == nullptr) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (huge) madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure just means normal pages
+#endif
   std::memset(p, 0, bytes);
   return std::unique_ptr<T[], AlignedFree>(static_cast<T*>(p));
 }
