@@ -5,7 +5,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 venv=${GRADI_VENV:-.venv}
 python=python3
 if [ -x "$venv/bin/python" ]; then
-  python="$venv/bin/python"
+  python="$(cd "$venv" && pwd)/bin/python"  # absolute: callers run it from other folders too
 fi
 asv=("$python" -m asv)
 # An existing machine file is kept (scripts/ci-asv-setup.sh registers a fixed CI machine name);
