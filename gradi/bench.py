@@ -35,7 +35,7 @@ import numpy as np
 from . import backends, shapes
 from .problem import distance_matrix
 from .testing import RELATIVE_TOLERANCE, max_relative_error, reference_descend
-from .validation import available_memory, memory_needed, validate
+from .validation import memory_shortfall, validate
 
 CHECK_ITERATIONS = 20
 EXTRAPOLATION_MARGIN = 4.0
@@ -169,7 +169,7 @@ def affordable_iterations(seconds_per_iteration, budget, niter):
 def measure(backend, problem, reference, settings, estimate=None):
     """Check and time one backend on one validated case (see the module docstring)."""
     problem, result = _start(backend, problem, settings)
-    reason = backend.skip(problem) or _memory_reason(backend, problem)
+    reason = backend.skip(problem) or memory_shortfall(backend, problem.n, problem.dim, problem.dtype)
     if reason is None and estimate is not None and estimate > EXTRAPOLATION_MARGIN * settings.budget:
         reason = (f"one iteration would take about {estimate:.3g} s (extrapolated from a smaller N), "
                   f"over {EXTRAPOLATION_MARGIN:g} x the budget of {settings.budget:g} s per run")
@@ -213,21 +213,13 @@ def _start(backend, problem, settings):
     Threads: ``settings.threads`` or the backend's own default (all cores for most parallel
     backends) if the backend is parallel, else one.
     """
-    threads = (settings.threads or backend.default_threads()) if backend.parallel else 1
+    threads = _threads(backend, settings)
     problem = dataclasses.replace(problem, backend=backend, threads=threads)
     record = Measurement(backend=backend.name, language=backend.language, tier=backend.tier,
                          parallel=backend.parallel, sources=tuple(backend.sources), n=problem.n,
                          dim=problem.dim, dtype=problem.dtype.name, niter=settings.niter,
                          threads=threads, lr=problem.lr)
     return problem, record
-
-
-def _memory_reason(backend, problem):
-    need = memory_needed(backend, problem.n, problem.dim, problem.dtype)
-    have = available_memory()
-    if need > have:
-        return f"needs about {need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB available"
-    return None
 
 
 def _finish(result, status, reason):
@@ -251,8 +243,14 @@ def run_sweep(settings, progress=None):
     try:
         for dim in settings.dims:
             for n in sizes:
-                problem = validate(distance_matrix(target(n, dim)), dim, backend=REFERENCE_BACKEND,
-                                   niter=settings.niter, dtype=settings.dtype, seed=settings.seed)
+                try:
+                    problem = validate(distance_matrix(target(n, dim)), dim, backend=REFERENCE_BACKEND,
+                                       niter=settings.niter, dtype=settings.dtype, seed=settings.seed)
+                except ValueError as exc:  # e.g. too large for memory: skip the case, keep the sweep
+                    for name in settings.backends:
+                        index += 1
+                        sweep.measurements.append(_unbuildable(backends.get(name), n, dim, settings, exc))
+                    continue
                 reference = _Reference(problem)
                 for name in settings.backends:
                     index += 1
@@ -277,6 +275,20 @@ def _extrapolate(previous, n):
         return None
     n_before, seconds = previous
     return seconds * (n / n_before) ** 2
+
+
+def _unbuildable(backend, n, dim, settings, error):
+    """The record of a backend on a case that could not be built (validation refused it)."""
+    return Measurement(backend=backend.name, language=backend.language, tier=backend.tier,
+                       parallel=backend.parallel, sources=tuple(backend.sources), n=n, dim=dim,
+                       dtype=settings.dtype, niter=settings.niter,
+                       threads=_threads(backend, settings), lr=math.nan, status="skipped",
+                       reason=str(error))
+
+
+def _threads(backend, settings):
+    """``settings.threads`` or the backend's own default if it is parallel, else one."""
+    return (settings.threads or backend.default_threads()) if backend.parallel else 1
 
 
 def _guarded(backend, problem, reference, settings, estimate):

@@ -183,9 +183,16 @@ def memory_needed(backend, n, dim, dtype):
     return n * n * (itemsize + 2 * 8) + backend.working_bytes(n, dim, itemsize)
 
 
-def _check_memory(backend, n, dim, dtype):
+def memory_shortfall(backend, n, dim, dtype):
+    """Why a solve cannot fit in the memory left (a sentence), or None when it fits or is unknown."""
     need, have = memory_needed(backend, n, dim, dtype), available_memory()
-    if have is not None and need > have:
-        raise ValueError(f"problem too large: N={n} with backend {backend.name!r} in {dtype.name} "
-                         f"needs about {need / 2**30:.1f} GiB, but only {have / 2**30:.1f} GiB "
-                         f"is available; use a smaller N, float32, or another backend")
+    if have is None or need <= have:
+        return None
+    return (f"N={n} with backend {backend.name!r} in {np.dtype(dtype).name} needs about "
+            f"{need / 2**30:.1f} GiB, but only {have / 2**30:.1f} GiB is available")
+
+
+def _check_memory(backend, n, dim, dtype):
+    shortfall = memory_shortfall(backend, n, dim, dtype)
+    if shortfall is not None:
+        raise ValueError(f"problem too large: {shortfall}; use a smaller N, float32, or another backend")

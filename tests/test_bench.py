@@ -211,3 +211,15 @@ def test_quick_settings_cover_every_backend_and_explicit_flags_win():
     assert quick.backends == tuple(gradi.backends.BACKENDS) and max(quick.sizes) == 1000
     assert quick.budget == bench.QUICK["budget"]
     assert bench_settings(build_parser().parse_args(["bench", "--quick", "--dims", "3"])).dims == (3,)
+
+
+def test_a_case_too_large_for_memory_is_skipped_and_the_sweep_goes_on(monkeypatch):
+    from gradi import validation
+
+    small = validation.memory_needed(gradi.backends.get("numpy"), 8, 2, "float32")
+    monkeypatch.setattr(validation, "available_memory", lambda: small)
+    sweep = bench.run_sweep(bench.Settings(backends=("numpy",), sizes=(5, 8, 3000), dims=(2,),
+                                           niter=3, repeats=1))
+    status = {m.n: m.status for m in sweep.measurements}
+    assert status == {5: "ok", 8: "ok", 3000: "skipped"}
+    assert "problem too large" in sweep.measurements[-1].reason
