@@ -160,7 +160,7 @@ def make_target(shape, n, dim):
         if dim not in (None, own_dim):
             raise ValueError(f"shape {shape!r} is {own_dim}-D; --dim must be {own_dim} or omitted")
         return make(n)
-    return make(n, dim or 3)
+    return make(n, 3 if dim is None else dim)
 
 
 def run_solve(args):

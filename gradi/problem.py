@@ -17,6 +17,7 @@ def distance_matrix(points):
     P = np.asarray(points, dtype=np.float64)
     if P.ndim == 1:
         P = P[:, None]
+    P = P - P.mean(axis=0)  # distances ignore translation; centring avoids cancellation far out
     sq = np.sum(P * P, axis=1)
     d2 = sq[:, None] + sq[None, :] - 2.0 * (P @ P.T)
     np.fill_diagonal(d2, 0.0)

@@ -10,11 +10,11 @@ import warnings
 import numpy as np
 
 
-def _check_n(n, minimum=2):
+def _check_n(n, minimum=2, name="n"):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n must be an integer number of points, got {type(n).__name__}")
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(n).__name__}")
     if n < minimum:
-        raise ValueError(f"n must be at least {minimum} points, got {n}")
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {n}")
     return int(n)
 
 
@@ -39,6 +39,7 @@ def sphere(n):
 def cube(n, dim=3, seed=42):
     """N seeded uniform random points in the unit cube [0, 1]^dim."""
     n = _check_n(n)
+    dim = _check_n(dim, minimum=1, name="dim")
     return np.random.default_rng(seed).random((n, dim))
 
 

@@ -79,6 +79,7 @@ def validate(D, dim=None, *, backend="numpy", lr="auto", niter=1000, threads=Non
         X0 = random_start(D, dim, seed=_check_int("seed", seed, minimum=0))
     else:
         X0 = _check_start(X0, n, dim)
+    _check_scale(D, X0, dtype)
     lr = auto_lr(D, X0) if isinstance(lr, str) and lr == "auto" else _check_lr(lr)
 
     problem = Problem(D=np.ascontiguousarray(D, dtype=dtype), X0=np.array(X0, dtype=dtype, order="C"),
@@ -160,6 +161,16 @@ def _check_start(X0, n, dim):
     if not np.all(np.isfinite(X0)):
         raise ValueError("X0 must be finite; it contains NaN or inf")
     return X0
+
+
+def _check_scale(D, X0, dtype):
+    """Refuse distances or starts whose gradient terms (~ N x scale^3) overflow the dtype."""
+    scale = max(float(np.max(D)), float(np.max(np.abs(X0))))
+    limit = np.finfo(dtype).max ** (1 / 3) / (4 * D.shape[0]) ** (1 / 3)
+    if scale > limit:
+        raise ValueError(f"D and X0 must be rescaled: their scale {scale:.3g} makes the gradient "
+                         f"overflow {dtype.name} (allowed up to {limit:.3g} for N={D.shape[0]}); "
+                         f"divide D by a constant, or use float64")
 
 
 def _check_lr(lr):

@@ -29,7 +29,7 @@ def test_solve_prints_stress_shape_error_and_time(backend, capsys):
     (["solve", "--niter", "ten"], "invalid int value"),
     (["solve", "--lr", "fast"], "must be 'auto' or a number"),
     (["solve", "--lr", "-1"], "lr must be"),
-    (["solve", "-n", "1"], "at least 2"),
+    (["solve", "-n", "1"], "n must be an integer >= 2"),
     (["solve", "--shape", "sphere", "--dim", "2"], "--dim must be 3"),
     (["solve", "--threads", "2", "--backend", "jax"], "runs on one thread"),
     (["frobnicate"], "invalid choice"),

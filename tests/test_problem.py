@@ -57,3 +57,9 @@ def test_shapes_have_the_blog_geometry():
     assert shapes.circle(12).shape == (12, 2) and shapes.sphere(40).shape == (40, 3)
     np.testing.assert_array_equal(shapes.cube(30, 4, seed=1), shapes.cube(30, 4, seed=1))
     assert not np.array_equal(shapes.cube(30, 4, seed=1), shapes.cube(30, 4, seed=2))
+
+
+def test_distance_matrix_is_accurate_far_from_the_origin():
+    circle = shapes.circle(20)
+    np.testing.assert_allclose(gradi.distance_matrix(circle + 1e7), gradi.distance_matrix(circle),
+                               atol=1e-7)

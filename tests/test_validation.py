@@ -146,3 +146,10 @@ def test_numpy_honours_threads_for_its_blas_pool():
     finally:
         gradi.backends.numpy_matrix.descend_matrix = original
     assert seen == [1, 1]
+
+
+def test_distances_too_large_for_float32_are_refused_but_fit_float64():
+    with pytest.raises(ValueError, match="rescaled.*overflow float32"):
+        gradi.solve(D5 * 1e15, 2, dtype="float32")
+    result = gradi.solve(D5 * 1e15, 2, dtype="float64", niter=10)
+    assert np.isfinite(result.stress)
