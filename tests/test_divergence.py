@@ -24,6 +24,8 @@ def test_divergence_iteration_is_the_first_non_finite_one(record_every):
         gradi.solve(D, X0=X0, lr=0.5, niter=50, record_every=record_every)
     k = caught.value.iteration
     assert np.all(np.isfinite(gradi.solve(D, X0=X0, lr=0.5, niter=k - 1).X))
+    with pytest.raises(gradi.DivergenceError):
+        gradi.solve(D, X0=X0, lr=0.5, niter=k)
 
 
 SIZES = [10, 100, 1000]
@@ -59,4 +61,6 @@ def test_auto_lr_adapts_to_the_scale_of_the_start(scale):
 
 @pytest.mark.slow
 def test_auto_lr_converges_at_n4000():
+    if not gradi.backends.get("cpp-simd").available:
+        pytest.skip(gradi.backends.get("cpp-simd").unavailable_reason)
     _check_auto_converges(4000, niter=1000, backend="cpp-simd")
