@@ -6,16 +6,20 @@ also normalises scale; a disparity of 0 means the same shape).
 """
 
 import numpy as np
-from scipy.spatial import procrustes
+
+
+def _procrustes(target, X):
+    from scipy.spatial import procrustes  # imported here: 0.2 s that only solving commands need
+
+    return procrustes(np.asarray(target, np.float64), np.asarray(X, np.float64))
 
 
 def procrustes_disparity(target, X):
     """Sum of squared differences after aligning X onto target, both scaled to unit norm."""
-    return float(procrustes(np.asarray(target, np.float64), np.asarray(X, np.float64))[2])
+    return float(_procrustes(target, X)[2])
 
 
 def aligned(target, X):
     """(target, X) standardised and X rotated onto target, for plotting them together."""
-    standard_target, standard_X, _ = procrustes(np.asarray(target, np.float64),
-                                                np.asarray(X, np.float64))
+    standard_target, standard_X, _ = _procrustes(target, X)
     return standard_target, standard_X

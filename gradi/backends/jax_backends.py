@@ -54,7 +54,7 @@ def _kernels():
     return jax, {"jax-scan": descend_scan, "jax": descend_vectorised}
 
 
-@functools.cache
+@functools.lru_cache(maxsize=16)
 def _compiled(name, n, dim, dtype, niter):
     """Ahead-of-time compiled kernel for one shape and dtype (and niter, where it is static)."""
     jax, kernels = _kernels()

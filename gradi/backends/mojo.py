@@ -110,14 +110,13 @@ class MojoSeed(_MojoBackend):
         return call_kernel("seed", X, D, lr, niter, 1)
 
 
-class MojoParallel(_MojoBackend):
+class MojoParallel(MojoSeed):
     name = "mojo-parallel"
     parallel = True
     summary = "the same loops, rows split into `threads` chunks run by max.algorithm.parallelize"
-    sources = ("mojo/seed_kernel.mojo",) + _BINDING_SOURCES
 
-    def working_bytes(self, n, dim, itemsize):
-        return n * dim * itemsize
+    def descend(self, X, D, lr, niter, threads):
+        return call_kernel("seed", X, D, lr, niter, threads)
 
 
 class MojoSimd(_MojoBackend):
