@@ -1,8 +1,9 @@
 """Speed-up tracks: each backend against the blog's baselines and against idiomatic NumPy."""
 
+from gradi.report import BASELINES
+
 from . import common
 
-BASELINES = ["python", "numpy-loops", "numpy"]
 ROUNDS = 5
 
 
@@ -14,7 +15,7 @@ class SpeedUp:
     python and numpy-loops are baselines only up to N=100 (``common.MAX_N``).
     """
 
-    params = [common.BACKEND_NAMES, BASELINES, [100, 1000]]
+    params = [common.BACKEND_NAMES, list(BASELINES), [100, 1000]]
     param_names = ["backend", "baseline", "N"]
     unit = "x"
 

@@ -12,6 +12,7 @@ import time
 
 import gradi
 from gradi.backends import BACKENDS
+from gradi.bench import target
 from gradi.testing import assert_agrees, reference_descend
 from gradi.validation import validate
 
@@ -20,8 +21,6 @@ SIZES = [10, 100, 1000]
 DIMS = [2, 3]
 THREADS = [1, 2]
 DTYPE = "float32"
-SHAPES = {2: gradi.shapes.circle, 3: gradi.shapes.sphere}
-
 # Every timed call runs the same number of steps for every backend, so rows compare directly.
 ITERATIONS = 10
 
@@ -52,7 +51,7 @@ def skip_unless_runnable(backend, n, threads):
 
 def distances(n, dim):
     """Distances between the N points of the benchmark shape in ``dim`` dimensions."""
-    return gradi.distance_matrix(SHAPES[dim](n))
+    return gradi.distance_matrix(target(n, dim))
 
 
 def make_problem(backend, n, dim, threads):

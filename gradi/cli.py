@@ -142,6 +142,10 @@ def run_backends(args):
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    print()
+    for backend in backends.BACKENDS.values():
+        note = f"; {backend.precision_note}" if backend.precision_note else ""
+        print(f"{backend.name.ljust(widths[0])}  {backend.summary}{note}")
     return 0
 
 

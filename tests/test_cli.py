@@ -15,6 +15,7 @@ def test_backends_lists_every_registered_backend(capsys):
     for name in gradi.backends.names():
         assert name in out
     assert "available" in out
+    assert "computes in Python floats" in out and "lists of lists" in out
 
 
 @pytest.mark.parametrize("backend", ["python", "numpy-loops", "numpy", "jax-scan", "jax"])

@@ -10,15 +10,13 @@ imported lazily in ``load()``, so listing backends never imports JAX or compiles
 import functools
 import os
 
-TIERS = ("seed", "idiomatic", "tuned")
-
 
 class Backend:
     """Base class: subclasses set the metadata and implement ``load`` and ``descend``."""
 
     name = ""
     language = ""
-    tier = "seed"
+    tier = "seed"  # "seed" (the blog's algorithm), "idiomatic" or "tuned"
     parallel = False
     dtypes = ("float32", "float64")
     summary = ""
