@@ -189,9 +189,14 @@ def available_memory():
 
 
 def memory_needed(backend, n, dim, dtype):
-    """Bytes a solve needs: D in dtype, gradi's float64 working copies, the backend's own work."""
+    """Bytes a solve needs: D in dtype, gradi's float64 work, the backend's own work.
+
+    gradi's float64 work peaks at two N x N copies while D is checked and symmetrised, and at
+    dim + 1 of them when the reference stress forms every pair's difference (gradi.problem).
+    """
     itemsize = np.dtype(dtype).itemsize
-    return n * n * (itemsize + 2 * 8) + backend.working_bytes(n, dim, itemsize)
+    gradi_copies = max(2, dim + 1)
+    return n * n * (itemsize + gradi_copies * 8) + backend.working_bytes(n, dim, itemsize)
 
 
 def memory_shortfall(backend, n, dim, dtype):
