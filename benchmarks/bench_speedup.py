@@ -1,6 +1,6 @@
 """Speed-up tracks: each backend against the blog's baselines and against idiomatic NumPy."""
 
-from gradi.report import BASELINES
+from gradi.bench.report import BASELINES
 
 from . import common
 

@@ -12,7 +12,7 @@ import time
 
 import gradi
 from gradi.backends import BACKENDS
-from gradi.bench import target
+from gradi.bench.sweep import target
 from gradi.testing import assert_agrees, reference_descend
 from gradi.validation import validate
 

@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import backends, bench, machine, pictures, plots, report, shapes
+from . import backends, pictures, shapes
+from .bench import machine, plots, report, sweep
 from .align import procrustes_disparity
 from .errors import DivergenceError
 from .problem import distance_matrix
@@ -198,11 +199,11 @@ def run_solve(args):
 def bench_settings(args):
     """Settings of a sweep: the defaults, then --quick's, then whatever was given explicitly."""
     chosen = {"backends": args.backends or tuple(backends.BACKENDS), "dtype": args.dtype,
-              "threads": args.threads, **(bench.QUICK if args.quick else {})}
+              "threads": args.threads, **(sweep.QUICK if args.quick else {})}
     for name in ("sizes", "dims", "niter", "repeats", "budget"):
         if getattr(args, name) is not None:
             chosen[name] = getattr(args, name)
-    return bench.Settings(**chosen)
+    return sweep.Settings(**chosen)
 
 
 def run_bench(args):
@@ -219,20 +220,20 @@ def run_bench(args):
     if load and load[0] > (os.cpu_count() or 1) / 2:
         print(f"gradi bench: note: the machine is busy (load average {load[0]:.1f} on "
               f"{os.cpu_count()} cores); timings will be slower and noisier", file=sys.stderr)
-    sweep = bench.run_sweep(settings, bench.Progress(sys.stderr))
-    if sweep.interrupted:
-        print(f"\ninterrupted: writing the {len(sweep.measurements)} measurements that finished",
+    outcome = sweep.run_sweep(settings, sweep.Progress(sys.stderr))
+    if outcome.interrupted:
+        print(f"\ninterrupted: writing the {len(outcome.measurements)} measurements that finished",
               file=sys.stderr)
-    rows = report.rows(sweep)
+    rows = report.rows(outcome)
     text = "\n".join([report.format_table(rows), *report.headlines(rows)])
-    paths = report.write_results(out_dir, sweep, rows, text, sys.argv)
+    paths = report.write_results(out_dir, outcome, rows, text, sys.argv)
     try:
         paths += plots.save_bench_figures(rows, out_dir)
     except ImportError as exc:
         print(f"gradi: figures skipped ({exc}); pip install 'gradi[plots]'", file=sys.stderr)
     print(text)
     print("\n".join(f"wrote {path}" for path in paths))
-    return 130 if sweep.interrupted else 0
+    return 130 if outcome.interrupted else 0
 
 
 def main(argv=None):

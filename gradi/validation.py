@@ -13,7 +13,7 @@ import numpy as np
 
 from . import backends
 from .errors import BackendUnavailableError
-from .machine import meminfo_bytes, physical_memory
+from .bench.machine import meminfo_bytes, physical_memory
 from .shapes import random_start
 from .stepsize import auto_lr
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import gradi
-from gradi import bench, report, sourcelines
+from gradi.bench import plots, report, sourcelines, sweep
 from gradi.backends.base import Backend
 from gradi.backends.numpy_matrix import descend_matrix
 from gradi.cli import main
@@ -80,7 +80,7 @@ def test_tiny_sweep_writes_table_json_csv_and_two_figures(tmp_path, capsys):
 
     for name in ("bench-log.png", "bench-linear.png"):
         with Image.open(tmp_path / name) as image:
-            assert image.format == "PNG" and image.size == gradi.plots.FIGURE_PIXELS
+            assert image.format == "PNG" and image.size == plots.FIGURE_PIXELS
 
 
 def test_a_backend_that_disagrees_is_flagged_and_excluded(tmp_path, capsys, monkeypatch):
@@ -95,15 +95,15 @@ def test_a_backend_that_disagrees_is_flagged_and_excluded(tmp_path, capsys, monk
 
 def test_a_backend_over_budget_runs_fewer_iterations_and_is_marked_scaled(monkeypatch):
     register(monkeypatch, "sleepy", slow(0.01))
-    settings = bench.Settings(backends=("numpy", "sleepy"), sizes=(6,), dims=(2,), niter=200,
+    settings = sweep.Settings(backends=("numpy", "sleepy"), sizes=(6,), dims=(2,), niter=200,
                               repeats=2, budget=0.2)
-    sweep = bench.run_sweep(settings)
-    numpy_row, sleepy = report.rows(sweep)
+    outcome = sweep.run_sweep(settings)
+    numpy_row, sleepy = report.rows(outcome)
     assert not numpy_row["scaled"] and numpy_row["iterations_run"] == 200
     assert sleepy["scaled"] and 1 <= sleepy["iterations_run"] <= 20
     assert sleepy["seconds"] == pytest.approx(sleepy["seconds_per_iteration"] * 200)
     assert sleepy["seconds"] >= 0.01 * 200
-    table = report.format_table(report.rows(sweep))
+    table = report.format_table(report.rows(outcome))
     assert f"{sleepy['iterations_run']}/200" in table and "* scaled" in table
 
 
@@ -121,9 +121,9 @@ def quadratic(seconds_per_pair):
 ])
 def test_a_backend_whose_next_size_would_exceed_the_budget_is_skipped(monkeypatch, budget, words):
     register(monkeypatch, "sleepy", quadratic(0.002 / 25))
-    settings = bench.Settings(backends=("sleepy",), sizes=(5, 50), dims=(3,), niter=3, repeats=1,
+    settings = sweep.Settings(backends=("sleepy",), sizes=(5, 50), dims=(3,), niter=3, repeats=1,
                               budget=budget)
-    small, large = bench.run_sweep(settings).measurements
+    small, large = sweep.run_sweep(settings).measurements
     assert small.status == "ok"
     assert large.status == "skipped" and words in large.reason
 
@@ -149,8 +149,8 @@ def test_a_backend_that_raises_is_recorded_as_failed_and_the_sweep_goes_on(monke
     def broken(X, D, lr, niter):
         raise RuntimeError("segfault avoided\nsecond line")
     register(monkeypatch, "broken", broken)
-    settings = bench.Settings(backends=("broken", "numpy"), sizes=(5,), dims=(2,), niter=3, repeats=1)
-    failed, fine = bench.run_sweep(settings).measurements
+    settings = sweep.Settings(backends=("broken", "numpy"), sizes=(5,), dims=(2,), niter=3, repeats=1)
+    failed, fine = sweep.run_sweep(settings).measurements
     assert failed.status == "failed" and failed.reason == "RuntimeError: segfault avoided"
     assert fine.status == "ok"
 
@@ -163,9 +163,9 @@ def test_every_case_gives_every_backend_the_same_problem(monkeypatch):
         return descend_matrix(X, D, lr, niter)
     register(monkeypatch, "spy-a", spy)
     register(monkeypatch, "spy-b", spy)
-    settings = bench.Settings(backends=("spy-a", "spy-b"), sizes=(7,), dims=(3,), niter=4, repeats=1,
+    settings = sweep.Settings(backends=("spy-a", "spy-b"), sizes=(7,), dims=(3,), niter=4, repeats=1,
                               dtype="float64")
-    bench.run_sweep(settings)
+    sweep.run_sweep(settings)
     assert len(set(seen)) == 1 and seen[0][3] == "float64"
 
 
@@ -209,7 +209,7 @@ def test_quick_settings_cover_every_backend_and_explicit_flags_win():
     from gradi.cli import bench_settings, build_parser
     quick = bench_settings(build_parser().parse_args(["bench", "--quick"]))
     assert quick.backends == tuple(gradi.backends.BACKENDS) and max(quick.sizes) == 1000
-    assert quick.budget == bench.QUICK["budget"]
+    assert quick.budget == sweep.QUICK["budget"]
     assert bench_settings(build_parser().parse_args(["bench", "--quick", "--dims", "3"])).dims == (3,)
 
 
@@ -218,8 +218,8 @@ def test_a_case_too_large_for_memory_is_skipped_and_the_sweep_goes_on(monkeypatc
 
     small = validation.memory_needed(gradi.backends.get("numpy"), 8, 2, "float32")
     monkeypatch.setattr(validation, "available_memory", lambda: small)
-    sweep = bench.run_sweep(bench.Settings(backends=("numpy",), sizes=(5, 8, 3000), dims=(2,),
+    outcome = sweep.run_sweep(sweep.Settings(backends=("numpy",), sizes=(5, 8, 3000), dims=(2,),
                                            niter=3, repeats=1))
-    status = {m.n: m.status for m in sweep.measurements}
+    status = {m.n: m.status for m in outcome.measurements}
     assert status == {5: "ok", 8: "ok", 3000: "skipped"}
-    assert "problem too large" in sweep.measurements[-1].reason
+    assert "problem too large" in outcome.measurements[-1].reason

@@ -148,7 +148,7 @@ def write_json(path, sweep, table, machine, command):
     for parallel backends), dtype, repeats, budget (seconds per timed run), seed,
     check_iterations); ``machine`` (cpu, cores, usable_cores, memory_bytes, load_average (1, 5,
     15 min, when the sweep ended), os, machine, python, packages {name: version}, compiler,
-    mojo, gradi, git_commit; see gradi.machine);
+    mojo, gradi, git_commit; see gradi.bench.machine);
     ``flops_per_pair_update`` (formula and meaning); ``results``: one object per backend and
     case with backend, language, tier, parallel, n, dim, dtype, threads, niter, lr, status
     ("ok", "excluded" = disagreed with the reference or diverged, "skipped" = cannot run or over
@@ -170,7 +170,7 @@ def write_json(path, sweep, table, machine, command):
         "machine": machine,
         "flops_per_pair_update": {"formula": FLOPS_FORMULA,
                                   "meaning": "flops of one (i, j) term of the gradient loop, "
-                                             "D^2 precomputed; see gradi.report"},
+                                             "D^2 precomputed; see gradi.bench.report"},
         "results": [{key: _finite(value) for key, value in row.items()} for row in table],
     }
     with open(path, "w") as handle:

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import backends, shapes
-from .problem import distance_matrix
-from .testing import RELATIVE_TOLERANCE, max_relative_error, reference_descend
-from .validation import memory_shortfall, validate
+from .. import backends, shapes
+from ..problem import distance_matrix
+from ..testing import RELATIVE_TOLERANCE, max_relative_error, reference_descend
+from ..validation import memory_shortfall, validate
 
 CHECK_ITERATIONS = 20
 EXTRAPOLATION_MARGIN = 4.0
