@@ -18,7 +18,7 @@ class Solve:
         return common.references()
 
     def setup(self, references, backend, n, dim, threads):
-        self.problem = common.prepared(references, backend, n, dim, threads)
+        self.run = common.prepared(references, backend, n, dim, threads)
 
     def time_descend(self, references, backend, n, dim, threads):
-        common.descend(self.problem)
+        common.descend(self.run)

@@ -25,9 +25,9 @@ class SpeedUp:
     def setup(self, references, backend, baseline, n):
         if backend == baseline:
             raise NotImplementedError("a backend against itself is 1x")
-        self.problems = [common.prepared(references, name, n, 3, common.default_threads(name))
-                         for name in (baseline, backend)]
+        self.runs = [common.prepared(references, name, n, 3, common.default_threads(name))
+                     for name in (baseline, backend)]
 
     def track_speedup(self, references, backend, baseline, n):
-        baseline_seconds, backend_seconds = common.interleaved_best(self.problems, ROUNDS)
+        baseline_seconds, backend_seconds = common.interleaved_best(self.runs, ROUNDS)
         return baseline_seconds / backend_seconds

@@ -36,17 +36,17 @@ def default_threads(backend):
     return BACKENDS[backend].default_threads()
 
 
-def skip_unless_runnable(backend, n, threads):
-    """Raise NotImplementedError (asv's skip) with the reason when this combination is not run."""
-    runner = BACKENDS[backend]
-    if not runner.available:
-        raise NotImplementedError(f"{backend} unavailable: {runner.unavailable_reason}")
-    if DTYPE not in runner.dtypes:
-        raise NotImplementedError(f"{backend} does not support {DTYPE}")
-    if threads > 1 and not runner.parallel:
-        raise NotImplementedError(f"{backend} runs on one thread")
-    if n > MAX_N.get(backend, n):
-        raise NotImplementedError(f"{backend} is benchmarked up to N={MAX_N[backend]} (too slow beyond)")
+def skip_unless_runnable(backend, problem, threads):
+    """Raise NotImplementedError (asv's skip) with the reason when this combination is not run.
+
+    The reason is the backend's own ``check`` (gradi's single runnability rule), or the
+    suite's size limit for the slow seed tiers.
+    """
+    reason = BACKENDS[backend].check(problem, threads)
+    if reason is None and problem.n > MAX_N.get(backend, problem.n):
+        reason = f"{backend} is benchmarked up to N={MAX_N[backend]} (too slow beyond)"
+    if reason is not None:
+        raise NotImplementedError(reason)
 
 
 def distances(n, dim):
@@ -54,10 +54,9 @@ def distances(n, dim):
     return gradi.distance_matrix(target(n, dim))
 
 
-def make_problem(backend, n, dim, threads):
-    """The validated benchmark problem for one backend (gradi's own validation, as in a solve)."""
-    return validate(distances(n, dim), dim, backend=backend, niter=ITERATIONS, threads=threads,
-                    dtype=DTYPE)
+def make_problem(n, dim):
+    """The validated benchmark problem (gradi's own validation, as in a solve)."""
+    return validate(distances(n, dim), dim, niter=ITERATIONS, dtype=DTYPE)
 
 
 def references():
@@ -65,53 +64,53 @@ def references():
     result = {}
     for n in SIZES:
         for dim in DIMS:
-            problem = make_problem("numpy", n, dim, 1)
+            problem = make_problem(n, dim)
             result[n, dim] = reference_descend(problem.X0, problem.D, problem.lr, ITERATIONS)
     return result
 
 
-def descend(problem):
+def descend(run):
     """One backend call from the start: what the timed benchmarks measure (X0 copy is N x dim)."""
-    return problem.backend.descend(problem.X0.copy(), problem.D, problem.lr, problem.niter,
-                                   problem.threads)
+    backend, state = run
+    return backend.descend(state, state.problem.X0.copy(), state.problem.niter)
 
 
 def prepared(references, backend, n, dim, threads):
-    """Skip, or the validated, compiled and checked problem; built once per process."""
+    """Skip, or (backend, its prepared state) for the checked benchmark problem; once per process."""
     key = (backend, n, dim, threads)
     if key not in _prepared:
-        skip_unless_runnable(backend, n, threads)
-        problem = make_problem(backend, n, dim, threads)
-        problem.backend.prepare(problem)
-        assert_agrees(descend(problem), references[n, dim], problem.D, DTYPE)
-        _prepared[key] = problem
+        problem = make_problem(n, dim)
+        skip_unless_runnable(backend, problem, threads)
+        run = (BACKENDS[backend], BACKENDS[backend].prepare(problem, threads))
+        assert_agrees(descend(run), references[n, dim], problem.D, DTYPE)
+        _prepared[key] = run
     return _prepared[key]
 
 
-def _seconds(problem, number):
+def _seconds(run, number):
     started = time.perf_counter()
     for _ in range(number):
-        descend(problem)
+        descend(run)
     return time.perf_counter() - started
 
 
-def calls_per_sample(problem, sample_seconds=0.02):
+def calls_per_sample(run, sample_seconds=0.02):
     """How many calls make one timing sample last at least ``sample_seconds`` (as timeit's autorange)."""
     number = 1
-    while (elapsed := _seconds(problem, number)) < sample_seconds:
+    while (elapsed := _seconds(run, number)) < sample_seconds:
         number = max(2 * number, int(1.2 * number * sample_seconds / max(elapsed, 1e-9)))
     return number
 
 
-def interleaved_best(problems, rounds):
-    """Best seconds per call of ``descend`` for each problem over ``rounds`` samples each.
+def interleaved_best(runs, rounds):
+    """Best seconds per call of ``descend`` for each run over ``rounds`` samples each.
 
-    Samples of the problems alternate, so a slow spell of the machine hits all of them; the best
+    Samples of the runs alternate, so a slow spell of the machine hits all of them; the best
     sample is the one least disturbed by other processes, which is what a ratio should compare.
     """
-    numbers = [calls_per_sample(problem) for problem in problems]
-    best = [float("inf")] * len(problems)
+    numbers = [calls_per_sample(run) for run in runs]
+    best = [float("inf")] * len(runs)
     for _ in range(rounds):
-        for index, (problem, number) in enumerate(zip(problems, numbers)):
-            best[index] = min(best[index], _seconds(problem, number) / number)
+        for index, (run, number) in enumerate(zip(runs, numbers)):
+            best[index] = min(best[index], _seconds(run, number) / number)
     return best

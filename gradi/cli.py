@@ -137,9 +137,8 @@ def build_parser():
 def run_backends(args):
     rows = [("name", "language", "tier", "parallel", "dtypes", "status")]
     for backend in backends.BACKENDS.values():
-        status = "available" if backend.available else f"unavailable: {backend.unavailable_reason}"
         rows.append((backend.name, backend.language, backend.tier,
-                     "yes" if backend.parallel else "no", ",".join(backend.dtypes), status))
+                     "yes" if backend.parallel else "no", ",".join(backend.dtypes), backend.status()))
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])

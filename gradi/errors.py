@@ -10,14 +10,19 @@ class GradiError(Exception):
 
 
 class DivergenceError(GradiError, FloatingPointError):
-    """The iterate became non-finite: the step size is too large for this problem."""
+    """The positions, or the stress, became non-finite: the step size is too large.
 
-    def __init__(self, iteration, lr, backend):
+    ``iteration`` is the first iteration after which ``what`` ("positions" or "stress") is
+    non-finite; the positions before it were finite.
+    """
+
+    def __init__(self, iteration, lr, backend, what="positions"):
         self.iteration = iteration
         self.lr = lr
         self.backend = backend
+        self.what = what
         super().__init__(
-            f"gradient descent diverged: positions became non-finite by iteration {iteration} "
+            f"gradient descent diverged: the {what} became non-finite at iteration {iteration} "
             f"(backend {backend!r}, lr={lr:.3g}); use a smaller lr, e.g. lr={lr / 10:.3g}, "
             f"or lr='auto'"
         )

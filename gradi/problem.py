@@ -9,7 +9,44 @@ These NumPy functions are the reference every backend is checked against. Stress
 in float64 whatever the input dtype, so that it can be compared across dtypes and backends.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A validated problem, the same for every backend: no backend, thread count or recording.
+
+    D (N x N) and X0 (N x dim) are C-contiguous arrays of the problem's dtype; ``lr`` is the step
+    size (resolved when "auto"), ``niter`` the iterations asked for.
+    """
+
+    D: np.ndarray
+    X0: np.ndarray
+    lr: float
+    niter: int
+
+    @property
+    def n(self):
+        return self.D.shape[0]
+
+    @property
+    def dim(self):
+        return self.X0.shape[1]
+
+    @property
+    def dtype(self):
+        return self.D.dtype
+
+
+@dataclass(frozen=True)
+class ProblemSize:
+    """What a backend's ``check`` looks at (N, dim, dtype): known before any array is built."""
+
+    n: int
+    dim: int
+    dtype: np.dtype
 
 
 def distance_matrix(points):

@@ -1,9 +1,12 @@
-"""``solve``: validate once, compile or warm up, run a backend, check the outcome.
+"""``solve``: validate once, prepare the backend once, run it in chunks, check the outcome.
 
-Recording (``record_every=k``) calls the backend in chunks of k iterations and evaluates the
-reference stress between chunks, so every backend records the same way and none needs a history
-variant of its own. Only the backend calls are timed (``elapsed``); validation, the step-size
-rule, compilation (``prepare_seconds``) and recording are not.
+A solve calls its backend in chunks on one prepared state (``Backend.prepare``), so chunking
+costs no set-up and changes no result: positions stay in the backend's working dtype between
+chunks, and every kernel computes each step the same whether it runs alone or in a longer call.
+Chunks end at every recording point (``record_every=k`` evaluates the reference stress there)
+and last at most about ``CHUNK_SECONDS``, so Ctrl-C is answered between two chunks within about
+that time on every backend. Only the backend calls are timed (``elapsed``); validation, the
+step-size rule, ``prepare`` (``prepare_seconds``) and recording are not.
 """
 
 import time
@@ -11,9 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import backends
 from .errors import DivergenceError
 from .problem import stress
-from .validation import validate
+from .validation import check_int, resolve_threads, validate
+
+CHUNK_SECONDS = 0.25  # the longest backend call between two checks for Ctrl-C
 
 
 @dataclass
@@ -39,68 +45,90 @@ def solve(D, dim=None, *, backend="numpy", lr="auto", niter=1000, threads=None,
     """Recover N positions (N x dim) from the N x N distances D by plain gradient descent.
 
     ``dim`` defaults to X0's width, or 2. ``lr="auto"`` derives a converging step from D and the
-    start (see gradi.stepsize). ``threads=None`` means all cores for parallel backends, one
-    otherwise. Raises ValueError/TypeError for bad input and DivergenceError if the positions
-    become non-finite.
+    start (see gradi.stepsize). ``threads=None`` means all usable cores for parallel backends,
+    one otherwise. Raises ValueError/TypeError for bad input and DivergenceError if the
+    positions or the stress become non-finite.
     """
-    problem = validate(D, dim, backend=backend, lr=lr, niter=niter, threads=threads, dtype=dtype,
-                       X0=X0, seed=seed, record_every=record_every)
-    runner = problem.backend
+    runner = backends.get(backend)
+    threads = resolve_threads(runner, threads)
+    if record_every is not None:
+        record_every = check_int("record_every", record_every, minimum=1)
+    problem = validate(D, dim, lr=lr, niter=niter, dtype=dtype, X0=X0, seed=seed,
+                       backend=runner, threads=threads)
     started = time.perf_counter()
-    runner.prepare(problem)
-    prepare_seconds = time.perf_counter() - started
-
-    result = Result(X=problem.X0.copy(), stress=float("nan"), elapsed=0.0, backend=runner.name,
-                    lr=problem.lr, niter=problem.niter, threads=problem.threads,
-                    dtype=problem.dtype.name, prepare_seconds=prepare_seconds)
-    done = 0
-    if record_every:
-        _record(result, problem, done)
-    for length in problem.chunk_lengths:
-        X = np.require(result.X, dtype=problem.dtype, requirements=["C", "W"])
-        started = time.perf_counter()
-        with np.errstate(all="ignore"):  # overflow is reported below as a DivergenceError
-            result.X = runner.descend(X, problem.D, problem.lr, length, problem.threads)
-        result.elapsed += time.perf_counter() - started
-        if not np.all(np.isfinite(result.X)):
-            raise DivergenceError(first_nonfinite_iteration(problem, done, done + length),
-                                  problem.lr, runner.name)
-        done += length
+    with runner.prepare(problem, threads) as state:
+        prepare_seconds = time.perf_counter() - started
+        result = Result(X=problem.X0, stress=float("nan"), elapsed=0.0, backend=runner.name,
+                        lr=problem.lr, niter=problem.niter, threads=threads,
+                        dtype=problem.dtype.name, prepare_seconds=prepare_seconds)
+        X = np.array(problem.X0, dtype=runner.working_dtype(problem.dtype), order="C")
         if record_every:
-            _record(result, problem, done)
-    result.stress = stress(result.X, problem.D)
-    if not np.isfinite(result.stress):
-        raise DivergenceError(done, problem.lr, runner.name)
+            _record(result, X, problem, 0)
+        done, per_iteration = 0, None
+        while done < problem.niter:
+            boundary = (done // record_every + 1) * record_every if record_every else problem.niter
+            length = min(boundary, problem.niter) - done
+            if per_iteration is None:  # the first call is one step: it measures the pace
+                length = 1
+            else:
+                length = min(length, max(1, int(CHUNK_SECONDS / max(per_iteration, 1e-12))))
+            start_X = X.copy()
+            started = time.perf_counter()
+            with np.errstate(all="ignore"):  # overflow is reported below as a DivergenceError
+                X = runner.descend(state, X, length)
+            seconds = time.perf_counter() - started
+            result.elapsed += seconds
+            per_iteration = seconds / length
+            if not np.all(np.isfinite(X)):
+                _diverged(runner, state, start_X, done, done + length)
+            done += length
+            if record_every and (done % record_every == 0 or done == problem.niter):
+                _record(result, X, problem, done)
+        result.X = X.astype(problem.dtype, copy=False)
+        result.stress = stress(X, problem.D)
+        if not np.isfinite(result.stress):
+            _diverged(runner, state, problem.X0, 0, problem.niter)
     return result
 
 
-def _record(result, problem, iteration):
+def _record(result, X, problem, iteration):
     result.history_iterations.append(iteration)
-    result.history_stress.append(stress(result.X, problem.D))
-    result.history_X.append(result.X.copy())
+    result.history_stress.append(stress(X, problem.D))
+    result.history_X.append(X.astype(problem.dtype))
 
 
-def first_nonfinite_iteration(problem, finite_upto, nonfinite_at):
-    """Find the first iteration whose positions are non-finite, replaying the same backend.
+def _finite(X, problem):
+    """What is non-finite after a step: "positions", "stress", or None when both are finite."""
+    if not np.all(np.isfinite(X)):
+        return "positions"
+    if not np.isfinite(stress(X, problem.D)):
+        return "stress"
+    return None
 
-    Divergence of a quartic is explosive, so it is usually found within a few iterations:
-    doubling from the last known-finite point, then bisecting, costs a few times that many.
+
+def _diverged(runner, state, start_X, start, nonfinite_at):
+    """Raise DivergenceError naming the first iteration whose positions or stress are non-finite.
+
+    The search replays the same backend on the same state from ``start_X`` (the positions after
+    ``start`` iterations), which gives the same steps as the run itself. Divergence of a quartic
+    is explosive, so doubling from the last known-finite point, then bisecting, costs a few
+    times the iterations it takes.
     """
-    backend = problem.backend
+    problem = state.problem
 
-    def finite_after(iterations):
+    def after(iterations):
         with np.errstate(all="ignore"):
-            X = backend.descend(problem.X0.copy(), problem.D, problem.lr, iterations, problem.threads)
-        return bool(np.all(np.isfinite(X)))
+            X = runner.descend(state, start_X.copy(), iterations - start) if iterations > start else start_X
+        return _finite(X, problem)
 
-    low, step = finite_upto, 1
-    while low + step < nonfinite_at and finite_after(low + step):
+    low, step = start, 1
+    while low + step < nonfinite_at and after(low + step) is None:
         low, step = low + step, step * 2
     high = min(low + step, nonfinite_at)
     while high - low > 1:
         middle = (low + high) // 2
-        if finite_after(middle):
+        if after(middle) is None:
             low = middle
         else:
             high = middle
-    return high
+    raise DivergenceError(high, problem.lr, runner.name, after(high) or "positions")

@@ -14,7 +14,8 @@ are compared with the float32 tolerance when float32 was asked.
 
 import numpy as np
 
-from .problem import distance_matrix, gradient
+from . import backends
+from .problem import Problem, distance_matrix, gradient
 from .shapes import cube, random_start
 from .stepsize import auto_lr
 
@@ -49,3 +50,14 @@ def assert_agrees(actual, expected, D, dtype):
     error = max_relative_error(actual, expected, D)
     tolerance = RELATIVE_TOLERANCE[np.dtype(dtype).name]
     assert error <= tolerance, f"positions differ by {error:.3g} of the scale (tolerance {tolerance:g})"
+
+
+def run_backend(backend, X, D, lr, niter, threads=1):
+    """``niter`` steps of ``backend`` (a name or a Backend) from X on D, with no validation.
+
+    Prepares a state for this one call and releases it; X must already be what ``descend``
+    accepts (C-contiguous, writeable, of the backend's working dtype). Returns the positions.
+    """
+    backend = backends.get(backend) if isinstance(backend, str) else backend
+    with backend.prepare(Problem(D=D, X0=X, lr=lr, niter=niter), threads) as state:
+        return backend.descend(state, X, niter)

@@ -5,6 +5,7 @@ import csv
 import json
 import time
 
+import numpy as np
 import pytest
 
 import gradi
@@ -27,8 +28,13 @@ class _Fake(Backend):
         self.name = name
         self._descend = descend
 
-    def descend(self, X, D, lr, niter, threads):
-        return self._descend(X, D, lr, niter)
+    def descend(self, state, X, niter):
+        return self._descend(X, state.problem.D, state.problem.lr, niter)
+
+
+def numpy_steps(X, D, lr, niter):
+    """The numpy backend's kernel on (X, D, lr): what the fake backends run when they behave."""
+    return descend_matrix(X, D * D, np.empty_like(D), lr, niter)
 
 
 def register(monkeypatch, name, descend):
@@ -38,7 +44,7 @@ def register(monkeypatch, name, descend):
 def slow(seconds_per_iteration):
     def descend(X, D, lr, niter):
         time.sleep(seconds_per_iteration * niter)
-        return descend_matrix(X, D, lr, niter)
+        return numpy_steps(X, D, lr, niter)
     return descend
 
 
@@ -84,7 +90,7 @@ def test_tiny_sweep_writes_table_json_csv_and_two_figures(tmp_path, capsys):
 
 
 def test_a_backend_that_disagrees_is_flagged_and_excluded(tmp_path, capsys, monkeypatch):
-    register(monkeypatch, "wrong", lambda X, D, lr, niter: descend_matrix(X, D, 1.5 * lr, niter))
+    register(monkeypatch, "wrong", lambda X, D, lr, niter: numpy_steps(X, D, 1.5 * lr, niter))
     assert main(["bench", "--backends", "numpy,wrong", "--sizes", "6", "--dims", "2", "--niter", "30",
                  "--repeats", "1", "--out", str(tmp_path)]) == 0
     assert "excluded: wrong N=6 dim=2: disagrees with the float64 reference" in capsys.readouterr().out
@@ -111,7 +117,7 @@ def quadratic(seconds_per_pair):
     """A backend whose iterations cost ``seconds_per_pair * N^2``, as the real ones do."""
     def descend(X, D, lr, niter):
         time.sleep(seconds_per_pair * len(X) ** 2 * niter)
-        return descend_matrix(X, D, lr, niter)
+        return numpy_steps(X, D, lr, niter)
     return descend
 
 
@@ -132,7 +138,7 @@ def test_ctrl_c_stops_the_sweep_and_keeps_what_finished(tmp_path, capsys, monkey
     def interrupt_at_eight(X, D, lr, niter):
         if X.shape[0] == 8:
             raise KeyboardInterrupt
-        return descend_matrix(X, D, lr, niter)
+        return numpy_steps(X, D, lr, niter)
     register(monkeypatch, "fragile", interrupt_at_eight)
     code = main(["bench", "--backends", "numpy,fragile", "--sizes", "5,8", "--dims", "2", "--niter", "5",
                  "--repeats", "1", "--out", str(tmp_path)])
@@ -160,7 +166,7 @@ def test_every_case_gives_every_backend_the_same_problem(monkeypatch):
 
     def spy(X, D, lr, niter):
         seen.append((X.tobytes(), D.tobytes(), lr, X.dtype.name))
-        return descend_matrix(X, D, lr, niter)
+        return numpy_steps(X, D, lr, niter)
     register(monkeypatch, "spy-a", spy)
     register(monkeypatch, "spy-b", spy)
     settings = sweep.Settings(backends=("spy-a", "spy-b"), sizes=(7,), dims=(3,), niter=4, repeats=1,
@@ -214,10 +220,10 @@ def test_quick_settings_cover_every_backend_and_explicit_flags_win():
 
 
 def test_a_case_too_large_for_memory_is_skipped_and_the_sweep_goes_on(monkeypatch):
-    from gradi import validation
+    from gradi import host, memory
 
-    small = validation.memory_needed(gradi.backends.get("numpy"), 8, 2, "float32")
-    monkeypatch.setattr(validation, "available_memory", lambda: small)
+    small = memory.needed(gradi.backends.get("numpy"), 8, 2, "float32", 1)
+    monkeypatch.setattr(host, "available_memory", lambda: small)
     outcome = sweep.run_sweep(sweep.Settings(backends=("numpy",), sizes=(5, 8, 3000), dims=(2,),
                                            niter=3, repeats=1))
     status = {m.n: m.status for m in outcome.measurements}

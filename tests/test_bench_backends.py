@@ -32,11 +32,11 @@ def test_descend(benchmark, case, name):
         pytest.skip(f"{name} unavailable: {backend.unavailable_reason}")
     X0, D, lr = case
     niter = SLOW_ITERATIONS.get(name, ITERATIONS)
-    problem = validate(D, DIM, backend=name, lr=lr, niter=niter, X0=X0, dtype=DTYPE)
-    backend.prepare(problem)
-    benchmark.extra_info.update(backend=name, n=N, dim=DIM, iterations=niter, threads=problem.threads)
+    threads = backend.default_threads()
+    problem = validate(D, DIM, lr=lr, niter=niter, X0=X0, dtype=DTYPE, backend=backend, threads=threads)
+    benchmark.extra_info.update(backend=name, n=N, dim=DIM, iterations=niter, threads=threads)
 
-    X = benchmark(lambda: backend.descend(problem.X0.copy(), problem.D, problem.lr, niter,
-                                          problem.threads))
+    with backend.prepare(problem, threads) as state:
+        X = benchmark(lambda: backend.descend(state, problem.X0.copy(), niter))
 
     assert_agrees(X, reference_descend(X0, D, lr, niter), D, DTYPE)

@@ -9,7 +9,7 @@ import pytest
 native = pytest.importorskip("gradi._native", reason="C++ extension gradi._native not built (pip install .)")
 
 from gradi.backends import cpp  # noqa: E402
-from gradi.testing import assert_agrees, make_case, reference_descend  # noqa: E402
+from gradi.testing import assert_agrees, make_case, reference_descend, run_backend  # noqa: E402
 
 NITER = 50
 BACKENDS = {backend.name: backend for backend in cpp.BACKENDS}
@@ -23,7 +23,7 @@ def test_agrees_with_reference(name, n, dim, dtype):
     X0, D, lr = make_case(n, dim, dtype)
     backend = BACKENDS[name]
     X = X0.copy()
-    result = backend.descend(X, D, lr, NITER, 2 if backend.parallel else 1)
+    result = run_backend(backend, X, D, lr, NITER, 2 if backend.parallel else 1)
     assert result is X and result.dtype == np.dtype(dtype)
     assert_agrees(X, reference_descend(X0, D, lr, NITER), D, dtype)
 
@@ -163,6 +163,6 @@ def test_missing_extension_is_reported(monkeypatch):
 
 
 def test_working_bytes():
-    assert BACKENDS["cpp"].working_bytes(1000, 3, 4) == 12_000
-    assert BACKENDS["cpp-simd"].working_bytes(1000, 3, 4) == (1000 * 1008 + 6 * 1008) * 4
-    assert BACKENDS["cpp-simd"].working_bytes(4000, 3, 4) == 31 * (2 << 20) + 6 * 4000 * 4  # huge pages
+    assert BACKENDS["cpp"].working_bytes(1000, 3, 4, 1) == 12_000
+    assert BACKENDS["cpp-simd"].working_bytes(1000, 3, 4, 2) == (1000 * 1008 + 6 * 1008) * 4
+    assert BACKENDS["cpp-simd"].working_bytes(4000, 3, 4, 2) == 31 * (2 << 20) + 6 * 4000 * 4  # huge pages

@@ -8,7 +8,7 @@ import pytest
 native = pytest.importorskip("gradi._native", reason="C++ extension gradi._native not built (pip install .)")
 
 from gradi.backends import cpp  # noqa: E402
-from gradi.testing import assert_agrees, make_case, reference_descend  # noqa: E402
+from gradi.testing import assert_agrees, make_case, reference_descend, run_backend  # noqa: E402
 
 NITER = 50
 ISAS = native.simd_isas()
@@ -47,7 +47,7 @@ def test_backend_defaults(dtype):
     X0, D, lr, expected = case(100, 3, dtype)
     X = X0.copy()
     backend = next(b for b in cpp.BACKENDS if b.name == "cpp-simd")
-    assert backend.descend(X, D, lr, NITER, backend.default_threads()) is X
+    assert run_backend(backend, X, D, lr, NITER, backend.default_threads()) is X
     assert_agrees(X, expected, D, dtype)
 
 

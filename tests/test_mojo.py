@@ -20,7 +20,7 @@ import pytest
 import gradi.backends
 from gradi.backends import mojo_build
 from gradi.backends.mojo import SERIAL_BELOW, call_kernel, simd_threads
-from gradi.testing import assert_agrees, make_case, reference_descend
+from gradi.testing import assert_agrees, make_case, reference_descend, run_backend
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def ext():
 
 
 def descend(name, X0, D, lr, niter, threads=1):
-    return gradi.backends.get(name).descend(X0.copy(), D, lr, niter, threads)
+    return run_backend(name, X0.copy(), D, lr, niter, threads)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

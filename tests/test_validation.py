@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradi
-from gradi import shapes, validation
+from gradi import host, memory, shapes, validation
 
 D5 = gradi.distance_matrix(shapes.circle(5))
 
@@ -73,8 +73,8 @@ def test_too_large_a_problem_is_refused_before_allocating():
 
 
 def test_memory_estimate_includes_the_backend_working_set(monkeypatch):
-    numpy_need = validation.memory_needed(gradi.backends.get("numpy"), 1000, 3, np.float32)
-    monkeypatch.setattr(validation, "available_memory", lambda: numpy_need - 1)
+    numpy_need = memory.needed(gradi.backends.get("numpy"), 1000, 3, np.float32, 1)
+    monkeypatch.setattr(host, "available_memory", lambda: numpy_need - 1)
     with pytest.raises(ValueError, match="GiB"):
         gradi.solve(gradi.distance_matrix(shapes.cube(1000)), 3, niter=0)
 

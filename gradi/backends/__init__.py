@@ -1,8 +1,9 @@
 """Registry of backends: one module per backend family, one table mapping names to backends.
 
 Modules are imported eagerly but cheaply; each backend imports its heavy library (JAX, the
-compiled C++ or Mojo extension) only when first used, so ``gradi backends`` is fast and a
-missing library only makes its own backends unavailable.
+compiled C++ or Mojo extension) only when first used, so ``gradi backends`` (which asks each
+backend's ``status``, never ``load``) is fast and a missing library only makes its own backends
+unavailable.
 """
 
 from . import cpp, jax_backends, mojo, numpy_loops, numpy_matrix, python_lists

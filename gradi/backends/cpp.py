@@ -6,8 +6,9 @@ and checks them again, so a direct call with a wrong buffer raises instead of cr
 """
 
 import importlib
+import importlib.util
 
-from .base import Backend
+from .base import Backend, State
 
 
 def _native():
@@ -25,20 +26,29 @@ class _Cpp(Backend):
     entry = ""
     native = None
 
+    def installed(self):
+        if importlib.util.find_spec("gradi._native") is None:
+            return "C++ extension not built (pip install . compiles it from native/)"
+        return None
+
     def load(self):
         module = _native()
         if self.parallel and not module.has_openmp():
             raise ImportError("built without OpenMP")
         self.native = module
 
-    def descend(self, X, D, lr, niter, threads):
+    def prepare(self, problem, threads):
         if self.native is None:
             self.load()
+        return State(problem, threads)
+
+    def descend(self, state, X, niter):
         run = getattr(self.native, self.entry)
+        problem = state.problem
         if self.parallel:
-            run(X, D, lr, niter, threads)
+            run(X, problem.D, problem.lr, niter, state.threads)
         else:
-            run(X, D, lr, niter)
+            run(X, problem.D, problem.lr, niter)
         return X
 
 
@@ -49,7 +59,7 @@ class Cpp(_Cpp):
     summary = "Eigen matrices over the numpy buffers, plain loops, one thread"
     sources = ("native/src/seed.hpp", "native/src/module.cpp", "gradi/backends/cpp.py")
 
-    def working_bytes(self, n, dim, itemsize):
+    def working_bytes(self, n, dim, itemsize, threads):
         return n * dim * itemsize  # the gradient
 
 
@@ -70,7 +80,7 @@ class CppSimd(_Cpp):
     sources = ("native/src/simd.cpp", "native/src/simd_kernel.hpp", "native/src/module.cpp",
                "gradi/backends/cpp.py")
 
-    def working_bytes(self, n, dim, itemsize):
+    def working_bytes(self, n, dim, itemsize, threads):
         lanes = 64 // itemsize
         stride = -(-n // lanes) * lanes  # rows padded to whole 64-byte vectors
         d2 = n * stride * itemsize

@@ -11,7 +11,7 @@ next parallel call. Use subprocess or multiprocessing's "spawn" after using thes
 
 import numpy as np
 
-from .base import Backend
+from .base import MAX_THREADS, Backend, State
 
 # mojo-simd runs on one thread below SERIAL_BELOW points (fewer than two tiles of work to
 # share) or below PARALLEL_MIN_WORK pair-updates per call (n * n * niter), where the ~0.25 ms
@@ -20,8 +20,7 @@ from .base import Backend
 SERIAL_BELOW = 192
 PARALLEL_MIN_WORK = 5_000_000
 
-MAX_THREADS = 1024  # bounds repeated in mojo/gradi_mojo.mojo
-MAX_NITER = 2**40
+MAX_NITER = 2**40  # bound repeated in mojo/gradi_mojo.mojo, as MAX_THREADS (gradi.backends.base)
 
 TILE = 128  # the tuned kernel's tile edge (mojo/simd_kernel.mojo), for memory estimates
 
@@ -78,24 +77,35 @@ class _MojoBackend(Backend):
     language = "Mojo"
     kernel = "seed"
 
+    def installed(self):
+        from . import mojo_build
+
+        try:
+            mojo_build.source_dir()
+            mojo_build.find_compiler()
+        except mojo_build.MojoUnavailable as exc:
+            return str(exc)
+        return None
+
+    def status(self):
+        if "unavailable_reason" in self.__dict__:
+            return super().status()
+        reason = self.installed()
+        return f"unavailable: {reason}" if reason else "available (compiled on first use, then cached)"
+
     def load(self):
         _extension()
 
-    def prepare(self, problem):
+    def prepare(self, problem, threads):
         # Build/import the extension and start the runtime's thread pool (~5 ms on the first
         # parallel call) outside any timed call.
         X = np.zeros((2, problem.dim), dtype=problem.dtype)
         D = np.zeros((2, 2), dtype=problem.dtype)
-        call_kernel(self.kernel, X, D, 0.0, 1, min(problem.threads, MAX_THREADS))
+        call_kernel(self.kernel, X, D, 0.0, 1, threads)
+        return State(problem, threads)
 
-    def skip(self, problem):
-        reason = super().skip(problem)
-        if reason is None and problem.threads > MAX_THREADS:
-            reason = f"backend {self.name!r} supports at most {MAX_THREADS} threads, got {problem.threads}"
-        return reason
-
-    def descend(self, X, D, lr, niter, threads):
-        return call_kernel(self.kernel, X, D, lr, niter, threads)
+    def descend(self, state, X, niter):
+        return call_kernel(self.kernel, X, state.problem.D, state.problem.lr, niter, state.threads)
 
 
 class MojoSeed(_MojoBackend):
@@ -103,20 +113,14 @@ class MojoSeed(_MojoBackend):
     summary = "the blog's plain loops in Mojo, one thread"
     sources = ("mojo/seed_kernel.mojo",) + _BINDING_SOURCES
 
-    def working_bytes(self, n, dim, itemsize):
+    def working_bytes(self, n, dim, itemsize, threads):
         return n * dim * itemsize  # the gradient buffer
-
-    def descend(self, X, D, lr, niter, threads):
-        return call_kernel("seed", X, D, lr, niter, 1)
 
 
 class MojoParallel(MojoSeed):
     name = "mojo-parallel"
     parallel = True
     summary = "the same loops, rows split into `threads` chunks run by max.algorithm.parallelize"
-
-    def descend(self, X, D, lr, niter, threads):
-        return call_kernel("seed", X, D, lr, niter, threads)
 
 
 class MojoSimd(_MojoBackend):
@@ -128,15 +132,16 @@ class MojoSimd(_MojoBackend):
                "visited once, `threads` workers (one thread below a measured size)")
     sources = ("mojo/simd_kernel.mojo",) + _BINDING_SOURCES
 
-    def descend(self, X, D, lr, niter, threads):
-        return call_kernel("simd", X, D, lr, niter, simd_threads(X.shape[0], niter, threads))
+    def descend(self, state, X, niter):
+        threads = simd_threads(X.shape[0], niter, state.threads)
+        return call_kernel("simd", X, state.problem.D, state.problem.lr, niter, threads)
 
-    def working_bytes(self, n, dim, itemsize):
+    def working_bytes(self, n, dim, itemsize, threads):
         # Packed upper-triangle D^2 tiles, SoA coordinates, per-tile partial sums, and (dim > 4)
         # one tile-sized buffer per worker; TILE as in mojo/simd_kernel.mojo.
         blocks = -(-n // TILE)
         tiles = blocks * (blocks + 1) // 2
-        workers = self.default_threads() if dim > 4 else 1
+        workers = threads if dim > 4 else 1
         return (tiles * TILE * TILE + dim * blocks * TILE + blocks * blocks * dim * TILE
                 + workers * TILE * TILE) * itemsize
 

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .. import host
+
 MODULE = "gradi_mojo"
 _PACKAGED_SOURCES = Path(__file__).resolve().parent.parent / "mojo_src"
 _TREE_SOURCES = Path(__file__).resolve().parents[2] / "mojo"
@@ -48,10 +50,7 @@ def find_compiler():
         if not (os.path.isfile(override) and os.access(override, os.X_OK)):
             raise MojoUnavailable(f"GRADI_MOJO={override} is not an executable file")
         return override
-    beside = Path(sys.executable).parent / "mojo"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("mojo")
+    found = host.executable("mojo")
     if found:
         return found
     raise MojoUnavailable("Mojo compiler not found (pip install 'gradi[mojo]', or set GRADI_MOJO)")
@@ -78,17 +77,8 @@ def cache_root():
 
 def host_cpu():
     """What ``mojo build`` targets by default (the host CPU): machine, model and feature flags."""
-    description = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith(("model name", "flags", "Features")):
-                    description += "\n" + line.strip()
-                if line.strip() == "":
-                    break  # the first processor describes them all
-    except OSError:
-        description += "\n" + platform.processor()
-    return description
+    fields = (host.cpuinfo_field(name) for name in ("model name", "flags", "Features"))
+    return "\n".join([platform.machine(), *(value for value in fields if value)])
 
 
 def build_key(sources, compiler, version, target_cpu=None):

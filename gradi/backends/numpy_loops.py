@@ -26,10 +26,10 @@ class NumpyLoops(Backend):
     summary = "Python loops over i, j with NumPy row operations (the blog's NumPy)"
     sources = ("gradi/backends/numpy_loops.py",)
 
-    def descend(self, X, D, lr, niter, threads):
-        step = X.dtype.type(lr)
+    def descend(self, state, X, niter):
+        step = X.dtype.type(state.problem.lr)
         for _ in range(niter):
-            X -= step * _gradient(X, D)
+            X -= step * _gradient(X, state.problem.D)
         return X
 
 

@@ -5,7 +5,9 @@ the asked dtype. That is the honest cost of plain Python, and it is why gradi co
 the float32 tolerance when float32 was asked.
 """
 
-from .base import Backend
+import numpy as np
+
+from .base import Backend, State
 
 
 def _gradient(X, D, n, dim):
@@ -38,13 +40,18 @@ class PythonLists(Backend):
     precision_note = "computes in Python floats (float64) whatever dtype is asked"
     sources = ("gradi/backends/python_lists.py",)
 
-    def working_bytes(self, n, dim, itemsize):
+    def working_dtype(self, dtype):
+        return np.dtype(np.float64)  # Python floats: chunks continue from unrounded positions
+
+    def working_bytes(self, n, dim, itemsize, threads):
         # A Python float is 24 bytes plus an 8-byte list slot; D is copied to lists once.
         return 32 * (n * n + 3 * n * dim)
 
-    def descend(self, X, D, lr, niter, threads):
-        result = descend_lists(X.tolist(), D.tolist(), float(lr), niter)
-        X[...] = result
+    def prepare(self, problem, threads):
+        return State(problem, threads, data=problem.D.tolist())
+
+    def descend(self, state, X, niter):
+        X[...] = descend_lists(X.tolist(), state.data, float(state.problem.lr), niter)
         return X
 
 

@@ -8,13 +8,11 @@ it cannot find is reported as None.
 import importlib.metadata
 import os
 import platform
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import gradi
 
+from .. import host
 from .sourcelines import repository_roots
 
 PACKAGES = ("numpy", "scipy", "jax", "jaxlib", "matplotlib", "plotly", "mojo", "max")
@@ -25,8 +23,8 @@ def describe():
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "memory_bytes": physical_memory(),
+        "usable_cores": host.usable_cores(),
+        "memory_bytes": host.physical_memory(),
         "load_average": busy_load(),
         "os": platform.platform(),
         "machine": platform.machine(),
@@ -48,37 +46,7 @@ def busy_load():
 
 
 def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def meminfo_bytes(field):
-    """A field of /proc/meminfo (e.g. "MemAvailable") in bytes; None where there is none."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def physical_memory():
-    """Bytes of memory the machine has (None if the system will not say)."""
-    total = meminfo_bytes("MemTotal")
-    if total is not None:
-        return total
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return host.cpuinfo_field("model name") or platform.processor() or None
 
 
 def _package_version(name):
@@ -99,8 +67,7 @@ def _first_line(command, cwd=None):
 
 def _mojo_version():
     """``mojo --version`` (the mojo next to this Python first), else the mojo package's version."""
-    beside_python = Path(sys.executable).parent / "mojo"
-    mojo = str(beside_python) if beside_python.exists() else shutil.which("mojo")
+    mojo = host.executable("mojo")
     return (mojo and _first_line([mojo, "--version"])) or _package_version("mojo")
 
 

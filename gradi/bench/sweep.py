@@ -24,7 +24,7 @@ When the first N of a sweep has no smaller N to extrapolate from, a probe gives 
 Ctrl-C stops the sweep and keeps every measurement that finished.
 """
 
-import dataclasses
+import contextlib
 import math
 import statistics
 import time
@@ -35,7 +35,7 @@ import numpy as np
 from .. import backends, shapes
 from ..problem import distance_matrix
 from ..testing import RELATIVE_TOLERANCE, max_relative_error, reference_descend
-from ..validation import memory_shortfall, validate
+from ..validation import validate
 
 CHECK_ITERATIONS = 20
 EXTRAPOLATION_MARGIN = 4.0
@@ -138,25 +138,26 @@ class _Reference:
 
 
 class _Runner:
-    """Runs one backend on one problem: ``prepare`` per iteration count, timed ``descend`` calls."""
+    """Runs one backend on one problem: one ``prepare`` (timed apart), then timed ``descend`` calls."""
 
-    def __init__(self, problem):
+    def __init__(self, backend, problem, threads):
+        self.backend = backend
         self.problem = problem
-        self.first_prepare_seconds = None
+        started = time.perf_counter()
+        self.state = backend.prepare(problem, threads)
+        self.prepare_seconds = time.perf_counter() - started
 
     def run(self, iterations):
         """(positions, seconds) of ``iterations`` steps from a fresh copy of X0."""
-        problem = dataclasses.replace(self.problem, niter=iterations)
-        started = time.perf_counter()
-        problem.backend.prepare(problem)
-        if self.first_prepare_seconds is None:
-            self.first_prepare_seconds = time.perf_counter() - started
-        X = problem.X0.copy()
+        X = np.array(self.problem.X0, dtype=self.backend.working_dtype(self.problem.dtype))
         with np.errstate(all="ignore"):  # non-finite results are reported, not warned about
             started = time.perf_counter()
-            X = problem.backend.descend(X, problem.D, problem.lr, iterations, problem.threads)
+            X = self.backend.descend(self.state, X, iterations)
             seconds = time.perf_counter() - started
         return X, seconds
+
+    def close(self):
+        self.state.close()
 
 
 def affordable_iterations(seconds_per_iteration, budget, niter):
@@ -168,24 +169,29 @@ def affordable_iterations(seconds_per_iteration, budget, niter):
 
 def measure(backend, problem, reference, settings, estimate=None):
     """Check and time one backend on one validated case (see the module docstring)."""
-    problem, result = _start(backend, problem, settings)
-    reason = backend.skip(problem) or memory_shortfall(backend, problem.n, problem.dim, problem.dtype)
+    result = _start(backend, problem, settings)
+    reason = backend.check(problem, result.threads)
     if reason is None and estimate is not None and estimate > EXTRAPOLATION_MARGIN * settings.budget:
         reason = (f"one iteration would take about {estimate:.3g} s (extrapolated from a smaller N), "
                   f"over {EXTRAPOLATION_MARGIN:g} x the budget of {settings.budget:g} s per run")
     if reason is not None:
         return _finish(result, "skipped", reason)
 
-    runner = _Runner(problem)
+    with contextlib.closing(_Runner(backend, problem, result.threads)) as runner:
+        result.prepare_seconds = runner.prepare_seconds
+        return _timed(runner, result, reference, settings, estimate)
+
+
+def _timed(runner, result, reference, settings, estimate):
+    """Steps 3 and 4 of the module docstring on a prepared backend."""
+    problem = runner.problem
     if estimate is None or estimate > settings.budget:
         _, estimate = runner.run(1)
         if estimate > settings.budget:
-            result.prepare_seconds = runner.first_prepare_seconds
             return _finish(result, "skipped", f"one iteration took {estimate:.3g} s, over the budget "
                                               f"of {settings.budget:g} s per run")
     check = min(settings.check_iterations, affordable_iterations(estimate, settings.budget, settings.niter))
     X, seconds = runner.run(check)
-    result.prepare_seconds = runner.first_prepare_seconds
     result.check_iterations = check
     result.check_tolerance = RELATIVE_TOLERANCE[result.dtype]
     finite = bool(np.all(np.isfinite(X)))
@@ -214,12 +220,10 @@ def _start(backend, problem, settings):
     backends) if the backend is parallel, else one.
     """
     threads = _threads(backend, settings)
-    problem = dataclasses.replace(problem, backend=backend, threads=threads)
-    record = Measurement(backend=backend.name, language=backend.language, tier=backend.tier,
+    return Measurement(backend=backend.name, language=backend.language, tier=backend.tier,
                          parallel=backend.parallel, sources=tuple(backend.sources), n=problem.n,
                          dim=problem.dim, dtype=problem.dtype.name, niter=settings.niter,
                          threads=threads, lr=problem.lr)
-    return problem, record
 
 
 def _finish(result, status, reason):
@@ -244,8 +248,9 @@ def run_sweep(settings, progress=None):
         for dim in settings.dims:
             for n in sizes:
                 try:
-                    problem = validate(distance_matrix(target(n, dim)), dim, backend=REFERENCE_BACKEND,
-                                       niter=settings.niter, dtype=settings.dtype, seed=settings.seed)
+                    problem = validate(distance_matrix(target(n, dim)), dim, niter=settings.niter,
+                                       dtype=settings.dtype, seed=settings.seed,
+                                       backend=backends.get(REFERENCE_BACKEND))
                 except ValueError as exc:  # e.g. too large for memory: skip the case, keep the sweep
                     for name in settings.backends:
                         index += 1
@@ -295,8 +300,7 @@ def _guarded(backend, problem, reference, settings, estimate):
     try:
         return measure(backend, problem, reference, settings, estimate)
     except Exception as exc:  # one broken backend must not lose the rest of a long sweep
-        _, failed = _start(backend, problem, settings)
-        return _finish(failed, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        return _finish(_start(backend, problem, settings), "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
 
 
 class Progress:
