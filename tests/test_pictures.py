@@ -68,6 +68,47 @@ def test_cli_writes_every_picture_it_is_asked_for(tmp_path, capsys):
         assert image.format == "PNG" and animation.n_frames > 1
 
 
+@pytest.mark.parametrize("option, suffix", [("--plot", ".png"), ("--animate", ".gif"), ("--html", ".html")])
+@pytest.mark.parametrize("where, words", [
+    ("absent/s", "its folder"), ("folder", "is a folder; give a file name"), ("/proc/s", "cannot write"),
+])
+def test_cli_refuses_a_picture_path_it_cannot_write_before_solving(tmp_path, capsys, monkeypatch, option,
+                                                                   suffix, where, words):
+    if option == "--html":
+        pytest.importorskip("plotly")
+    where += "" if where == "folder" else suffix
+    (tmp_path / "folder").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(gradi.cli, "solve", None)  # solving would fail: nothing may run
+    assert main(["solve", "-n", "6", option, where]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and len(lines) == 1
+    assert lines[0].startswith("gradi solve: error: ") and words in lines[0] and where in lines[0]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["folder"]
+
+
+def test_cli_writes_exactly_the_path_it_prints(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["solve", "-n", "8", "--niter", "10", "--plot", "plain", "--animate", "moving",
+                 "--plot", "drawing.svg"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote             drawing.svg" in out and "wrote             moving" in out
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["drawing.svg", "moving"]
+    assert (tmp_path / "drawing.svg").read_text().lstrip().startswith("<?xml")
+    with Image.open(tmp_path / "moving") as animation:
+        assert animation.format == "GIF" and animation.n_frames > 1
+    assert main(["solve", "-n", "8", "--niter", "10", "--plot", "plain"]) == 0
+    assert "wrote             plain\n" in capsys.readouterr().out
+    with Image.open(tmp_path / "plain") as image:
+        assert image.format == "PNG"
+
+
+def test_cli_refuses_an_image_format_matplotlib_cannot_write(tmp_path, capsys):
+    assert main(["solve", "-n", "6", "--plot", str(tmp_path / "s.txt")]) == 2
+    assert "matplotlib does not write .txt images" in capsys.readouterr().err
+
+
 def test_cli_html_without_plotly_is_one_clear_line_and_exit_code_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)  # import now raises ImportError
     assert main(["solve", "-n", "6", "--niter", "5", "--html", str(tmp_path / "s.html")]) == 2

@@ -90,6 +90,22 @@ def test_load_keeps_small_and_large_shapes_the_dtype_can_hold(tmp_path):
     assert shapes.load(path, "float32").max() == 1e15
 
 
+@pytest.mark.parametrize("rows, words", [
+    (["1,1", "1,1", "1,1"], "all 3 points are the same point"),
+    (["0,0", "1e-320,0"], "underflows float64"),
+    (["0,0", "1e-30,0", "0,1e-30"], "in float32 their squared distances would underflow"),
+    (["0,0", "1e200,0", "0,1e200"], "overflow"),
+])
+def test_cli_refuses_degenerate_csv_shapes_before_solving(tmp_path, capsys, rows, words):
+    path = tmp_path / "degenerate.csv"
+    path.write_text("\n".join(rows))
+    assert main(["solve", "--shape", str(path), "--niter", "20"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and len(lines) == 1
+    assert lines[0].startswith("gradi solve: error: ") and words in lines[0]
+
+
 def test_named_shapes_have_the_dimension_the_registry_says():
     for name, (make, dim) in shapes.NAMED.items():
         points = make(12)
