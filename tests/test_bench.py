@@ -52,8 +52,18 @@ def read_json(out):
     return json.loads((out / "bench.json").read_text())
 
 
-def test_tiny_sweep_writes_table_json_csv_and_two_figures(tmp_path, capsys):
+PREPARE_SECONDS = 0.05  # a set-up cost that must be reported as prepare time, never timed
+
+
+def test_tiny_sweep_writes_table_json_csv_and_two_figures(tmp_path, capsys, monkeypatch):
     Image = pytest.importorskip("PIL.Image")
+    numpy_backend = gradi.backends.get("numpy")
+    prepare = numpy_backend.prepare
+
+    def slow_prepare(problem, threads):
+        time.sleep(PREPARE_SECONDS)
+        return prepare(problem, threads)
+    monkeypatch.setattr(numpy_backend, "prepare", slow_prepare)
     assert main([*TINY, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr()
     assert "x python" in out.out and "GFLOP/s" in out.out and "fastest is" in out.out
@@ -73,11 +83,14 @@ def test_tiny_sweep_writes_table_json_csv_and_two_figures(tmp_path, capsys):
     numpy_row = next(r for r in results if r["backend"] == "numpy" and r["n"] == 8 and r["dim"] == 3)
     assert len(numpy_row["repeat_seconds"]) == 2 and numpy_row["iterations_run"] == 5
     assert numpy_row["seconds_min"] <= numpy_row["seconds_median"] <= numpy_row["seconds_max"]
-    assert numpy_row["speedup_vs_numpy"] == pytest.approx(1.0)
+    python_row = next(r for r in results if r["backend"] == "python" and r["n"] == 8 and r["dim"] == 3)
+    assert python_row["speedup_vs_numpy"] == pytest.approx(numpy_row["seconds"] / python_row["seconds"])
+    assert numpy_row["speedup_vs_python"] == pytest.approx(python_row["seconds"] / numpy_row["seconds"])
     assert numpy_row["pair_updates_per_second"] == pytest.approx(64 * 5 / numpy_row["seconds"])
     assert numpy_row["gflops"] == pytest.approx(numpy_row["pair_updates_per_second"] * 15 / 1e9)
     assert numpy_row["check_error"] <= numpy_row["check_tolerance"] == 1e-5
-    assert numpy_row["source_lines"] > 10 and numpy_row["prepare_seconds"] >= 0
+    assert numpy_row["source_lines"] > 10
+    assert numpy_row["prepare_seconds"] >= PREPARE_SECONDS > max(numpy_row["repeat_seconds"])
 
     with open(tmp_path / "bench.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
