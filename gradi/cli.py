@@ -207,7 +207,7 @@ class _Source:
             self.n, self.dim = self.target.shape
             _must_match("-n", args.points, self.n, f"{args.shape} has {self.n} points")
             _must_match("--dim", args.dim, self.dim, f"{args.shape} is {self.dim}-D")
-        self._distances, self._own_dim = args.distances, args.dim
+        self._distances = args.distances
 
     def distances(self):
         """D (N x N): read from the file, or computed from the shape's points."""
