@@ -58,12 +58,16 @@ def main(argv=None):
     except (util.ProcessError, OSError) as error:
         print(f"ci-select-commits: cannot read the range {args.range!r}: {error}", file=sys.stderr)
         return 2
-    todo = commits if args.remeasure else [c for c in commits if c not in done]
+    new = [c for c in commits if c not in done]
+    todo = commits if args.remeasure else new
     chosen = util.pick_n(todo, args.steps) if todo else []
-    print(f"ci-select-commits: {args.range} holds {len(commits)} commit(s), "
-          f"{len(commits) - len([c for c in commits if c not in done])} already measured on "
-          f"{args.machine}; measuring {len(chosen)}", file=sys.stderr)
-    print("\n".join(chosen))
+    print(f"ci-select-commits: {args.range} names {len(commits)} commit(s) not counting those up to "
+          f"the newest one measured" if args.range == "NEW" else
+          f"ci-select-commits: {args.range} names {len(commits)} commit(s)",
+          f"({len(commits) - len(new)} already measured on {args.machine}); measuring {len(chosen)}",
+          file=sys.stderr)
+    for commit in chosen:
+        print(commit)
     return 0
 
 

@@ -3,7 +3,7 @@
 # package registries:
 #
 #   benchmarks/requirements-env.txt   every package asv installs into a benchmark environment:
-#                                     the environment's tools (pip, wheel, build, asv_runner),
+#                                     the environment's tools (pip, wheel, build, asv_runner, pympler),
 #                                     the wheel build's isolated dependencies (scikit-build-core,
 #                                     pybind11, cmeel-eigen, cmake, ninja) and gradi[all]'s
 #                                     dependencies (numpy, JAX, Mojo, max, ...), one version each
@@ -49,7 +49,7 @@ import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["buil
 mapfile -t build_requires <<<"$build_requires"
 lock benchmarks/requirements-env.txt \
   "Versions installed into asv's benchmark environments (asv.conf.json, scripts/asv-env-pip.py)." \
-  ".[all]" pip wheel build asv_runner "${build_requires[@]}" cmake ninja
+  ".[all]" pip wheel build asv_runner pympler "${build_requires[@]}" cmake ninja
 asv_version=$("$scratch/venv/bin/python" -c '
 import re, tomllib
 bench = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["bench"]
