@@ -37,6 +37,6 @@ export PYTHONSAFEPATH=1
 # Say which backends the tests are about to use, and check gradi comes from the wheel.
 (cd "$(mktemp -d)" && "$PYTHON" -m gradi backends)
 case "$("$PYTHON" -c 'import gradi; print(gradi.__file__)')" in
-  "$PWD"/*) echo "test-wheel.sh: gradi was imported from the source tree, not the wheel" >&2; exit 1 ;;
+  "$PWD"/gradi/*) echo "test-wheel.sh: gradi was imported from the source tree, not the wheel" >&2; exit 1 ;;
 esac
 exec "$PYTHON" -m pytest "$@"
