@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import backends, pictures, shapes
-from .bench import machine, plots, report, sweep
+from .bench import machine, plots, report, solution, solution_report, sweep
 from .align import procrustes_disparity
 from .errors import DivergenceError
 from .problem import distance_matrix
@@ -101,6 +101,11 @@ def build_parser():
     solving.add_argument("--niter", type=int, default=1000, help="iterations (default 1000)")
     solving.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     solving.add_argument("--seed", type=int, default=42, help="seed of the start positions")
+    solving.add_argument("--tol", type=_positive(float), default=None,
+                         help="stop once the stress decreased by less than this fraction over a "
+                              "check interval (default: run all --niter iterations)")
+    solving.add_argument("--check-every", type=_positive(int), default=None,
+                         help="iterations between two convergence checks with --tol (default 10)")
     solving.add_argument("--plot", metavar="PNG", help="write the final shape and the stress curve")
     solving.add_argument("--animate", metavar="GIF", help="write an animation of the points converging")
     solving.add_argument("--html", metavar="HTML", help="write an interactive page (needs plotly)")
@@ -130,8 +135,19 @@ def build_parser():
                                "scaled (default 10, --quick 0.5)")
     sweeping.add_argument("--out", type=Path, default=None,
                           help="output folder (default results/bench-<timestamp>)")
+    _add_to_solution_arguments(sweeping)
     sweeping.set_defaults(run=run_bench)
     return parser
+
+
+def _add_to_solution_arguments(sweeping):
+    sweeping.add_argument("--to-solution", action="store_true",
+                          help="instead of the fixed-iteration sweep: seconds for each backend, and "
+                               "scikit-learn's SMACOF, to reach a target accuracy (defaults: N=300,1000, "
+                               "dim=2,3, budget 10 s per solver and case)")
+    sweeping.add_argument("--target", type=_positive(float), default=None,
+                          help=f"with --to-solution: the Procrustes disparity to reach "
+                               f"(default {solution.DEFAULT_TARGET:g})")
 
 
 def run_backends(args):
@@ -181,9 +197,11 @@ def run_solve(args):
     target = make_target(args.shape, args.points, args.dim)
     result = solve(distance_matrix(target), target.shape[1], backend=args.backend,
                    lr=args.lr, niter=args.niter, threads=args.threads, dtype=args.dtype,
-                   seed=args.seed, record_every=pictures.record_every_for(args.niter) if wanted else None)
+                   seed=args.seed, record_every=pictures.record_every_for(args.niter) if wanted else None,
+                   tol=args.tol, check_every=args.check_every)
     print(f"backend {result.backend}, N={target.shape[0]}, dim={target.shape[1]}, "
-          f"{result.dtype}, threads={result.threads}, lr={result.lr:.4g}, niter={result.niter}")
+          f"{result.dtype}, threads={result.threads}, lr={result.lr:.4g}, "
+          f"iterations={result.iterations} of {result.niter} ({result.stop_reason})")
     print(f"final stress      {result.stress:.6g}")
     print(f"shape error       {procrustes_disparity(target, result.X):.3g} "
           f"(Procrustes disparity, 0 = same shape)")
@@ -205,13 +223,39 @@ def bench_settings(args):
     return sweep.Settings(**chosen)
 
 
-def run_bench(args):
-    settings = bench_settings(args)
-    out_dir = args.out or Path("results") / time.strftime("bench-%Y%m%d-%H%M%S")
+def _output_folder(args, stem):
+    out_dir = args.out or Path("results") / time.strftime(f"{stem}-%Y%m%d-%H%M%S")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
+    return out_dir
+
+
+def run_to_solution(args):
+    """``gradi bench --to-solution``: time to a target accuracy, every backend and SMACOF."""
+    chosen = {"backends": args.backends or tuple(backends.BACKENDS), "dtype": args.dtype,
+              "threads": args.threads}
+    for name in ("sizes", "dims", "repeats", "budget", "target"):
+        if getattr(args, name) is not None:
+            chosen[name] = getattr(args, name)
+    settings = solution.Settings(**chosen)
+    out_dir = _output_folder(args, "to-solution")
+    outcomes = solution.run(settings, lambda what: print(f"gradi bench: {what}", file=sys.stderr))
+    text = solution_report.format_table(outcomes, settings)
+    paths = solution_report.write_results(out_dir, outcomes, settings, text, sys.argv)
+    print(text)
+    print("\n".join(f"wrote {path}" for path in paths))
+    return 0
+
+
+def run_bench(args):
+    if args.to_solution:
+        return run_to_solution(args)
+    if args.target is not None:
+        raise ValueError("--target only applies with --to-solution")
+    settings = bench_settings(args)
+    out_dir = _output_folder(args, "bench")
     print(f"gradi bench: {len(settings.backends)} backends, N={','.join(map(str, settings.sizes))}, "
           f"dim={','.join(map(str, settings.dims))}, {settings.niter} iterations, {settings.dtype}, "
           f"{settings.repeats} repeats, budget {settings.budget:g} s per run", file=sys.stderr)
