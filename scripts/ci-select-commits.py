@@ -61,10 +61,10 @@ def main(argv=None):
     new = [c for c in commits if c not in done]
     todo = commits if args.remeasure else new
     chosen = util.pick_n(todo, args.steps) if todo else []
-    print(f"ci-select-commits: {args.range} names {len(commits)} commit(s) not counting those up to "
-          f"the newest one measured" if args.range == "NEW" else
-          f"ci-select-commits: {args.range} names {len(commits)} commit(s)",
-          f"({len(commits) - len(new)} already measured on {args.machine}); measuring {len(chosen)}",
+    where = (f"{len(commits)} commit(s) on {', '.join(conf.branches)} after the newest one measured"
+             if args.range == "NEW" else
+             f"{len(commits)} commit(s), {len(commits) - len(new)} of them already measured")
+    print(f"ci-select-commits: {args.range}: {where} on {args.machine}; measuring {len(chosen)}",
           file=sys.stderr)
     for commit in chosen:
         print(commit)

@@ -84,7 +84,7 @@ def test_select_commits_nothing_new_is_empty_and_succeeds(project):
     _store_result(repo, "m1", hashes[0])
     done = _select(repo, "HEAD^!", "m1", "10")
     assert done.returncode == 0 and done.stdout.strip() == ""
-    assert "1 already measured" in done.stderr
+    assert "1 of them already measured" in done.stderr
     again = _select(repo, "HEAD^!", "m1", "10", "--remeasure")
     assert again.stdout.split() == [hashes[0]]
 
