@@ -58,7 +58,7 @@ def table_rows(text, pattern):
                 header.append(line)
             continue
         name = re.sub(r" \[[^\]]*\]$", "", cells[-1])  # asv appends [machine/env] to some rows
-        if re.search(pattern, name):
+        if re.search(pattern, name) and cells[1:3] != ["n/a", "n/a"]:  # n/a twice: not run here
             rows.append(line)
     return header, rows
 

@@ -307,6 +307,7 @@ All benchmarks:
 |----------|---------------------|--------------------|---------|--------------------------------------------------------------|
 |          | 1.00±0.01ms         | 1.02±0.01ms        |    1.02 | bench_solve.Solve.time_descend('numpy', 100, 2, 1)           |
 |          | 2.00±0.1ms          | 2.10±0.1ms         |    1.05 | bench_solve.Solve.time_descend('numpy', 100, 2, 2)           |
+|          | n/a                 | n/a                |     n/a | bench_solve.Solve.time_descend('mojo', 100, 2, 2)            |
 | +        | 30.0M               | 40.0M              |    1.33 | bench_memory.Memory.peakmem_solve('numpy', 1000)             |
 """
 
@@ -332,6 +333,7 @@ def test_pr_comment_body(tmp_path):
     info = body.split("### Informational")[1]
     assert "'numpy', 100, 2, 2)" in info and "peakmem_solve('numpy', 1000)" in info
     assert "'numpy', 100, 2, 1)" not in info  # a gated row, not informational
+    assert "'mojo'" not in info  # measured on neither commit
     assert "`bbbbbbbb`" in body and "`aaaaaaaa`" in body
 
 
