@@ -82,8 +82,8 @@ def build(folder):
         lines += ["<details open><summary>Gated benchmarks</summary>", "", gate, "", "</details>", ""]
     header, rows = table_rows(read(folder, "compare.txt"), INFO_BENCH)
     lines += ["### Informational (never fails the check): threads=2, start-up, memory", ""]
-    if rows:
-        lines += header + rows
+    if rows:  # asv writes branch names as <main>: markdown would take them for HTML tags
+        lines += [line.replace("<", "&lt;").replace(">", "&gt;") for line in header + rows]
     else:
         lines.append(f"No informational results (asv exit status {read(folder, 'info-status', '?')}).")
     if pr.get("run_url"):

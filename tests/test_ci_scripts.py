@@ -303,7 +303,7 @@ def test_pages_status(github, tmp_path, status, site, enabled):
 COMPARE = """\
 All benchmarks:
 
-| Change   | Before [aaaaaaaa]   | After [bbbbbbbb]   |   Ratio | Benchmark (Parameter)                                        |
+| Change   | Before [aaaaaaaa] <main> | After [bbbbbbbb] |   Ratio | Benchmark (Parameter)                                        |
 |----------|---------------------|--------------------|---------|--------------------------------------------------------------|
 |          | 1.00±0.01ms         | 1.02±0.01ms        |    1.02 | bench_solve.Solve.time_descend('numpy', 100, 2, 1)           |
 |          | 2.00±0.1ms          | 2.10±0.1ms         |    1.05 | bench_solve.Solve.time_descend('numpy', 100, 2, 2)           |
@@ -334,6 +334,7 @@ def test_pr_comment_body(tmp_path):
     assert "'numpy', 100, 2, 2)" in info and "peakmem_solve('numpy', 1000)" in info
     assert "'numpy', 100, 2, 1)" not in info  # a gated row, not informational
     assert "'mojo'" not in info  # measured on neither commit
+    assert "[aaaaaaaa] &lt;main&gt;" in info and "<main>" not in info
     assert "`bbbbbbbb`" in body and "`aaaaaaaa`" in body
 
 
