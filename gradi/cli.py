@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backends, host, io, memory, pictures, shapes
-from .bench import machine, plots, report, sweep
+from .bench import machine, plots, report, solution, solution_report, sweep
 from .align import procrustes_disparity
 from .errors import DivergenceError
 from .problem import ProblemSize, distance_matrix
@@ -129,8 +129,19 @@ def build_parser():
                                "scaled (default 10, --quick 0.5)")
     sweeping.add_argument("--out", type=Path, default=None,
                           help="output folder (default results/bench-<timestamp>)")
+    _add_to_solution_arguments(sweeping)
     sweeping.set_defaults(run=run_bench)
     return parser
+
+
+def _add_to_solution_arguments(sweeping):
+    sweeping.add_argument("--to-solution", action="store_true",
+                          help="instead of the fixed-iteration sweep: seconds for each backend, and "
+                               "scikit-learn's SMACOF, to reach a target accuracy (defaults: N=300,1000, "
+                               "dim=2,3, budget 10 s per solver and case)")
+    sweeping.add_argument("--target", type=_positive(float), default=None,
+                          help=f"with --to-solution: the Procrustes disparity to reach "
+                               f"(default {solution.DEFAULT_TARGET:g})")
 
 
 def run_backends(args):
@@ -169,6 +180,11 @@ def _solve_arguments(solving):
     solving.add_argument("--niter", type=int, default=1000, help="iterations (default 1000)")
     solving.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     solving.add_argument("--seed", type=int, default=42, help="seed of the start positions")
+    solving.add_argument("--tol", type=_positive(float), default=None,
+                         help="stop once the stress decreased by less than this fraction over a "
+                              "check interval (default: run all --niter iterations)")
+    solving.add_argument("--check-every", type=_positive(int), default=None,
+                         help="iterations between two convergence checks with --tol (default 10)")
     solving.add_argument("--dry-run", action="store_true",
                          help="check everything and print the plan (sizes, step size, memory needed "
                               "and available) without solving or writing anything")
@@ -236,10 +252,11 @@ def run_solve(args):
     pictured = any(option in ("plot", "animate", "html") for option, _ in outputs)
     result = solve(D, source.dim, backend=runner.name, lr=args.lr, niter=args.niter, threads=threads,
                    dtype=args.dtype, seed=args.seed,
-                   record_every=pictures.record_every_for(args.niter) if pictured else None)
+                   record_every=pictures.record_every_for(args.niter) if pictured else None,
+                   tol=args.tol, check_every=args.check_every)
     disparity = None if source.target is None else procrustes_disparity(source.target, result.X)
-    print(_header(result.backend, source.n, source.dim, result.dtype, threads, result.lr, args.lr == "auto",
-                  result.niter))
+    print(_header(result.backend, source.n, source.dim, result.dtype, threads, result.lr, args.lr == "auto")
+          + f", iterations={result.iterations} of {result.niter} ({result.stop_reason})")
     print(f"final stress      {result.stress:.6g}")
     if disparity is not None:
         print(f"shape error       {disparity:.3g} (Procrustes disparity, 0 = same shape)")
@@ -248,9 +265,8 @@ def run_solve(args):
     return 0
 
 
-def _header(backend, n, dim, dtype, threads, lr, auto, niter):
-    return (f"backend {backend}, N={n}, dim={dim}, {dtype}, threads={threads}, "
-            f"lr={lr:.4g}{' (auto)' if auto else ''}, niter={niter}")
+def _header(backend, n, dim, dtype, threads, lr, auto):
+    return f"backend {backend}, N={n}, dim={dim}, {dtype}, threads={threads}, lr={lr:.4g}{' (auto)' if auto else ''}"
 
 
 def _dry_run(args, runner, threads, source, D):
@@ -259,8 +275,8 @@ def _dry_run(args, runner, threads, source, D):
                        backend=runner, threads=threads)
     need = memory.needed(runner, source.n, source.dim, problem.dtype, threads)
     have, installed = host.available_memory(), host.physical_memory()
-    print(_header(runner.name, source.n, source.dim, problem.dtype.name, threads, problem.lr, args.lr == "auto",
-                  problem.niter))
+    print(_header(runner.name, source.n, source.dim, problem.dtype.name, threads, problem.lr, args.lr == "auto")
+          + f", niter={problem.niter}" + (f", tol={args.tol:g}" if args.tol else ""))
     print(f"memory            about {_size(need)} needed; "
           + (f"{_size(have)} available of {_size(installed)}" if have and installed else "available unknown"))
     print(f"machine           {host.cpuinfo_field('model name') or 'CPU unknown'}, "
@@ -302,7 +318,8 @@ def _outputs(args):
 def _summary(args, source, result, disparity):
     return {"format": "gradi-solve/1", "input": source.name, "n": source.n, "dim": source.dim,
             "backend": result.backend, "threads": result.threads, "dtype": result.dtype,
-            "lr": result.lr, "lr_auto": args.lr == "auto", "niter": result.niter, "seed": args.seed,
+            "lr": result.lr, "lr_auto": args.lr == "auto", "niter": result.niter,
+            "iterations": result.iterations, "stop_reason": result.stop_reason, "tol": args.tol, "seed": args.seed,
             "final_stress": result.stress, "seconds": result.elapsed,
             "prepare_seconds": result.prepare_seconds, "procrustes_disparity": disparity}
 
@@ -332,13 +349,42 @@ def bench_settings(args):
     return sweep.Settings(**chosen)
 
 
-def run_bench(args):
-    settings = bench_settings(args)
-    out_dir = args.out or Path("results") / time.strftime("bench-%Y%m%d-%H%M%S")
+def _output_folder(args, stem):
+    out_dir = args.out or Path("results") / time.strftime(f"{stem}-%Y%m%d-%H%M%S")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
+    return out_dir
+
+
+def run_to_solution(args):
+    """``gradi bench --to-solution``: time to a target accuracy, every backend and SMACOF."""
+    chosen = {"backends": args.backends or tuple(backends.BACKENDS), "dtype": args.dtype,
+              "threads": args.threads}
+    for name in ("sizes", "dims", "repeats", "budget", "target"):
+        if getattr(args, name) is not None:
+            chosen[name] = getattr(args, name)
+    settings = solution.Settings(**chosen)
+    out_dir = _output_folder(args, "to-solution")
+    outcomes = solution.run(settings, lambda what: print(f"gradi bench: {what}", file=sys.stderr))
+    text = solution_report.format_table(outcomes, settings)
+    try:
+        paths = solution_report.write_results(out_dir, outcomes, settings, text, sys.argv)
+    except OSError as exc:
+        raise OutputError(f"cannot write the results in {out_dir}: {exc.strerror or exc}") from None
+    print(text)
+    print("\n".join(f"wrote {path}" for path in paths))
+    return 0
+
+
+def run_bench(args):
+    if args.to_solution:
+        return run_to_solution(args)
+    if args.target is not None:
+        raise ValueError("--target only applies with --to-solution")
+    settings = bench_settings(args)
+    out_dir = _output_folder(args, "bench")
     print(f"gradi bench: {len(settings.backends)} backends, N={','.join(map(str, settings.sizes))}, "
           f"dim={','.join(map(str, settings.dims))}, {settings.niter} iterations, {settings.dtype}, "
           f"{settings.repeats} repeats, budget {settings.budget:g} s per run", file=sys.stderr)

@@ -46,7 +46,7 @@ def test_solve_prints_stress_shape_error_and_time(backend, capsys):
     assert main(["solve", "--shape", "circle", "-n", "12", "--backend", backend, "--niter", "300"]) == 0
     out = capsys.readouterr().out
     assert re.search(rf"^backend {backend}, N=12, dim=2, float32, threads=1, lr=[0-9.e+-]+ \(auto\), "
-                     rf"niter=300$", out, re.M)
+                     rf"iterations=300 of 300 \(niter reached\)$", out, re.M)
     stress = float(re.search(r"^final stress +(\S+)$", out, re.M)[1])
     error = float(re.search(r"^shape error +(\S+) \(Procrustes disparity", out, re.M)[1])
     seconds, prepare = map(float, re.search(r"^time +(\S+) s \(\+ (\S+) s compile/warm-up\)$", out, re.M).groups())
@@ -112,7 +112,8 @@ def test_solve_from_a_distance_file_writes_positions_and_a_summary(tmp_path, cap
     document = json.loads(summary.read_text())
     assert document["format"] == "gradi-solve/1" and document["input"] == str(source)
     assert (document["n"], document["dim"], document["backend"], document["dtype"]) == (12, 2, "numpy", "float64")
-    assert document["niter"] == 800 and document["lr_auto"] is True and document["lr"] > 0
+    assert document["niter"] == document["iterations"] == 800 and document["stop_reason"] == "niter reached"
+    assert document["lr_auto"] is True and document["lr"] > 0 and document["tol"] is None
     assert document["procrustes_disparity"] is None  # no target shape is known
     solved = np.load(source) if suffix == ".npy" else np.loadtxt(source, delimiter=",")
     assert document["final_stress"] == pytest.approx(gradi.stress(X, solved), rel=1e-6)
@@ -299,3 +300,12 @@ def test_a_bench_where_no_case_could_be_measured_exits_1(tmp_path, capsys, monke
     assert code == 1
     assert "gradi bench: error: no case could be measured (1 failed)" in capsys.readouterr().err
     assert (tmp_path / "bench.json").exists()  # what was found is still written
+
+
+def test_summary_says_how_many_iterations_ran_and_why_they_stopped(tmp_path, capsys):
+    summary = tmp_path / "run.json"
+    assert main(["solve", "-n", "10", "--niter", "100000", "--tol", "1e-3", "--json", str(summary)]) == 0
+    document = json.loads(summary.read_text())
+    assert document["stop_reason"] == "converged" and document["tol"] == 1e-3
+    assert 0 < document["iterations"] < document["niter"] == 100000
+    assert f"iterations={document['iterations']} of 100000 (converged)" in capsys.readouterr().out
