@@ -1,4 +1,4 @@
-"""The ``gradi`` command line: ``gradi backends``, ``gradi solve``, ``gradi bench``.
+"""The ``gradi`` command line: ``gradi backends``, ``gradi solve``, ``gradi bench``, ``gradi machine``.
 
 Bad arguments and bad input print one line (``gradi: error: ...``) and exit with code 2,
 never a traceback (a missing optional package, e.g. plotly for --html, counts as bad input);
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import backends, pictures, shapes
-from .bench import machine, plots, report, sweep
+from .bench import machine, plots, probes, report, roofline, sweep
 from .align import procrustes_disparity
 from .errors import DivergenceError
 from .problem import distance_matrix
@@ -113,8 +113,8 @@ def build_parser():
                     "1000 iterations, float32, 3 repeats, each parallel backend's default threads "
                     "(all cores for most).")
     sweeping.add_argument("--quick", action="store_true",
-                          help="a fast sweep (a few minutes): every backend, N up to 1000 where "
-                               "one iteration fits the budget of 0.5 s per run")
+                          help="a fast sweep (about a minute on 2 idle cores): every backend, N up "
+                               "to 1000 where one iteration fits the budget of 0.5 s per run")
     sweeping.add_argument("--backends", type=_backend_names, default=None,
                           help="comma-separated backend names (default: every registered backend)")
     sweeping.add_argument("--sizes", type=_positive_ints, default=None, help="comma-separated N values")
@@ -131,7 +131,26 @@ def build_parser():
     sweeping.add_argument("--out", type=Path, default=None,
                           help="output folder (default results/bench-<timestamp>)")
     sweeping.set_defaults(run=run_bench)
+    _add_machine_command(commands)
     return parser
+
+
+def _add_machine_command(commands):
+    measuring = commands.add_parser(
+        "machine", help="measure this machine's ceilings: clock, vector FMA rate, memory bandwidth",
+        description="Measure, in about a second, what bounds the pair-update loop here: the clock, "
+                    "vector FMA throughput per core for each instruction set, the usable cores and "
+                    "the memory read bandwidth; then print the pair-update ceilings they give "
+                    "(compute and memory, dim 2 and 3). gradi bench stores the same in bench.json.")
+    measuring.set_defaults(run=run_machine)
+
+
+def run_machine(args):
+    hardware, reason = probes.measured()
+    if hardware is None:
+        raise ImportError(reason)
+    print(roofline.describe(hardware, hardware.cores))
+    return 0
 
 
 def run_backends(args):
