@@ -21,8 +21,11 @@ SLOW_TIERS = ("python", "numpy-loops")
 FIGSIZE = (13.0, 5.5)
 DPI = 100
 FIGURE_PIXELS = (int(FIGSIZE[0] * DPI), int(FIGSIZE[1] * DPI))
-LANGUAGE_COLOURS = {"Python": "Greys", "NumPy": "Blues", "JAX": "Greens", "C++": "Oranges",
-                    "Mojo": "Purples"}
+# Colour maps and shades chosen so that the eleven backends stay at least 30 apart in CIELAB
+# (delta E 1976; tests/test_bench.py checks it): hues far apart, three well-separated shades.
+LANGUAGE_COLOURS = {"Python": "Greys", "NumPy": "Blues", "JAX": "Greens", "C++": "YlOrBr",
+                    "Mojo": "RdPu"}
+SHADES = {1: [0.6], 2: [0.5, 0.9], 3: [0.4, 0.65, 0.9]}
 TIER_ORDER = {"seed": 0, "idiomatic": 1, "tuned": 2}
 TIER_MARKERS = {"seed": "o", "idiomatic": "s", "tuned": "D"}
 MEMORY_COLOUR = "#b35806"
@@ -55,8 +58,7 @@ def colours_of(table):
     for language, members in families.items():
         palette = colormaps[LANGUAGE_COLOURS.get(language, "Reds")]
         names = sorted(members, key=lambda name: members[name])
-        shades = {1: [0.6], 2: [0.45, 0.85], 3: [0.4, 0.65, 0.9]}.get(len(names),
-                                                                      np.linspace(0.35, 0.95, len(names)))
+        shades = SHADES.get(len(names), np.linspace(0.35, 0.95, len(names)))
         colours.update({name: palette(shade) for name, shade in zip(names, shades)})
     return colours
 
