@@ -209,6 +209,20 @@ def test_ctrl_c_stops_the_sweep_and_keeps_what_finished(tmp_path, capsys, monkey
     assert all((tmp_path / name).exists() for name in FILES)
 
 
+def test_a_backend_over_budget_at_one_n_is_not_probed_again_at_the_next(monkeypatch):
+    sizes_run = []
+
+    def slow_quadratic(X, D, lr, niter):
+        sizes_run.append(len(X))
+        return quadratic(0.002)(X, D, lr, niter)  # 0.05 s per iteration at N=5
+    register(monkeypatch, "sleepy", slow_quadratic)
+    settings = sweep.Settings(backends=("sleepy",), sizes=(5, 50), dims=(2,), niter=3, repeats=1, budget=0.02)
+    small, large = sweep.run_sweep(settings).measurements
+    assert small.status == "skipped" and "one iteration took" in small.reason
+    assert large.status == "skipped" and "extrapolated from a smaller N" in large.reason
+    assert set(sizes_run) == {5}
+
+
 def test_a_backend_that_raises_is_recorded_as_failed_and_the_sweep_goes_on(monkeypatch):
     def broken(X, D, lr, niter):
         raise RuntimeError("segfault avoided\nsecond line")

@@ -22,10 +22,11 @@ FIGSIZE = (13.0, 5.5)
 DPI = 100
 FIGURE_PIXELS = (int(FIGSIZE[0] * DPI), int(FIGSIZE[1] * DPI))
 # Colour maps and shades chosen so that the eleven backends stay at least 30 apart in CIELAB
-# (delta E 1976; tests/test_bench.py checks it): hues far apart, three well-separated shades.
+# (delta E 1976; tests/test_bench.py checks it), and still 31 apart with a third JAX backend:
+# hues far apart, well-separated shades, none too pale to see on white.
 LANGUAGE_COLOURS = {"Python": "Greys", "NumPy": "Blues", "JAX": "Greens", "C++": "YlOrBr",
                     "Mojo": "RdPu"}
-SHADES = {1: [0.6], 2: [0.5, 0.9], 3: [0.4, 0.65, 0.9]}
+SHADES = {1: [0.65], 2: [0.5, 0.9], 3: [0.35, 0.65, 0.95]}
 TIER_ORDER = {"seed": 0, "idiomatic": 1, "tuned": 2}
 TIER_MARKERS = {"seed": "o", "idiomatic": "s", "tuned": "D"}
 MEMORY_COLOUR = "#b35806"

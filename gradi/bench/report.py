@@ -162,8 +162,8 @@ def headlines(table):
                  and row["fraction_of_ceiling"] is not None]
         if tuned:
             lines.append(f"N={n} dim={dim}: tuned tier at " + ", ".join(
-                f"{row['backend']} {row['fraction_of_ceiling']:.2f} of the full-pair ceiling "
-                f"({row['fraction_of_symmetric_ceiling']:.2f} of the symmetric one, {row['isa']})"
+                f"{row['backend']} {_fraction(row['fraction_of_ceiling'])} of the full-pair ceiling "
+                f"({_fraction(row['fraction_of_symmetric_ceiling'])} of the symmetric one, {row['isa']})"
                 for row in tuned))
     return lines
 
@@ -238,6 +238,10 @@ def write_csv(path, table):
 
 def _ratio(value):
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _fraction(value):
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
 
 
 def _percent(fraction):

@@ -24,7 +24,9 @@ every backend gets the same D, X0, lr and dtype. For each backend of a case:
    more runs as long (together at most about ``budget``): one stalled run (a thread team's first
    start, a busy machine) no longer cuts the iterations of a backend that is really fast.
 
-When the first N of a sweep has no smaller N to extrapolate from, probes give the estimate.
+When the first N of a sweep has no smaller N to extrapolate from, probes give the estimate; a
+backend they found over budget is extrapolated from that at the next N, never probed again
+(one iteration of a seed tier at N=4000 can take minutes).
 Ctrl-C stops the sweep and keeps every measurement that finished.
 """
 
@@ -89,6 +91,7 @@ class Measurement:
     check_iterations: int = 0
     check_error: float | None = None
     check_tolerance: float | None = None
+    probe_seconds: float | None = None  # one iteration, when the probes found it over budget
 
     @property
     def scaled(self):
@@ -208,6 +211,7 @@ def _timed(runner, result, reference, settings, estimate):
     if estimate is None or estimate > settings.budget:
         estimate = best_seconds_per_iteration(runner, 1, settings.budget)
         if estimate > settings.budget:
+            result.probe_seconds = estimate
             return _finish(result, "skipped", f"one iteration took {estimate:.3g} s, over the budget "
                                               f"of {settings.budget:g} s per run")
     check = min(settings.check_iterations, affordable_iterations(estimate, settings.budget, settings.niter))
@@ -287,6 +291,8 @@ def run_sweep(settings, progress=None):
                     measurement = _guarded(backend, problem, reference, settings, estimate)
                     if measurement.status == "ok":
                         last[(name, dim)] = (n, measurement.best_seconds_per_iteration)
+                    elif measurement.probe_seconds is not None:  # the next N extrapolates, not probes
+                        last[(name, dim)] = (n, measurement.probe_seconds)
                     sweep.measurements.append(measurement)
                     if progress:
                         progress.done(measurement)
