@@ -361,3 +361,13 @@ def test_the_linear_chart_has_one_panel_per_n_each_with_its_own_scale_and_values
     tops = [ax.get_ylim()[1] for ax in figure.axes]
     assert tops[0] < 2e-3 < tops[1] < 2e-1 < tops[2]  # N=10 is not flattened by N=1000
     assert "100 µs" in _texts(figure) and "1 s" in _texts(figure)  # numpy at N=10 and N=1000
+
+
+def test_the_figures_are_drawn_even_when_nothing_was_measured(tmp_path):
+    pytest.importorskip("matplotlib")
+    table = [_row("numpy", 10, 2, None, "failed", "RuntimeError: no"),
+             _row("python", 10, 2, None, "skipped", "over the budget")]
+    for row in table:
+        row["ceiling_cores"] = 2  # as when the ceilings were measured
+    paths = plots.save_bench_figures(table, tmp_path)
+    assert [path.name for path in paths] == list(FIGURES) and all(path.stat().st_size for path in paths)

@@ -197,6 +197,7 @@ def _roofline_chart(table, colours, hardware):
     axes = figure.subplots(1, len(dims), squeeze=False, sharey=True)[0]
     cores = next((row["ceiling_cores"] for row in table if row["ceiling_cores"]), None)
     dtype = table[0]["dtype"] if table else "float32"
+    ceilings = []
     for ax, dim in zip(axes, dims):
         here = [row for row in measured if row["dim"] == dim]
         for name in names:
@@ -218,7 +219,7 @@ def _roofline_chart(table, colours, hardware):
     tier = {row["backend"]: row["tier"] for row in measured}
     handles = [Line2D([], [], color=colours[name], marker=TIER_MARKERS.get(tier[name], "o"),
                       label=f"{name} ({tier[name]})") for name in names]
-    if hardware is not None and cores:
+    if ceilings:
         handles += [Line2D([], [], color=colour, linestyle=style, label=label)
                     for label, colour, style in ceilings]
     figure.legend(handles=handles, loc="outside right center", fontsize="small")
