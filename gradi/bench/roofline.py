@@ -167,7 +167,7 @@ def describe(hardware, cores):
                                for k, (cell, width) in enumerate(zip(row, widths))).rstrip()
               for row in table]
     limit = cache_limit_n(hardware, "float32")
-    lines.append(f"the memory ceiling binds once D^2 outgrows the cache"
+    lines.append("the memory ceiling binds once D^2 outgrows the cache"
                  + (f": N > {limit} in float32, N > {cache_limit_n(hardware, 'float64')} in float64"
                     if limit else ""))
     return "\n".join(lines)
