@@ -1,4 +1,4 @@
-"""The ``gradi`` command line: ``gradi backends``, ``gradi solve``, ``gradi bench``.
+"""The ``gradi`` command line: ``gradi backends``, ``gradi solve``, ``gradi bench``, ``gradi machine``.
 
 Every failure is one line on stderr that starts with the command (``gradi solve: error: ...``),
 never a traceback. Bad arguments, bad input files and problems refused before solving (e.g. too
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backends, host, io, memory, pictures, shapes
-from .bench import machine, plots, report, solution, solution_report, sweep
+from .bench import machine, plots, probes, report, roofline, solution, solution_report, sweep
 from .align import procrustes_disparity
 from .errors import DivergenceError
 from .problem import ProblemSize, distance_matrix
@@ -112,8 +112,8 @@ def build_parser():
                     "1000 iterations, float32, 3 repeats, each parallel backend's default threads "
                     "(all cores for most).")
     sweeping.add_argument("--quick", action="store_true",
-                          help="a fast sweep (a few minutes): every backend, N up to 1000 where "
-                               "one iteration fits the budget of 0.5 s per run")
+                          help="a fast sweep (about a minute on 2 idle cores): every backend, N up "
+                               "to 1000 where one iteration fits the budget of 0.5 s per run")
     sweeping.add_argument("--backends", type=_backend_names, default=None,
                           help="comma-separated backend names (default: every registered backend)")
     sweeping.add_argument("--sizes", type=_positive_ints, default=None, help="comma-separated N values")
@@ -131,6 +131,7 @@ def build_parser():
                           help="output folder (default results/bench-<timestamp>)")
     _add_to_solution_arguments(sweeping)
     sweeping.set_defaults(run=run_bench)
+    _add_machine_command(commands)
     return parser
 
 
@@ -142,6 +143,24 @@ def _add_to_solution_arguments(sweeping):
     sweeping.add_argument("--target", type=_positive(float), default=None,
                           help=f"with --to-solution: the Procrustes disparity to reach "
                                f"(default {solution.DEFAULT_TARGET:g})")
+
+
+def _add_machine_command(commands):
+    measuring = commands.add_parser(
+        "machine", help="measure this machine's ceilings: clock, vector FMA rate, memory bandwidth",
+        description="Measure, in about a second, what bounds the pair-update loop here: the clock, "
+                    "vector FMA throughput per core for each instruction set, the usable cores and "
+                    "the memory read bandwidth; then print the pair-update ceilings they give "
+                    "(compute and memory, dim 2 and 3). gradi bench stores the same in bench.json.")
+    measuring.set_defaults(run=run_machine)
+
+
+def run_machine(args):
+    hardware, reason = probes.measured()
+    if hardware is None:
+        raise ImportError(reason)
+    print(roofline.describe(hardware, hardware.cores))
+    return 0
 
 
 def run_backends(args):
