@@ -220,9 +220,10 @@ def _solve_arguments(solving):
 class _Source:
     """What ``gradi solve`` solves: a named shape, a CSV file of points, or a distance file.
 
-    ``n`` and ``dim`` are known before anything N x N is built (before anything at all for a
-    named shape), so a problem too large for this machine is refused from N alone; ``target``
-    is the shape's points (None for a distance file) once ``distances`` has built D.
+    ``n`` and ``dim`` are known before anything is built or parsed (from -n, a .npy header,
+    a count of a CSV file's rows), so a problem too large for this machine is refused from N
+    alone; ``target`` is the shape's points (None for a distance file) once ``distances`` has
+    built D.
     """
 
     def __init__(self, args):
@@ -238,19 +239,21 @@ class _Source:
             _must_match("--dim", args.dim, own_dim, f"shape {args.shape!r} is {own_dim}-D")
             self.dim = own_dim or (3 if args.dim is None else args.dim)
         else:
-            self.name, self.target = args.shape, shapes.load(args.shape, args.dtype)
-            self.n, self.dim = self.target.shape
+            self.name = args.shape
+            self.n, self.dim = io.csv_shape(args.shape, "shape file")  # counted, not parsed yet
             _must_match("-n", args.points, self.n, f"{args.shape} has {self.n} points")
             _must_match("--dim", args.dim, self.dim, f"{args.shape} is {self.dim}-D")
-        self._distances = args.distances
+        self._distances, self._dtype = args.distances, args.dtype
 
     def distances(self):
         """D (N x N): read from the file, or computed from the shape's points."""
         if self._distances is not None:
             return io.read_distances(self._distances)
-        if self.target is None:
+        if self.name in shapes.NAMED:
             make, own_dim = shapes.NAMED[self.name]
             self.target = make(self.n) if own_dim else make(self.n, self.dim)
+        else:
+            self.target = shapes.load(self.name, self._dtype)
         return distance_matrix(self.target)
 
 

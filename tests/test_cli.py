@@ -309,3 +309,11 @@ def test_summary_says_how_many_iterations_ran_and_why_they_stopped(tmp_path, cap
     assert document["stop_reason"] == "converged" and document["tol"] == 1e-3
     assert 0 < document["iterations"] < document["niter"] == 100000
     assert f"iterations={document['iterations']} of 100000 (converged)" in capsys.readouterr().out
+
+
+def test_a_csv_too_large_is_refused_from_its_row_count_before_parsing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(gradi.host, "available_memory", lambda: 64 * 2**20)
+    points = tmp_path / "cloud.csv"
+    points.write_text("# x,y\n" + "0.5,0.25\n" * 4999 + "not,numbers\n")
+    assert main(["solve", "--shape", str(points)]) == 2
+    assert "problem too large: N=5000" in one_error_line(capsys.readouterr())
