@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from . import backends, pictures, shapes
-from .bench import machine, plots, report, sweep
+from .bench import counted, machine, plots, report, sweep
 from .align import procrustes_disparity
 from .errors import DivergenceError
 from .problem import distance_matrix
@@ -130,6 +130,7 @@ def build_parser():
                                "scaled (default 10, --quick 0.5)")
     sweeping.add_argument("--out", type=Path, default=None,
                           help="output folder (default results/bench-<timestamp>)")
+    _add_measure_option(sweeping)
     sweeping.set_defaults(run=run_bench)
     return parser
 
@@ -205,7 +206,30 @@ def bench_settings(args):
     return sweep.Settings(**chosen)
 
 
+def _add_measure_option(sweeping):
+    sweeping.add_argument("--measure", choices=["time", "instructions"], default="time",
+                          help="time (default): the sweep; instructions: count one descend call "
+                               "of each backend under valgrind and print instructions and "
+                               "estimated cycles per pair-update (uses --backends only)")
+
+
+def run_counted(args):
+    """``gradi bench --measure instructions``: the counted table (gradi.bench.counted)."""
+    reason = counted.unavailable_reason()
+    if reason is not None:
+        raise ValueError(f"--measure instructions: {reason}")
+    names = args.backends or tuple(backends.BACKENDS)
+    print(f"gradi bench --measure instructions: {len(names)} backends under {counted.valgrind_version()} "
+          f"callgrind, one descend call each, one thread, {counted.DTYPE} sphere, "
+          f"{counted.COUNTED_CPU} code path (takes a few minutes)", file=sys.stderr)
+    outcomes = counted.count_all(names)
+    print(counted.format_table(outcomes))
+    return 1 if any(isinstance(outcome, counted.CountFailed) for outcome in outcomes.values()) else 0
+
+
 def run_bench(args):
+    if args.measure == "instructions":
+        return run_counted(args)
     settings = bench_settings(args)
     out_dir = args.out or Path("results") / time.strftime("bench-%Y%m%d-%H%M%S")
     try:
