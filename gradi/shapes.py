@@ -4,10 +4,11 @@ Every shape returns an N x dim float64 array of points; ``gradi.distance_matrix`
 the measurements D that the drones would report.
 """
 
-import csv
 import warnings
 
 import numpy as np
+
+from . import io
 
 
 def _check_n(n, minimum=2, name="n"):
@@ -108,46 +109,42 @@ def _outline_segments(word, steps=16):
     return starts[keep], ends[keep]
 
 
-def load(path):
+def load(path, dtype="float64"):
     """Points from a CSV file: one point per line, 2 or 3 numbers separated by commas.
 
-    Blank lines and lines starting with ``#`` are ignored. A malformed file raises ValueError
-    naming the file, the line and the problem; duplicated points (which the distances cannot
-    tell apart) give a warning.
+    Blank lines and lines starting with ``#`` are ignored. Refused with a ValueError naming the
+    file (and the line): a malformed file, fewer than 2 points, points that are all the same,
+    and points whose squared distances ``dtype`` (the dtype they will be solved in) cannot hold —
+    they would underflow to 0 or overflow (e.g. coordinates of about 1e-30 in float32). Duplicated
+    points (which the distances cannot tell apart) give a warning.
     """
-    try:
-        with open(path, newline="") as handle:
-            lines = handle.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read shape file {path}: {exc}") from None
-    rows, numbers = [], []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        cells = next(csv.reader([line]))
-        if len(cells) not in (2, 3):
-            raise ValueError(f"{path}, line {number}: expected 2 or 3 comma-separated numbers "
-                             f"(x,y or x,y,z), got {len(cells)} columns")
-        if rows and len(cells) != len(rows[0]):
-            raise ValueError(f"{path}, line {number}: {len(cells)} columns, but line {numbers[0]} "
-                             f"has {len(rows[0])}; every point needs the same dimension")
-        rows.append([_cell(path, number, column, cell) for column, cell in enumerate(cells, start=1)])
-        numbers.append(number)
-    if len(rows) < 2:
-        raise ValueError(f"{path}: a shape needs at least 2 points, found {len(rows)}")
-    points = np.array(rows, dtype=np.float64)
+    points, numbers = io.read_csv(path, "shape file")
+    if len(points) < 2:
+        raise ValueError(f"{path}: a shape needs at least 2 points, found {len(points)}")
+    if points.shape[1] not in (2, 3):
+        raise ValueError(f"{path}, line {numbers[0]}: expected 2 or 3 comma-separated numbers "
+                         f"(x,y or x,y,z), got {points.shape[1]} columns")
+    _check_spread(path, points, np.dtype(dtype))
     _warn_duplicates(path, points, numbers)
     return points
 
 
-def _cell(path, line, column, text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{path}, line {line}, column {column}: {text.strip()!r} is not a number") from None
-    if not np.isfinite(value):
-        raise ValueError(f"{path}, line {line}, column {column}: {text.strip()!r} is not finite")
-    return value
+def _check_spread(path, points, dtype):
+    """Refuse points that are all the same, or too close or too far apart for ``dtype``."""
+    if np.ptp(points, axis=0).max() == 0:
+        raise ValueError(f"{path}: all {len(points)} points are the same point; their distances "
+                         f"are all 0, so there is no shape to recover")
+    scale = float(np.max(np.abs(points)))
+    unit = points / scale  # works at unit scale: squares of the raw numbers may over- or underflow
+    radius = scale * float(np.sqrt(np.max(np.sum((unit - unit.mean(axis=0)) ** 2, axis=1))))
+    finfo = np.finfo(dtype)
+    low, high = float(np.sqrt(finfo.tiny)), float(np.sqrt(finfo.max)) / 2  # squared distances <= (2r)^2
+    if not low <= radius <= high:
+        direction = "underflow to 0" if radius < low else "overflow"
+        raise ValueError(f"{path}: the points lie within {radius:.3g} of their centre; in {dtype.name} "
+                         f"their squared distances would {direction} (it holds radii from {low:.3g} "
+                         f"to {high:.3g}); multiply the coordinates by a constant so that they span "
+                         f"about 1")
 
 
 def _warn_duplicates(path, points, numbers):
@@ -158,3 +155,8 @@ def _warn_duplicates(path, points, numbers):
         warnings.warn(f"{path}: {int(np.sum(counts[counts > 1] - 1))} duplicated point(s), first "
                       f"seen at {examples}; duplicates are at distance 0 and cannot be told apart",
                       stacklevel=2)
+
+
+NAMED = {"circle": (circle, 2), "sphere": (sphere, 3), "cube": (cube, None), "spiral": (spiral, 2),
+         "helix": (helix, 3), "text": (text, 2)}
+"""Shapes by name: (function of N, its dimension, or None when it takes ``dim`` (default 3))."""

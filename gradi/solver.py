@@ -3,18 +3,21 @@
 A solve calls its backend in chunks on one prepared state (``Backend.prepare``), so chunking
 costs no set-up and changes no result: positions stay in the backend's working dtype between
 chunks, and every kernel computes each step the same whether it runs alone or in a longer call.
-Chunks end at every recording point (``record_every=k`` evaluates the reference stress there)
-and last at most about ``CHUNK_SECONDS``, so Ctrl-C is answered between two chunks within about
-that time on every backend. Only the backend calls are timed (``elapsed``); validation, the
+Chunks end at every recording point (``record_every=k`` evaluates the reference stress there),
+at every convergence check (``tol``, see gradi.convergence) and last at most about
+``CHUNK_SECONDS``, so Ctrl-C is answered between two chunks within about that time on every
+backend. Only the backend calls are timed (``elapsed``); validation, the
 step-size rule, ``prepare`` (``prepare_seconds``) and recording are not.
 """
 
+import numbers
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import backends
+from .convergence import DEFAULT_CHECK_EVERY, StressGauge, converged
 from .errors import DivergenceError
 from .problem import stress
 from .validation import check_int, resolve_threads, validate
@@ -24,7 +27,11 @@ CHUNK_SECONDS = 0.25  # the longest backend call between two checks for Ctrl-C
 
 @dataclass
 class Result:
-    """Outcome of a solve. ``history_*`` are filled when ``record_every`` was given."""
+    """Outcome of a solve. ``history_*`` are filled when ``record_every`` was given.
+
+    ``niter`` is the iterations asked for, ``iterations`` those that ran; ``stop_reason`` is
+    "converged" (``tol`` met) or "niter reached".
+    """
 
     X: np.ndarray
     stress: float
@@ -35,24 +42,29 @@ class Result:
     threads: int
     dtype: str
     prepare_seconds: float
+    iterations: int = 0
+    stop_reason: str = "niter reached"
     history_iterations: list = field(default_factory=list)
     history_stress: list = field(default_factory=list)
     history_X: list = field(default_factory=list)
 
 
 def solve(D, dim=None, *, backend="numpy", lr="auto", niter=1000, threads=None,
-          dtype="float32", X0=None, seed=42, record_every=None):
+          dtype="float32", X0=None, seed=42, record_every=None, tol=None, check_every=None):
     """Recover N positions (N x dim) from the N x N distances D by plain gradient descent.
 
     ``dim`` defaults to X0's width, or 2. ``lr="auto"`` derives a converging step from D and the
     start (see gradi.stepsize). ``threads=None`` means all usable cores for parallel backends,
-    one otherwise. Raises ValueError/TypeError for bad input and DivergenceError if the
-    positions or the stress become non-finite.
+    one otherwise. With ``tol``, stop early once the stress decreased by less than ``tol``
+    (relative) over the last ``check_every`` iterations (default 10, see gradi.convergence);
+    ``tol=None`` runs exactly ``niter`` iterations. Raises ValueError/TypeError for bad input and
+    DivergenceError if the positions or the stress become non-finite.
     """
     runner = backends.get(backend)
     threads = resolve_threads(runner, threads)
     if record_every is not None:
         record_every = check_int("record_every", record_every, minimum=1)
+    tol, check_every = _check_tolerance(tol, check_every)
     problem = validate(D, dim, lr=lr, niter=niter, dtype=dtype, X0=X0, seed=seed,
                        backend=runner, threads=threads)
     started = time.perf_counter()
@@ -64,10 +76,12 @@ def solve(D, dim=None, *, backend="numpy", lr="auto", niter=1000, threads=None,
         X = np.array(problem.X0, dtype=runner.working_dtype(problem.dtype), order="C")
         if record_every:
             _record(result, X, problem, 0)
+        gauge = StressGauge(problem.D) if tol is not None else None
+        last_stress = gauge(X) if gauge else None
         done, per_iteration = 0, None
         while done < problem.niter:
-            boundary = (done // record_every + 1) * record_every if record_every else problem.niter
-            length = min(boundary, problem.niter) - done
+            length = min(_next_multiple(done, every) for every in (record_every, check_every,
+                                                                    problem.niter)) - done
             if per_iteration is None:  # the first call is one step: it measures the pace
                 length = 1
             else:
@@ -84,11 +98,37 @@ def solve(D, dim=None, *, backend="numpy", lr="auto", niter=1000, threads=None,
             done += length
             if record_every and (done % record_every == 0 or done == problem.niter):
                 _record(result, X, problem, done)
+            if gauge and done % check_every == 0:
+                now = gauge(X)
+                if converged(last_stress, now, tol):
+                    result.stop_reason = "converged"
+                    break
+                last_stress = now
+        result.iterations = done
         result.X = X.astype(problem.dtype, copy=False)
         result.stress = stress(X, problem.D)
         if not np.isfinite(result.stress):
-            _diverged(runner, state, problem.X0, 0, problem.niter)
+            _diverged(runner, state, problem.X0, 0, done)
     return result
+
+
+def _next_multiple(done, every):
+    """The first multiple of ``every`` after ``done`` (no limit when ``every`` is None)."""
+    return (done // every + 1) * every if every else float("inf")
+
+
+def _check_tolerance(tol, check_every):
+    """``tol`` as a float in (0, 1) or None, and the check interval it uses (None without tol)."""
+    if tol is None:
+        if check_every is not None:
+            raise ValueError("check_every only applies with tol; pass tol too")
+        return None, None
+    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real):
+        raise TypeError(f"tol must be None or a number in (0, 1), got {type(tol).__name__} {tol!r}")
+    if not 0 < tol < 1:
+        raise ValueError(f"tol must be None or a number in (0, 1), got {tol}")
+    every = DEFAULT_CHECK_EVERY if check_every is None else check_int("check_every", check_every, minimum=1)
+    return float(tol), every
 
 
 def _record(result, X, problem, iteration):

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "arrays.hpp"
+#include "probe.hpp"
 #include "seed.hpp"
 #include "simd.hpp"
 
@@ -119,4 +120,5 @@ PYBIND11_MODULE(_native, m) {
   m.def("simd_isas", &supported_isas, "Instruction sets descend_simd can use on this CPU.");
   m.def("simd_parallel_min_n", [] { return kSimdParallelMinN; },
         "Default N below which descend_simd runs on one thread.");
+  register_probes(m);
 }
