@@ -11,6 +11,9 @@
 #                          one thread, N >= 100)
 #   ASV_GATE_COUNT_BENCH   regex of the counted tracks (default all of bench_counted; empty: none,
 #                          e.g. where valgrind cannot be installed)
+#   ASV_GATE_DIR           this run's folder (default .asv/gate, emptied first): asv.conf.json
+#                          with results_dir and html_dir pointed here, results/ (only this run's
+#                          results of both commits), summary.md (the table and summary)
 # Exit status: 0 no regression; 1 a regression (named in the summary); 2 something failed to run
 # (a commit that did not build, a benchmark that failed on HEAD, counts that did not run); a
 # failed build is never called a regression. The table and summary also go to
@@ -33,15 +36,21 @@ if [ "$base_hash" = "$head_hash" ]; then
   exit 0
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/asv-gate.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+work=${ASV_GATE_DIR:-.asv/gate}
+rm -rf "$work"
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
 # This run's own results folder (nothing left over from earlier runs); environments and built
-# wheels are shared with other runs through the usual env_dir.
+# wheels are shared with other runs through the usual env_dir. {conf_dir} in the commands is
+# this checkout, as in asv.conf.json itself.
 "$python" - "$work" <<'PY'
 import json, os, sys
 work = sys.argv[1]
-config = json.load(open("asv.conf.json"))
 root = os.getcwd()
+config = json.load(open("asv.conf.json"))
+for key in ("build_command", "install_command", "uninstall_command"):
+    if key in config:
+        config[key] = [command.replace("{conf_dir}", root) for command in config[key]]
 config.update(repo=root, benchmark_dir=os.path.join(root, config["benchmark_dir"]),
               env_dir=os.path.join(root, config["env_dir"]),
               results_dir=os.path.join(work, "results"), html_dir=os.path.join(work, "html"))
@@ -60,15 +69,11 @@ fi
 status=0
 report=$("$python" scripts/asv-gate-verdict.py "$work/results" "$machine" "$base_hash" "$head_hash" \
   "$wall_factor" "$count_factor" "$count_bench") || status=$?
+printf '## asv gate: %s (%s) against %s (%s), exit %s\n\n%s\n' "$head" "${head_hash:0:8}" \
+  "$base" "${base_hash:0:8}" "$status" "$report" > "$work/summary.md"
 echo
-echo "## asv gate: $head (${head_hash:0:8}) against $base (${base_hash:0:8}), exit $status"
-echo
-echo "$report"
+cat "$work/summary.md"
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
-  {
-    echo "## asv gate: $head (${head_hash:0:8}) against $base (${base_hash:0:8}), exit $status"
-    echo
-    echo "$report"
-  } >> "$GITHUB_STEP_SUMMARY"
+  cat "$work/summary.md" >> "$GITHUB_STEP_SUMMARY"
 fi
 exit "$status"
