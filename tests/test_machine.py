@@ -65,7 +65,7 @@ def test_without_the_extension_gradi_machine_says_why_in_one_line(monkeypatch, c
     finally:
         probes.measured.cache_clear()
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "C++ extension" in lines[0] and lines[0].startswith("gradi: error:")
+    assert len(lines) == 1 and "C++ extension" in lines[0] and lines[0].startswith("gradi machine: error:")
 
 
 def test_the_best_rate_is_the_fastest_of_the_repeats():
