@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backends, host, io, memory, pictures, shapes
-from .bench import machine, plots, probes, report, roofline, solution, solution_report, sweep
+from .bench import counted, machine, plots, probes, report, roofline, solution, solution_report, sweep
 from .align import procrustes_disparity
 from .errors import DivergenceError
 from .problem import ProblemSize, distance_matrix
@@ -130,6 +130,7 @@ def build_parser():
     sweeping.add_argument("--out", type=Path, default=None,
                           help="output folder (default results/bench-<timestamp>)")
     _add_to_solution_arguments(sweeping)
+    _add_measure_option(sweeping)
     sweeping.set_defaults(run=run_bench)
     _add_machine_command(commands)
     return parser
@@ -371,6 +372,27 @@ def bench_settings(args):
     return sweep.Settings(**chosen)
 
 
+def _add_measure_option(sweeping):
+    sweeping.add_argument("--measure", choices=["time", "instructions"], default="time",
+                          help="time (default): the sweep; instructions: count one descend call "
+                               "of each backend under valgrind and print instructions and "
+                               "estimated cycles per pair-update (uses --backends only)")
+
+
+def run_counted(args):
+    """``gradi bench --measure instructions``: the counted table (gradi.bench.counted)."""
+    reason = counted.unavailable_reason()
+    if reason is not None:
+        raise ValueError(f"--measure instructions: {reason}")
+    names = args.backends or tuple(backends.BACKENDS)
+    print(f"gradi bench --measure instructions: {len(names)} backends under {counted.valgrind_version()} "
+          f"callgrind, one descend call each, one thread, {counted.DTYPE} sphere, "
+          f"{counted.COUNTED_CPU} code path (takes a few minutes)", file=sys.stderr)
+    outcomes = counted.count_all(names)
+    print(counted.format_table(outcomes))
+    return 1 if any(isinstance(outcome, counted.CountFailed) for outcome in outcomes.values()) else 0
+
+
 def _output_folder(args, stem):
     out_dir = args.out or Path("results") / time.strftime(f"{stem}-%Y%m%d-%H%M%S")
     try:
@@ -401,6 +423,8 @@ def run_to_solution(args):
 
 
 def run_bench(args):
+    if args.measure == "instructions":
+        return run_counted(args)
     if args.to_solution:
         return run_to_solution(args)
     if args.target is not None:
