@@ -78,7 +78,7 @@ class ProblemSize:
 
 
 def block_rows(n, columns):
-    """Rows of one block of an n x ``columns`` matrix: at most ``BLOCK_BYTES`` of float64, at least one row."""
+    """Rows of a block of an n x ``columns`` matrix: at most ``BLOCK_BYTES`` of float64, one row at least."""
     return min(n, max(1, BLOCK_BYTES // (8 * max(columns, 1))))
 
 

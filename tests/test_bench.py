@@ -5,7 +5,6 @@ import csv
 import json
 import time
 
-import numpy as np
 import pytest
 
 import gradi

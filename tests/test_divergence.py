@@ -118,7 +118,7 @@ def test_every_backend_reports_the_same_divergence_with_or_without_recording(bac
 
 
 def test_positions_that_overflow_the_asked_dtype_are_a_divergence():
-    """python computes in float64: its positions overflowed float32 at iteration 4 and were returned as inf."""
+    """python computes in float64: its positions overflowed float32 at iteration 4, returned as inf."""
     D = gradi.distance_matrix(shapes.circle(8))
     with pytest.raises(gradi.DivergenceError) as caught:
         gradi.solve(D, 2, backend="python", lr=0.5, niter=4, dtype="float32")

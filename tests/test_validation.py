@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradi
-from gradi import host, memory, shapes, validation
+from gradi import host, memory, shapes
 from gradi.backends.base import MAX_THREADS
 
 D5 = gradi.distance_matrix(shapes.circle(5))
@@ -49,7 +49,8 @@ BAD_INPUTS = [
     ("lr unknown word", _with(lr="fast"), ValueError, "'auto'"),
     ("lr list", _with(lr=[1e-3]), TypeError, "lr must be"),
     ("niter negative", _with(niter=-1), ValueError, "niter must be an integer in [0, 2**40], got -1"),
-    ("niter 2**63", _with(niter=2**63), ValueError, "niter must be an integer in [0, 2**40], got 9223372036854775808"),
+    ("niter 2**63", _with(niter=2**63), ValueError,
+     "niter must be an integer in [0, 2**40], got 9223372036854775808"),
     ("niter numpy float", _with(niter=np.float64(5)), TypeError, "niter must be an integer in [0, 2**40]"),
     ("niter float", _with(niter=10.0), TypeError, "niter must be an integer"),
     ("niter bool", _with(niter=True), TypeError, "niter must be an integer"),
