@@ -11,7 +11,7 @@ next parallel call. Use subprocess or multiprocessing's "spawn" after using thes
 
 import numpy as np
 
-from .base import MAX_THREADS, Backend, State
+from .base import MAX_NITER, MAX_THREADS, Backend, State
 
 # mojo-simd runs on one thread below SERIAL_BELOW points (fewer than two tiles of work to
 # share) or below PARALLEL_MIN_WORK pair-updates per call (n * n * niter), where the ~0.25 ms
@@ -19,8 +19,6 @@ from .base import MAX_THREADS, Backend, State
 # mojo/measure_threshold.py (see mojo/README.md).
 SERIAL_BELOW = 192
 PARALLEL_MIN_WORK = 5_000_000
-
-MAX_NITER = 2**40  # bound repeated in mojo/gradi_mojo.mojo, as MAX_THREADS (gradi.backends.base)
 
 TILE = 128  # the tuned kernel's tile edge (mojo/simd_kernel.mojo), for memory estimates
 
