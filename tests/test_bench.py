@@ -2,12 +2,12 @@
 budget scaling and skipping; a robust iteration count; Ctrl-C keeping partial results;
 implementation sizes; bad arguments; what the figures show."""
 
-import itertools
-
 import csv
+import itertools
 import json
 import time
 
+import numpy as np
 import pytest
 
 import gradi
