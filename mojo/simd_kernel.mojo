@@ -1,6 +1,6 @@
-# The tuned kernel: structure-of-arrays coordinates, D^2 computed once per call, the loop over
-# j vectorised with the machine's SIMD width (simd_width_of, a masked last vector), parallel
-# with `threads` workers.
+# The tuned kernel: structure-of-arrays coordinates, D^2 laid out once per solve, the loop over j
+# vectorised with the machine's SIMD width (simd_width_of, a masked last vector), parallel with
+# `threads` workers.
 #
 # D^2 is symmetric, so each unordered pair is visited once: the points are cut into blocks
 # of TILE, and the task for a tile (I, J) with I < J adds c_ij (x_i - x_j) to the rows of I
@@ -9,18 +9,73 @@
 # own partial sums; a second phase adds the partials of each block in a fixed order and
 # updates X. No result depends on which worker ran which task, so every thread count gives
 # bit-identical positions.
+#
+# Per-solve state: `simd_prepare` fills the D^2 tiles of a workspace (one buffer the caller
+# owns, see Layout) once; every `simd_descend` call reuses them, so a solve run in chunks pays
+# the layout once. A call depends only on (X, D^2, lr, niter): chunking never changes a result.
 
 from std.atomic import Atomic
 from std.ffi import external_call
 from std.memory import Pointer
 from std.memory.alloc import unsafe_alloc
-from std.sys import CompilationTarget, simd_width_of, size_of
+from std.sys import simd_width_of
 from max.algorithm import parallelize
 
 comptime Ptr = Pointer[_, MutUntrackedOrigin]
 
 # Tile edge: a multiple of every SIMD width, large enough to amortise the per-row reductions.
 comptime TILE = 128
+# Every part of the workspace starts on a 64-byte boundary (a whole AVX-512 vector, a cache line).
+comptime ALIGN = 64
+
+
+@fieldwise_init
+struct Layout(Copyable):
+    """The workspace of one problem (N points in dim dimensions, up to `threads` workers), in
+    elements from its 64-byte-aligned start: D^2 tiles, SoA coordinates, per-tile partial sums,
+    and for dim > 4 one TILE x TILE buffer per worker. Every part is a multiple of TILE
+    elements, so every part stays aligned."""
+    var n: Int
+    var dim: Int
+    var threads: Int
+    var blocks: Int
+    var stride: Int
+    var tiles: Int
+
+    @staticmethod
+    def of(n: Int, dim: Int, threads: Int) -> Layout:
+        var blocks = (n + TILE - 1) // TILE
+        return Layout(n, dim, threads, blocks, blocks * TILE, blocks * (blocks + 1) // 2)
+
+    def xs(self) -> Int:
+        return self.tiles * TILE * TILE
+
+    def partials(self) -> Int:
+        return self.xs() + self.dim * self.stride
+
+    def scratch(self) -> Int:
+        return self.partials() + self.blocks * self.blocks * self.dim * TILE
+
+    def total(self) -> Int:
+        return self.scratch() + (self.threads * TILE * TILE if self.dim > 4 else 0)
+
+    def total_estimate(self) -> Float64:
+        """total() in floating point, to refuse sizes whose element count would overflow Int."""
+        var blocks = Float64(self.blocks)
+        var tile = Float64(TILE)
+        var dim = Float64(self.dim)
+        return (blocks * (blocks + 1) / 2 * tile * tile + dim * blocks * tile + blocks * blocks * dim * tile
+                + Float64(self.threads) * tile * tile)
+
+
+def tile_position(t: Int, blocks: Int) -> Tuple[Int, Int]:
+    """(I, J) of the t-th packed upper-triangle tile, row by row."""
+    var bi = 0
+    var rest = t
+    while rest >= blocks - bi:
+        rest -= blocks - bi
+        bi += 1
+    return (bi, bi + rest)
 
 
 def wait_until(counter: Ptr[Int64], target: Int):
@@ -31,21 +86,6 @@ def wait_until(counter: Ptr[Int64], target: Int):
         if spins == 4096:
             _ = external_call["sched_yield", Int32]()
             spins = 0
-
-
-def scratch[dt: DType](count: Int) -> Ptr[Scalar[dt]]:
-    """A zeroed buffer; on Linux a large one is backed by 2 MiB pages (fewer TLB misses when
-    D^2 is streamed every step)."""
-    comptime huge = 2 * 1024 * 1024
-    var nbytes = count * size_of[dt]()
-    var buffer = unsafe_alloc[Scalar[dt]](count, alignment=huge if nbytes >= huge else 64)
-    comptime if CompilationTarget.is_linux():
-        if nbytes >= huge:
-            comptime MADV_HUGEPAGE = 14
-            _ = external_call["madvise", Int32](buffer, nbytes, Int32(MADV_HUGEPAGE))
-    for idx in range(count):
-        buffer.unsafe_store(idx, 0)
-    return buffer
 
 
 def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
@@ -166,36 +206,58 @@ def update_block[dt: DType](
             xs.unsafe_store[width=W](at, xs.unsafe_load[width=W](at) - lr * 4 * g)
 
 
+def simd_prepare[dt: DType](d: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Layout, threads: Int):
+    """Fill the workspace's D^2 tiles from row-major D (n x n), zeros in the padding; each of
+    `threads` workers fills (and so first touches) every threads-th tile."""
+    var n = layout.n
+    var blocks = layout.blocks
+    var tiles = layout.tiles
+
+    def fill(w: Int) {imm d, imm ws, imm n, imm blocks, imm tiles, imm threads}:
+        for t in range(w, tiles, threads):
+            var bi, bj = tile_position(t, blocks)
+            var tile = ws.unsafe_offset(t * TILE * TILE)
+            var rows = min(TILE, n - bi * TILE)
+            var cols = min(TILE, n - bj * TILE)
+            for ii in range(TILE):
+                var row = d.unsafe_offset((bi * TILE + ii) * n + bj * TILE)
+                for jj in range(cols if ii < rows else 0):
+                    var dij = row.unsafe_load(jj)
+                    tile.unsafe_store(ii * TILE + jj, dij * dij)
+                for jj in range(cols if ii < rows else 0, TILE):
+                    tile.unsafe_store(ii * TILE + jj, 0)
+
+    if threads == 1:
+        fill(0)
+    else:
+        parallelize(fill, threads, threads)
+
+
 def simd_descend[dt: DType](
-    x: Ptr[Scalar[dt]], d: Ptr[Scalar[dt]], n: Int, dim: Int,
-    lr: Scalar[dt], niter: Int, threads: Int,
+    x: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Layout, lr: Scalar[dt], niter: Int, threads: Int,
 ):
-    """niter steps on row-major x (n x dim) in place."""
-    var blocks = (n + TILE - 1) // TILE
-    var stride = blocks * TILE
-    var tiles = blocks * (blocks + 1) // 2
+    """niter steps on row-major x (n x dim) in place, with the D^2 tiles simd_prepare left in ws."""
+    var n = layout.n
+    var dim = layout.dim
+    var blocks = layout.blocks
+    var stride = layout.stride
+    var tiles = layout.tiles
+    var d2 = ws
+    var xs = ws.unsafe_offset(layout.xs())
+    var partials = ws.unsafe_offset(layout.partials())
+    var cbuf = ws.unsafe_offset(layout.scratch())
     # Padding (points n..stride-1) holds zeros: finite, and masked out of every sum.
-    var d2 = scratch[dt](tiles * TILE * TILE)
-    var xs = scratch[dt](dim * stride)
-    var partials = scratch[dt](blocks * blocks * dim * TILE)
-    var cbuf = scratch[dt]((threads if dim > 4 else 1) * TILE * TILE)
-    var t = 0
-    for bi in range(blocks):
-        for bj in range(bi, blocks):
-            for ii in range(min(TILE, n - bi * TILE)):
-                for jj in range(min(TILE, n - bj * TILE)):
-                    var dij = d.unsafe_load((bi * TILE + ii) * n + bj * TILE + jj)
-                    d2.unsafe_store((t * TILE + ii) * TILE + jj, dij * dij)
-            t += 1
-    for i in range(n):
-        for k in range(dim):
+    for k in range(dim):
+        for i in range(n):
             xs.unsafe_store(k * stride + i, x.unsafe_load(i * dim + k))
+        for i in range(n, stride):
+            xs.unsafe_store(k * stride + i, 0)
 
     # Tasks are numbered in order: per step, one per tile then one update per block. Workers
     # take numbers from a shared counter; a task waits until every task of the previous phase
-    # is done. One parallel dispatch per call (a dispatch costs ~100 us here, as much as a
-    # step at N=1000), and no deadlock however few workers run at once: a running worker
-    # takes every task nobody else took.
+    # is done. One parallel dispatch per call (a dispatch costs about as much as a step at
+    # N=1000), and no deadlock however few workers run at once: a running worker takes every
+    # task nobody else took.
     var counters = unsafe_alloc[Int64](16, alignment=64)
     counters.unsafe_store(0, 0)
     counters.unsafe_store(8, 0)
@@ -205,7 +267,7 @@ def simd_descend[dt: DType](
     var tasks = niter * per_step
 
     def worker(w: Int) {imm xs, imm d2, imm partials, imm cbuf, imm n, imm dim, imm stride, imm lr, imm blocks, imm tiles, imm per_step, imm tasks, imm claimed, imm done}:
-        var c = cbuf.unsafe_offset(w * TILE * TILE) if dim > 4 else cbuf
+        var c = cbuf.unsafe_offset(w * TILE * TILE)
         while True:
             var k = Int(Atomic[Int64].fetch_add(claimed, 1))
             if k >= tasks:
@@ -214,12 +276,7 @@ def simd_descend[dt: DType](
             var r = k % per_step
             if r < tiles:
                 wait_until(done, step * per_step)
-                var bi = 0
-                var rest = r
-                while rest >= blocks - bi:
-                    rest -= blocks - bi
-                    bi += 1
-                var bj = bi + rest
+                var bi, bj = tile_position(r, blocks)
                 var tile = d2.unsafe_offset(r * TILE * TILE)
                 var rows_out = partials.unsafe_offset((bi * blocks + bj) * dim * TILE)
                 var cols_out = partials.unsafe_offset((bj * blocks + bi) * dim * TILE)
@@ -240,8 +297,4 @@ def simd_descend[dt: DType](
     for i in range(n):
         for k in range(dim):
             x.unsafe_store(i * dim + k, xs.unsafe_load(k * stride + i))
-    d2.unsafe_free()
-    xs.unsafe_free()
-    partials.unsafe_free()
-    cbuf.unsafe_free()
     counters.unsafe_free()
