@@ -19,12 +19,17 @@ from std.ffi import external_call
 from std.memory import Pointer
 from std.memory.alloc import unsafe_alloc
 from std.sys import simd_width_of
+from std.sys.intrinsics import PrefetchOptions, prefetch
 from max.algorithm import parallelize
 
 comptime Ptr = Pointer[_, MutUntrackedOrigin]
 
-# Tile edge: a multiple of every SIMD width, large enough to amortise the per-row reductions.
-comptime TILE = 128
+# Tile edge: a multiple of every SIMD width, large enough to amortise the per-row reductions
+# (16 AVX-512 vectors); a float32 tile of D^2 (256 KB) still fits in a core's L2.
+comptime TILE = 256
+# How far ahead (in tile rows, 32 KB of float32) the tile loop asks for D^2: the stream of D^2
+# from L3 or memory then keeps up with the arithmetic (measured, see mojo/README.md).
+comptime PREFETCH_ROWS = 32
 # Every part of the workspace starts on a 64-byte boundary (a whole AVX-512 vector, a cache line).
 comptime ALIGN = 64
 
@@ -96,12 +101,58 @@ def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
     return mask
 
 
+@always_inline
+def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool](
+    xs: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]],
+    stride: Int, i0: Int, j0: Int, ii: Int, width: Int, last: Int, mask: SIMD[dt, simd_width_of[dt]()],
+):
+    """Rows ii..ii+R-1 of tile (i0, j0): their row sums into rows_out and, unless diagonal, their
+    terms subtracted from the column sums in cols_out, row after row (the same order for any R).
+    R rows share each load of x_j and of the column sums."""
+    comptime W = simd_width_of[dt]()
+    var xi = Array[SIMD[dt, W], R * DIM](fill=0)
+    comptime for r in range(R):
+        comptime for k in range(DIM):
+            xi[r * DIM + k] = SIMD[dt, W](xs.unsafe_load(k * stride + i0 + ii + r))
+    var acc = Array[SIMD[dt, W], R * DIM](fill=0)
+    for jj in range(0, width, W):
+        comptime for r in range(R):
+            prefetch[PrefetchOptions().for_read().high_locality()](
+                d2.unsafe_offset((ii + r + PREFETCH_ROWS) * TILE + jj))
+        var xj = Array[SIMD[dt, W], DIM](fill=0)
+        comptime for k in range(DIM):
+            xj[k] = xs.unsafe_load[width=W](k * stride + j0 + jj)
+        var col = Array[SIMD[dt, W], DIM](fill=0)
+        comptime if not diagonal:
+            comptime for k in range(DIM):
+                col[k] = cols_out.unsafe_load[width=W](k * TILE + jj)
+        comptime for r in range(R):
+            var diff = Array[SIMD[dt, W], DIM](fill=0)
+            var c = -d2.unsafe_load[width=W]((ii + r) * TILE + jj)
+            comptime for k in range(DIM):
+                diff[k] = xi[r * DIM + k] - xj[k]
+                c = diff[k].fma(diff[k], c)
+            if jj == last:
+                c *= mask
+            comptime for k in range(DIM):
+                acc[r * DIM + k] = c.fma(diff[k], acc[r * DIM + k])
+            comptime if not diagonal:
+                comptime for k in range(DIM):
+                    col[k] = (-c).fma(diff[k], col[k])
+        comptime if not diagonal:
+            comptime for k in range(DIM):
+                cols_out.unsafe_store[width=W](k * TILE + jj, col[k])
+    comptime for r in range(R):
+        comptime for k in range(DIM):
+            rows_out.unsafe_store(k * TILE + ii + r, acc[r * DIM + k].reduce_add())
+
+
 def tile_fixed[dt: DType, DIM: Int, diagonal: Bool](
     xs: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]],
     n: Int, stride: Int, i0: Int, j0: Int,
 ):
     """Tile (i0, j0), compile-time dim: row sums into rows_out; unless diagonal, minus the
-    column sums into cols_out (both DIM x TILE, coordinate-major)."""
+    column sums into cols_out (both DIM x TILE, coordinate-major). Two rows at a time."""
     comptime W = simd_width_of[dt]()
     var rows = min(TILE, n - i0)
     var width = min(TILE, (n - j0 + W - 1) // W * W)
@@ -110,27 +161,10 @@ def tile_fixed[dt: DType, DIM: Int, diagonal: Bool](
     comptime if not diagonal:
         for idx in range(DIM * TILE):
             cols_out.unsafe_store(idx, 0)
-    for ii in range(rows):
-        var xi = Array[SIMD[dt, W], DIM](fill=0)
-        comptime for k in range(DIM):
-            xi[k] = SIMD[dt, W](xs.unsafe_load(k * stride + i0 + ii))
-        var acc = Array[SIMD[dt, W], DIM](fill=0)
-        for jj in range(0, width, W):
-            var diff = Array[SIMD[dt, W], DIM](fill=0)
-            var c = -d2.unsafe_load[width=W](ii * TILE + jj)
-            comptime for k in range(DIM):
-                diff[k] = xi[k] - xs.unsafe_load[width=W](k * stride + j0 + jj)
-                c = diff[k].fma(diff[k], c)
-            if jj == last:
-                c *= mask
-            comptime for k in range(DIM):
-                acc[k] = c.fma(diff[k], acc[k])
-            comptime if not diagonal:
-                comptime for k in range(DIM):
-                    var col = cols_out.unsafe_load[width=W](k * TILE + jj)
-                    cols_out.unsafe_store[width=W](k * TILE + jj, (-c).fma(diff[k], col))
-        comptime for k in range(DIM):
-            rows_out.unsafe_store(k * TILE + ii, acc[k].reduce_add())
+    for ii in range(0, rows - 1, 2):
+        rows_pass[dt, DIM, 2, diagonal](xs, d2, rows_out, cols_out, stride, i0, j0, ii, width, last, mask)
+    if rows % 2 == 1:
+        rows_pass[dt, DIM, 1, diagonal](xs, d2, rows_out, cols_out, stride, i0, j0, rows - 1, width, last, mask)
     for ii in range(rows, TILE):
         comptime for k in range(DIM):
             rows_out.unsafe_store(k * TILE + ii, 0)

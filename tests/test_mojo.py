@@ -73,7 +73,7 @@ def test_seed_agrees_with_reference(ext, name, threads, n, dim, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", [2, 15, 16, 17, 100, 257])
+@pytest.mark.parametrize("n", [2, 15, 16, 17, 100, 257, 520])
 @pytest.mark.parametrize("dim", [1, 2, 3, 4, 5])
 def test_simd_agrees_with_reference(ext, n, dim, dtype):
     X0, D, lr = make_case(n, dim, dtype, seed=n + dim)
@@ -310,7 +310,7 @@ def test_descend_raises_for_a_lying_subclass_through_the_backend(ext, name):
     X0, D, lr = make_case(10, 3, "float32")
     backend = gradi.backends.get(name)
     with backend.prepare(Problem(D=D, X0=X0, lr=lr, niter=1), 1) as state:
-        with pytest.raises(ValueError, match="D must be N x N|workspace"):
+        with pytest.raises(ValueError, match="D must be N x N|prepared for"):
             backend.descend(state, np.zeros((200, 3), np.float32).view(Liar), 1)
 
 

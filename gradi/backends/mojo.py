@@ -19,16 +19,16 @@ import numpy as np
 from ..errors import BackendUnavailableError
 from .base import Backend, State, one_line
 
-# mojo-simd runs on one thread below SERIAL_BELOW points (fewer than two tiles of work to
-# share) or below PARALLEL_MIN_WORK pair-updates per call (n * n * niter), where what a
-# parallel call costs to start exceeds what a second thread saves. Measured with
-# mojo/measure_threshold.py (see mojo/README.md).
-SERIAL_BELOW = 192
+TILE = 256  # the tuned kernel's tile edge (Layout in mojo/simd_kernel.mojo), for memory estimates
+
+# mojo-simd runs on one thread below SERIAL_BELOW points (a single tile: no tile work to share)
+# or below PARALLEL_MIN_WORK pair-updates per call (n * n * niter), where what a parallel call
+# costs to start exceeds what a second thread saves (mojo/measure_threshold.py, mojo/README.md).
+SERIAL_BELOW = TILE + 1
 PARALLEL_MIN_WORK = 5_000_000
 
 MAX_NITER = 2**40  # bound repeated in mojo/gradi_mojo.mojo, as MAX_THREADS (gradi.backends.base)
 
-TILE = 128  # the tuned kernel's tile edge (Layout in mojo/simd_kernel.mojo), for memory estimates
 # Bytes a workspace has beyond its Layout: 64 of slack to start on a 64-byte boundary and a
 # 64-byte header saying what it was prepared for (mojo/gradi_mojo.mojo).
 WORKSPACE_OVERHEAD = 128
