@@ -46,13 +46,16 @@ def check_pair(x: ArrayInfo, d: ArrayInfo) raises:
     x.require_apart(d)
 
 
-# A workspace starts (at its first 64-byte boundary) with a header of 64 bytes: what it was
-# prepared for (magic, N, dim, threads) and a busy flag; the Layout follows. `simd` refuses a
-# workspace prepared for another problem, and one that another call is using (its coordinates
-# and partial sums are scratch of one call at a time). The flag is read and written with the
-# GIL held, which orders every call.
-comptime HEADER = 64
+# A workspace starts (at its first 64-byte boundary) with a header of three cache lines: what
+# it was prepared for (magic, N, dim, threads) and a busy flag, then the kernel's two task
+# counters, one per line; the Layout follows. `simd` refuses a workspace prepared for another
+# problem, and one that another call is using (its coordinates, partial sums and counters are
+# scratch of one call at a time). The flag is read and written with the GIL held, which orders
+# every call.
+comptime HEADER = 192
 comptime BUSY = 4  # header word of the busy flag
+comptime CLAIMED = 8  # header words of the task counters
+comptime DONE = 16
 comptime MAGIC = 0x3130577964617267  # "gradiW01"
 
 
@@ -202,11 +205,13 @@ def simd(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
             if x.float_code == ord("f"):
                 simd_descend[DType.float32](Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=x.address),
                                             Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
-                                            layout, lr.cast[DType.float32](), niter, threads)
+                                            layout, lr.cast[DType.float32](), niter, threads,
+                                            header(start).unsafe_offset(CLAIMED), header(start).unsafe_offset(DONE))
             else:
                 simd_descend[DType.float64](Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=x.address),
                                             Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
-                                            layout, lr, niter, threads)
+                                            layout, lr, niter, threads,
+                                            header(start).unsafe_offset(CLAIMED), header(start).unsafe_offset(DONE))
         header(start).unsafe_store(BUSY, 0)
     return args[1]
 

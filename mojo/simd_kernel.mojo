@@ -17,7 +17,6 @@
 from std.atomic import Atomic
 from std.ffi import external_call
 from std.memory import Pointer
-from std.memory.alloc import unsafe_alloc
 from std.sys import simd_width_of
 from std.sys.intrinsics import PrefetchOptions, prefetch
 from max.algorithm import parallelize
@@ -269,8 +268,10 @@ def simd_prepare[dt: DType](d: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Lay
 
 def simd_descend[dt: DType](
     x: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Layout, lr: Scalar[dt], niter: Int, threads: Int,
+    claimed: Ptr[Int64], done: Ptr[Int64],
 ):
-    """niter steps on row-major x (n x dim) in place, with the D^2 tiles simd_prepare left in ws."""
+    """niter steps on row-major x (n x dim) in place, with the D^2 tiles simd_prepare left in ws;
+    claimed and done are the task counters (on cache lines of their own)."""
     var n = layout.n
     var dim = layout.dim
     var blocks = layout.blocks
@@ -292,11 +293,8 @@ def simd_descend[dt: DType](
     # is done. One parallel dispatch per call (a dispatch costs about as much as a step at
     # N=1000), and no deadlock however few workers run at once: a running worker takes every
     # task nobody else took.
-    var counters = unsafe_alloc[Int64](16, alignment=64)
-    counters.unsafe_store(0, 0)
-    counters.unsafe_store(8, 0)
-    var claimed = counters
-    var done = counters.unsafe_offset(8)
+    claimed.unsafe_store(0, 0)
+    done.unsafe_store(0, 0)
     var per_step = tiles + blocks
     var tasks = niter * per_step
 
@@ -331,4 +329,3 @@ def simd_descend[dt: DType](
     for i in range(n):
         for k in range(dim):
             x.unsafe_store(i * dim + k, xs.unsafe_load(k * stride + i))
-    counters.unsafe_free()

@@ -30,8 +30,8 @@ PARALLEL_MIN_WORK = 5_000_000
 MAX_NITER = 2**40  # bound repeated in mojo/gradi_mojo.mojo, as MAX_THREADS (gradi.backends.base)
 
 # Bytes a workspace has beyond its Layout: 64 of slack to start on a 64-byte boundary and a
-# 64-byte header saying what it was prepared for (mojo/gradi_mojo.mojo).
-WORKSPACE_OVERHEAD = 128
+# 192-byte header (what it was prepared for, the task counters; mojo/gradi_mojo.mojo).
+WORKSPACE_OVERHEAD = 256
 
 # Kernel + binding + wrapper, as the C++ backends count theirs; the build logic
 # (mojo_build.py, like native/CMakeLists.txt) is not implementation.
