@@ -541,9 +541,14 @@ def test_cache_is_reused_and_keyed_by_content(ext, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 CPU levels")
-@pytest.mark.parametrize("cpu,lanes", [("x86-64-v3", 8), ("x86-64-v2", 4)])
-def test_narrower_simd_builds_agree(tmp_path, cpu, lanes):
-    # AVX2 and SSE4 builds (8 and 4 float32 lanes) run here too: nothing may assume 16 lanes.
+@pytest.mark.parametrize("cpu,lanes", [("x86-64-v4", 16), ("x86-64-v3", 8), ("x86-64-v2", 4)])
+def test_cpu_level_builds_agree(cpu, lanes):
+    # The AVX-512, AVX2 and SSE4 code paths (16, 8 and 4 float32 lanes), each where this CPU runs
+    # it: each agrees with the reference and gives bit-identical results on 1 and 3 threads.
+    try:
+        mojo_build.check_target(cpu)
+    except mojo_build.MojoUnavailable as exc:
+        pytest.skip(str(exc))
     out = _run_ok(f"""
         import numpy as np
         from gradi.backends import mojo_build
@@ -551,7 +556,7 @@ def test_narrower_simd_builds_agree(tmp_path, cpu, lanes):
         ext = mojo_build.load_extension()
         assert ext.info()["simd_width_float32"] == {lanes}
         for dtype in ("float32", "float64"):
-            for n, dim in [(2, 1), (15, 3), (17, 2), (257, 4), (300, 5)]:
+            for n, dim in [(2, 1), (15, 3), (17, 2), (257, 4), (300, 5), (600, 3)]:
                 X0, D, lr = make_case(n, dim, dtype, seed=n)
                 W = np.empty(ext.simd_workspace_size(n, dim, 3, X0.itemsize), dtype)
                 ext.simd_prepare(W, D, dim, 3)
