@@ -502,12 +502,12 @@ def test_one_workspace_serves_one_call_at_a_time(ext):
         X0, D, lr = make_case(1000, 3, "float32")
         W = np.empty(ext.simd_workspace_size(1000, 3, 1, 4), np.float32)
         ext.simd_prepare(W, D, 3, 1)
-        expected = ext.simd(W, X0.copy(), lr, 400, 1)
+        expected = ext.simd(W, X0.copy(), lr, 2000, 1)
         long_run = X0.copy()
         def long_call():
             while True:  # until it has the workspace (a short call may hold it at first)
                 try:
-                    return ext.simd(W, long_run, lr, 400, 1)
+                    return ext.simd(W, long_run, lr, 2000, 1)
                 except ValueError:
                     pass
         worker = threading.Thread(target=long_call)
