@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <initializer_list>
 #include <new>
 
@@ -71,18 +70,18 @@ void run_kernel(SimdJob<T>& job, Isa isa) {
   }
 }
 
-// D^2 of rows a*kTile.. and columns b*kTile.. into the kTile x kTile tile `out`, zero past n.
+// Row i of D, squared, into the tiles (a, a), (a, a+1), ... of its block row a (first_tile is
+// (a, a)'s number), zero past n: D is read in order, one row at a time.
 template <class T>
-void fill_tile(const T* d, long n, long a, long b, T* out) {
-  const long cols = std::min(kTile, n - b * kTile);
-  for (long ii = 0; ii < kTile; ++ii) {
-    const long i = a * kTile + ii;
-    T* row = out + ii * kTile;
+void fill_row(const T* d, long n, long blocks, long i, T* d2) {
+  const long a = i / kTile, ii = i % kTile;
+  const long first_tile = a * blocks - a * (a - 1) / 2;
+  for (long b = a; b < blocks; ++b) {
+    T* row = d2 + (static_cast<std::size_t>(first_tile + b - a) * kTile + ii) * kTile;
+    const long cols = i < n ? std::min(kTile, n - b * kTile) : 0;
+    const T* src = d + i * n + b * kTile;
     long jj = 0;
-    if (i < n) {
-      const T* src = d + i * n + b * kTile;
-      for (; jj < cols; ++jj) row[jj] = src[jj] * src[jj];
-    }
+    for (; jj < cols; ++jj) row[jj] = src[jj] * src[jj];
     for (; jj < kTile; ++jj) row[jj] = 0;
   }
 }
@@ -144,15 +143,11 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
       tiles_[2 * t] = static_cast<int>(a);
       tiles_[2 * t + 1] = static_cast<int>(b);
     }
-  if (l.x > 0) std::memset(x_.get(), 0, l.x * sizeof(T));
-  // Partial sums of padding columns are never written: they must read zero.
-  if (l.partials > 0) std::memset(partials_.get(), 0, l.partials * sizeof(T));
   T* d2 = d2_.get();
   const int* tiles = tiles_.get();
-  run_team(team, [&] {  // the first touch of D^2's pages, by the threads that will stream them
-#pragma omp for schedule(static)
-    for (long t = 0; t < l.ntiles; ++t)
-      fill_tile(d, n, tiles[2 * t], tiles[2 * t + 1], d2 + static_cast<std::size_t>(t) * kTile * kTile);
+  run_team(team, [&] {  // D^2's pages are first touched here, by the solve's threads
+#pragma omp for schedule(dynamic, 16)
+    for (long i = 0; i < l.stride; ++i) fill_row(d, n, l.blocks, i, d2);
   });
   job_ = SimdJob<T>{d2, tiles, l.ntiles, x_.get(), partials_.get(), scratch_.get(), n, dim,
                     l.blocks, 0, static_cast<T>(4.0 * lr), team, 0};
