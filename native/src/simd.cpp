@@ -54,8 +54,8 @@ struct Layout {
         stride(blocks * kTile),
         ntiles(blocks * (blocks + 1) / 2),
         d2(static_cast<std::size_t>(ntiles) * kTile * kTile),
-        x(static_cast<std::size_t>(dim) * stride),
-        partials(static_cast<std::size_t>(blocks) * blocks * dim * kTile),
+        x(static_cast<std::size_t>(threads) * dim * stride),
+        partials(2 * static_cast<std::size_t>(blocks) * blocks * dim * kTile),
         scratch(dim > kMaxFusedDim ? static_cast<std::size_t>(threads) * dim * (kAlign / itemsize) : 0) {}
 };
 

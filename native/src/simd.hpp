@@ -24,15 +24,19 @@ constexpr long kSimdParallelMinN = 96;
 
 // Everything one call of the kernel needs, as raw pointers into the state's buffers.
 // Coordinates are structure-of-arrays: coordinate k of point i is at x[k * stride + i], with
-// stride = blocks * kTile; the padding (points n .. stride-1) holds zeros.
+// stride = blocks * kTile; the padding (points n .. stride-1) holds zeros. Every thread of the
+// team keeps its own copy of the positions and steps it itself from the shared partial sums, so
+// one barrier per step suffices (between the tiles and the updates); the partial sums alternate
+// between two banks from one step to the next, so a thread may start the next step's tiles while
+// another still reads this step's sums.
 template <class T>
 struct SimdJob {
   const T* d2;        // the tiles in order (0,0), (0,1), ... (0,B-1), (1,1), ...: kTile x kTile each
   const int* tiles;   // two per tile: its row block a and column block b
   long ntiles;
-  T* x;               // positions (dim x stride), updated in place
-  T* partials;        // blocks x blocks x dim x kTile: row sums of tile (a, b) at [a][b] and
-                      // column sums at [b][a]; block a's gradient is the sum over [a][0..B-1]
+  T* x;               // positions: threads copies of dim x stride, thread t's at t * dim * stride
+  T* partials;        // two banks of blocks x blocks x dim x kTile: row sums of tile (a, b) at
+                      // [a][b] and column sums at [b][a]; block a's gradient is the sum over [a][0..B-1]
   T* scratch;         // dim > kMaxFusedDim only: per thread dim vectors of 64 bytes
   long n;
   long dim;

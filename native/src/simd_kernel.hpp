@@ -4,14 +4,14 @@
 // linkage and uses no inline library templates, so no AVX-512 code can leak into a function the
 // linker shares with the rest of the module.
 //
-// One step is two phases (see simd.hpp for the tiles). Tiles: for a row i of block a and a
+// One step is two phases (see simd.hpp for the tiles and the copies). Tiles: for a row i of block a and a
 // vector of L columns j of block b, with coordinates in structure-of-arrays form,
 //   d_k = x_ik - x_jk,  c = sum_k d_k^2 - D2_ij,  row_k += c d_k,  col_jk -= c d_k
 // (lane-wise fused multiply-adds). The row sums of a tile are reduced over its lanes in a fixed
 // order; the column sums stay lane-wise, accumulated row after row. Lanes past n are masked to
-// zero; j = i contributes d = 0. Update: block a sums its partials over b = 0, 1, ... and steps.
-// Which thread runs a tile or a block never changes its arithmetic, so results are bit-identical
-// for any thread count.
+// zero; j = i contributes d = 0. Update: every thread steps its own copy of every block a by the
+// sum of a's partials over b = 0, 1, ... Which thread runs a tile never changes its arithmetic,
+// and every copy gets the same arithmetic, so results are bit-identical for any thread count.
 #include <cstdint>
 #include <type_traits>
 #include <utility>
@@ -104,9 +104,8 @@ constexpr int row_block(int dim) {
 }
 
 // Ask for the D^2 that the row block four blocks on will read at p's column: with R rows read side
-// by side the hardware prefetchers fall behind once D^2 leaves the L2 (measured: N=4000, AVX-512,
-// R=3 ran at 0.4 of the speed it reaches with this). Integer arithmetic: the address may lie past
-// the buffer, which a prefetch never faults on.
+// by side the hardware prefetchers fall behind once D^2 leaves the L2 (see native/README.md).
+// Integer arithmetic: the address may lie past the buffer, which a prefetch never faults on.
 template <class T, int R>
 inline void prefetch_ahead(const T* p) {
   constexpr std::uintptr_t ahead = 4 * R * kTile * sizeof(T);
@@ -204,16 +203,16 @@ void tile_generic(const Tile<T>& t, long dim, V<T>* acc) {
 
 // The tile number `index` of one step: rows of block a, columns of block b >= a.
 template <class T, int DIM>
-void run_tile(const SimdJob<T>& job, long index, V<T>* acc) {
+void run_tile(const SimdJob<T>& job, const T* x, T* partials, long index, V<T>* acc) {
   const long a = job.tiles[2 * index], b = job.tiles[2 * index + 1];
   const long stride = job.blocks * kTile, dim = job.dim;
   const long cols = job.n - b * kTile < kTile ? job.n - b * kTile : kTile;
   const long full = cols / kLanes<T> * kLanes<T>;
   Tile<T> t{job.d2 + index * kTile * kTile,
-            job.x + a * kTile,
-            job.x + b * kTile,
-            job.partials + (a * job.blocks + b) * dim * kTile,
-            job.partials + (b * job.blocks + a) * dim * kTile,
+            x + a * kTile,
+            x + b * kTile,
+            partials + (a * job.blocks + b) * dim * kTile,
+            partials + (b * job.blocks + a) * dim * kTile,
             stride,
             job.n - a * kTile < kTile ? job.n - a * kTile : kTile,
             full,
@@ -229,36 +228,41 @@ void run_tile(const SimdJob<T>& job, long index, V<T>* acc) {
   }
 }
 
-// x <- x - step * (sum over b = 0, 1, ... of block a's partials) for the points of block a.
+// x <- x - step * (sum over b = 0, 1, ... of block a's partials) for every block a.
 template <class T>
-void update_block(const SimdJob<T>& job, long a) {
+void update(const SimdJob<T>& job, T* x, const T* partials) {
   const long stride = job.blocks * kTile;
   const V<T> step = splat<T>(job.step);
-  for (long k = 0; k < job.dim; ++k)
-    for (long ii = 0; ii < kTile; ii += kLanes<T>) {
-      V<T> g = {};
-      for (long b = 0; b < job.blocks; ++b)
-        g += load<T>(job.partials + ((a * job.blocks + b) * job.dim + k) * kTile + ii);
-      T* at = job.x + k * stride + a * kTile + ii;
-      store<T>(at, load<T>(at) - step * g);
-    }
+  for (long a = 0; a < job.blocks; ++a)
+    for (long k = 0; k < job.dim; ++k)
+      for (long ii = 0; ii < kTile; ii += kLanes<T>) {
+        V<T> g = {};
+        for (long b = 0; b < job.blocks; ++b)
+          g += load<T>(partials + ((a * job.blocks + b) * job.dim + k) * kTile + ii);
+        T* at = x + k * stride + a * kTile + ii;
+        store<T>(at, load<T>(at) - step * g);
+      }
 }
 
 // All iterations inside one team: per step, the tiles (dynamically scheduled: they differ in
-// cost, and a thread that falls behind is helped) then the block updates; the barrier at the end
-// of each loop separates the phases.
+// cost, and a thread that falls behind is helped; the loop's barrier ends the phase), then each
+// thread updates its own copy of the positions.
 template <class T, int DIM>
 void run_iterations(SimdJob<T>& job) {
   int used = job.niter > 0 ? 1 : 0;
+  const std::size_t copy = static_cast<std::size_t>(job.dim) * job.blocks * kTile;
+  const std::size_t bank = static_cast<std::size_t>(job.blocks) * job.blocks * job.dim * kTile;
   run_team(job.threads, [&] {
-    if (team_index() == 0 && job.niter > 0) used = team_size();
-    V<T>* acc = DIM > 0 ? nullptr
-                        : reinterpret_cast<V<T>*>(job.scratch + team_index() * job.dim * (64 / sizeof(T)));
+    const int me = team_index();
+    if (me == 0 && job.niter > 0) used = team_size();
+    T* x = job.x + me * copy;
+    for (std::size_t idx = 0; me > 0 && idx < copy; ++idx) x[idx] = job.x[idx];
+    V<T>* acc = DIM > 0 ? nullptr : reinterpret_cast<V<T>*>(job.scratch + me * job.dim * (64 / sizeof(T)));
     for (long it = 0; it < job.niter; ++it) {
+      T* partials = job.partials + (it % 2) * bank;
 #pragma omp for schedule(dynamic, 1)
-      for (long index = 0; index < job.ntiles; ++index) run_tile<T, DIM>(job, index, acc);
-#pragma omp for schedule(static)
-      for (long a = 0; a < job.blocks; ++a) update_block<T>(job, a);
+      for (long index = 0; index < job.ntiles; ++index) run_tile<T, DIM>(job, x, partials, index, acc);
+      update<T>(job, x, partials);
     }
   });
   job.used = used;

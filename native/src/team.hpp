@@ -26,7 +26,7 @@ constexpr bool kHaveOpenMP =
 #endif
 
 // Memory a state takes besides its buffers: the object itself, the pages its team's threads
-// touch (stacks, libgomp's bookkeeping). Measured: 100-150 KB whether 1, 2 or 8 threads.
+// touch (stacks, libgomp's bookkeeping); measured in native/README.md.
 constexpr std::size_t kStateOverhead = std::size_t(256) << 10;
 
 // Raised (as RuntimeError) when a team is asked for where it cannot run.
