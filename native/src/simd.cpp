@@ -54,10 +54,17 @@ struct Layout {
         stride(blocks * kTile),
         ntiles(blocks * (blocks + 1) / 2),
         d2(static_cast<std::size_t>(ntiles) * kTile * kTile),
-        x(static_cast<std::size_t>(threads) * dim * stride),
-        partials(2 * static_cast<std::size_t>(blocks) * blocks * dim * kTile),
-        scratch(dim > kMaxFusedDim ? static_cast<std::size_t>(threads) * dim * (kAlign / itemsize) : 0) {}
+        x(static_cast<std::size_t>(dim) * stride),
+        partials(static_cast<std::size_t>(blocks) * blocks * dim * kTile),
+        scratch(static_cast<std::size_t>(threads) * scratch_per_thread(dim, static_cast<long>(itemsize))) {}
 };
+
+// Tile t's work in fused multiply-adds per lane: rows x columns, 3 per pair off the diagonal
+// (c, the row sum, the column sum) and 2 on it (no column sums).
+double tile_work(long n, long a, long b) {
+  const long rows = std::min(kTile, n - a * kTile), cols = std::min(kTile, n - b * kTile);
+  return static_cast<double>(rows) * static_cast<double>(cols) * (a == b ? 2 : 3);
+}
 
 template <class T>
 void run_kernel(SimdJob<T>& job, Isa isa) {
@@ -123,7 +130,8 @@ std::size_t SimdState<T>::working_bytes(long n, long dim, int threads) {
   std::size_t bytes = 0;
   for (std::size_t count : {l.d2, l.x, l.partials, l.scratch})
     if (count > 0) bytes += allocated_bytes(count * sizeof(T));
-  return bytes + 2 * static_cast<std::size_t>(l.ntiles) * sizeof(int) + kStateOverhead;
+  return bytes + 2 * static_cast<std::size_t>(l.ntiles) * sizeof(int) + threads * sizeof(TileRun) +
+         kStateOverhead;
 }
 
 template <class T>
@@ -138,19 +146,30 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
   partials_ = aligned_buffer<T>(l.partials);
   scratch_ = aligned_buffer<T>(l.scratch);
   tiles_.reset(new int[2 * l.ntiles]);
+  double total = 0;
   for (long a = 0, t = 0; a < l.blocks; ++a)
     for (long b = a; b < l.blocks; ++b, ++t) {
       tiles_[2 * t] = static_cast<int>(a);
       tiles_[2 * t + 1] = static_cast<int>(b);
+      total += tile_work(n, a, b);
     }
+  // Thread k's run starts at the first tile past k/team of the work.
+  runs_.reset(new TileRun[team]);
+  double done = 0;
+  for (long t = 0, k = 0; k < team; ++k) {
+    runs_[k].begin = t;
+    for (; t < l.ntiles && done < total * (k + 1) / team; ++t)
+      done += tile_work(n, tiles_[2 * t], tiles_[2 * t + 1]);
+    runs_[k].end = k + 1 == team ? l.ntiles : t;
+  }
   T* d2 = d2_.get();
   const int* tiles = tiles_.get();
   run_team(team, [&] {  // D^2's pages are first touched here, by the solve's threads
 #pragma omp for schedule(dynamic, 16)
     for (long i = 0; i < l.stride; ++i) fill_row(d, n, l.blocks, i, d2);
   });
-  job_ = SimdJob<T>{d2, tiles, l.ntiles, x_.get(), partials_.get(), scratch_.get(), n, dim,
-                    l.blocks, 0, static_cast<T>(4.0 * lr), team, 0};
+  job_ = SimdJob<T>{d2, tiles, l.ntiles, runs_.get(), x_.get(), partials_.get(), scratch_.get(), n,
+                    dim, l.blocks, 0, static_cast<T>(4.0 * lr), team, 0};
 }
 
 template <class T>

@@ -22,22 +22,30 @@ constexpr long kMaxFusedDim = 8;
 // Below this many points one thread beats a team (measured; see native/README.md).
 constexpr long kSimdParallelMinN = 96;
 
+// Per thread scratch: a tile's row and column sums (dim x kTile each), built up here and copied
+// to the partials when the tile is done, then dim vectors of 64 bytes (generic dim's row
+// accumulators).
+constexpr long scratch_per_thread(long dim, long itemsize) { return dim * (2 * kTile + 64 / itemsize); }
+
+// Where each thread's run of tiles starts, and its claim counter (one cache line per thread).
+struct TileRun {
+  alignas(64) long next;  // the next tile to claim (fetch-and-add)
+  long begin, end;        // this thread's run: the tiles [begin, end)
+};
+
 // Everything one call of the kernel needs, as raw pointers into the state's buffers.
 // Coordinates are structure-of-arrays: coordinate k of point i is at x[k * stride + i], with
-// stride = blocks * kTile; the padding (points n .. stride-1) holds zeros. Every thread of the
-// team keeps its own copy of the positions and steps it itself from the shared partial sums, so
-// one barrier per step suffices (between the tiles and the updates); the partial sums alternate
-// between two banks from one step to the next, so a thread may start the next step's tiles while
-// another still reads this step's sums.
+// stride = blocks * kTile; the padding (points n .. stride-1) holds zeros.
 template <class T>
 struct SimdJob {
   const T* d2;        // the tiles in order (0,0), (0,1), ... (0,B-1), (1,1), ...: kTile x kTile each
   const int* tiles;   // two per tile: its row block a and column block b
   long ntiles;
-  T* x;               // positions: threads copies of dim x stride, thread t's at t * dim * stride
-  T* partials;        // two banks of blocks x blocks x dim x kTile: row sums of tile (a, b) at
-                      // [a][b] and column sums at [b][a]; block a's gradient is the sum over [a][0..B-1]
-  T* scratch;         // dim > kMaxFusedDim only: per thread dim vectors of 64 bytes
+  TileRun* runs;      // one per thread: runs of about equal work, in tile order
+  T* x;               // positions (dim x stride), updated in place
+  T* partials;        // blocks x blocks x dim x kTile: row sums of tile (a, b) at [a][b] and
+                      // column sums at [b][a]; block a's gradient is the sum over [a][0..B-1]
+  T* scratch;         // per thread scratch_per_thread(dim, sizeof(T)) elements
   long n;
   long dim;
   long blocks;
@@ -93,6 +101,7 @@ class SimdState {
   Isa isa_;
   AlignedBuffer<T> d2_, x_, partials_, scratch_;
   std::unique_ptr<int[]> tiles_;
+  std::unique_ptr<TileRun[]> runs_;
   SimdJob<T> job_;
 };
 

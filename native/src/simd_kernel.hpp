@@ -4,14 +4,14 @@
 // linkage and uses no inline library templates, so no AVX-512 code can leak into a function the
 // linker shares with the rest of the module.
 //
-// One step is two phases (see simd.hpp for the tiles and the copies). Tiles: for a row i of block a and a
+// One step is two phases (see simd.hpp for the tiles). Tiles: for a row i of block a and a
 // vector of L columns j of block b, with coordinates in structure-of-arrays form,
 //   d_k = x_ik - x_jk,  c = sum_k d_k^2 - D2_ij,  row_k += c d_k,  col_jk -= c d_k
 // (lane-wise fused multiply-adds). The row sums of a tile are reduced over its lanes in a fixed
 // order; the column sums stay lane-wise, accumulated row after row. Lanes past n are masked to
-// zero; j = i contributes d = 0. Update: every thread steps its own copy of every block a by the
-// sum of a's partials over b = 0, 1, ... Which thread runs a tile never changes its arithmetic,
-// and every copy gets the same arithmetic, so results are bit-identical for any thread count.
+// zero; j = i contributes d = 0. Update: block a sums its partials over b = 0, 1, ... and steps.
+// Which thread runs a tile or a block never changes its arithmetic, so results are bit-identical
+// for any thread count.
 #include <cstdint>
 #include <type_traits>
 #include <utility>
@@ -80,8 +80,8 @@ struct Tile {
   const T* d2;    // this tile's D^2, kTile x kTile row-major
   const T* xi;    // coordinate k of row ii of block a at xi[k * stride + ii]
   const T* xj;    // coordinate k of column jj of block b at xj[k * stride + jj]
-  T* rows_out;    // dim x kTile: row sums
-  T* cols_out;    // dim x kTile: column sums (off-diagonal tiles)
+  T* rows_out;    // dim x kTile: row sums (in the thread's scratch)
+  T* cols_out;    // dim x kTile: column sums (in the thread's scratch; off-diagonal tiles)
   long stride;
   long rows;      // rows below n
   long full;      // columns in whole vectors below n (a multiple of the lane count)
@@ -95,6 +95,12 @@ void zero_columns(const Tile<T>& t, long dim) {
   for (long idx = 0; idx < dim * kTile; idx += kLanes<T>) store<T>(t.cols_out + idx, V<T>{});
 }
 
+// count elements (a multiple of the lane count) from src to dst, both aligned.
+template <class T>
+void copy(T* dst, const T* src, long count) {
+  for (long idx = 0; idx < count; idx += kLanes<T>) store<T>(dst + idx, load<T>(src + idx));
+}
+
 // Rows per register block. The R rows share the loads of x_j and of the column sums and give
 // R * DIM independent accumulator chains; R is the most for which the broadcast x_i, the row and
 // column accumulators, x_j and the differences fit the vector registers.
@@ -104,8 +110,9 @@ constexpr int row_block(int dim) {
 }
 
 // Ask for the D^2 that the row block four blocks on will read at p's column: with R rows read side
-// by side the hardware prefetchers fall behind once D^2 leaves the L2 (see native/README.md).
-// Integer arithmetic: the address may lie past the buffer, which a prefetch never faults on.
+// by side the hardware prefetchers fall behind once D^2 leaves the L2 (measured: N=4000, AVX-512,
+// R=3 ran at 0.4 of the speed it reaches with this). Integer arithmetic: the address may lie past
+// the buffer, which a prefetch never faults on.
 template <class T, int R>
 inline void prefetch_ahead(const T* p) {
   constexpr std::uintptr_t ahead = 4 * R * kTile * sizeof(T);
@@ -201,18 +208,21 @@ void tile_generic(const Tile<T>& t, long dim, V<T>* acc) {
   }
 }
 
-// The tile number `index` of one step: rows of block a, columns of block b >= a.
+// The tile number `index` of one step: rows of block a, columns of block b >= a. Its row and
+// column sums build up in this thread's scratch and are copied to the partials at the end: the
+// partials were last read by whichever thread updated their block, and storing into them from
+// the inner loop waits on those cache lines.
 template <class T, int DIM>
-void run_tile(const SimdJob<T>& job, const T* x, T* partials, long index, V<T>* acc) {
+void run_tile(const SimdJob<T>& job, long index, T* scratch) {
   const long a = job.tiles[2 * index], b = job.tiles[2 * index + 1];
   const long stride = job.blocks * kTile, dim = job.dim;
   const long cols = job.n - b * kTile < kTile ? job.n - b * kTile : kTile;
   const long full = cols / kLanes<T> * kLanes<T>;
   Tile<T> t{job.d2 + index * kTile * kTile,
-            x + a * kTile,
-            x + b * kTile,
-            partials + (a * job.blocks + b) * dim * kTile,
-            partials + (b * job.blocks + a) * dim * kTile,
+            job.x + a * kTile,
+            job.x + b * kTile,
+            scratch,
+            scratch + dim * kTile,
             stride,
             job.n - a * kTile < kTile ? job.n - a * kTile : kTile,
             full,
@@ -223,46 +233,60 @@ void run_tile(const SimdJob<T>& job, const T* x, T* partials, long index, V<T>* 
     if (a == b) tile_fixed<T, DIM, true>(t);
     else tile_fixed<T, DIM, false>(t);
   } else {
+    V<T>* acc = reinterpret_cast<V<T>*>(scratch + 2 * dim * kTile);
     if (a == b) tile_generic<T, true>(t, dim, acc);
     else tile_generic<T, false>(t, dim, acc);
   }
+  copy<T>(job.partials + (a * job.blocks + b) * dim * kTile, t.rows_out, dim * kTile);
+  if (a != b) copy<T>(job.partials + (b * job.blocks + a) * dim * kTile, t.cols_out, dim * kTile);
 }
 
-// x <- x - step * (sum over b = 0, 1, ... of block a's partials) for every block a.
+// The tiles of one step, shared out among the team: each thread works through its own run of
+// tiles in order (so it streams D^2 sequentially), then takes what is left of the others' runs
+// (so a thread that falls behind, or is descheduled, is helped). Claims are atomic
+// fetch-and-adds on the run's counter; which thread runs a tile never changes the result.
+template <class T, int DIM>
+void run_tiles(const SimdJob<T>& job, int me, int team, T* scratch) {
+  for (int k = 0; k < team; ++k) {
+    TileRun& run = job.runs[(me + k) % team];
+    for (long index = __atomic_fetch_add(&run.next, 1, __ATOMIC_RELAXED); index < run.end;
+         index = __atomic_fetch_add(&run.next, 1, __ATOMIC_RELAXED))
+      run_tile<T, DIM>(job, index, scratch);
+  }
+}
+
+// x <- x - step * (sum over b = 0, 1, ... of block a's partials) for the points of block a.
 template <class T>
-void update(const SimdJob<T>& job, T* x, const T* partials) {
+void update_block(const SimdJob<T>& job, long a) {
   const long stride = job.blocks * kTile;
   const V<T> step = splat<T>(job.step);
-  for (long a = 0; a < job.blocks; ++a)
-    for (long k = 0; k < job.dim; ++k)
-      for (long ii = 0; ii < kTile; ii += kLanes<T>) {
-        V<T> g = {};
-        for (long b = 0; b < job.blocks; ++b)
-          g += load<T>(partials + ((a * job.blocks + b) * job.dim + k) * kTile + ii);
-        T* at = x + k * stride + a * kTile + ii;
-        store<T>(at, load<T>(at) - step * g);
-      }
+  for (long k = 0; k < job.dim; ++k)
+    for (long ii = 0; ii < kTile; ii += kLanes<T>) {
+      V<T> g = {};
+      for (long b = 0; b < job.blocks; ++b)
+        g += load<T>(job.partials + ((a * job.blocks + b) * job.dim + k) * kTile + ii);
+      T* at = job.x + k * stride + a * kTile + ii;
+      store<T>(at, load<T>(at) - step * g);
+    }
 }
 
-// All iterations inside one team: per step, the tiles (dynamically scheduled: they differ in
-// cost, and a thread that falls behind is helped; the loop's barrier ends the phase), then each
-// thread updates its own copy of the positions.
+// All iterations inside one team: per step, the tiles, a barrier, then the block updates
+// (statically split; the loop's barrier ends the step). Each thread rewinds its run's counter
+// between the two barriers, when no thread claims tiles.
 template <class T, int DIM>
 void run_iterations(SimdJob<T>& job) {
   int used = job.niter > 0 ? 1 : 0;
-  const std::size_t copy = static_cast<std::size_t>(job.dim) * job.blocks * kTile;
-  const std::size_t bank = static_cast<std::size_t>(job.blocks) * job.blocks * job.dim * kTile;
+  for (int k = 0; k < job.threads; ++k) job.runs[k].next = job.runs[k].begin;
   run_team(job.threads, [&] {
-    const int me = team_index();
-    if (me == 0 && job.niter > 0) used = team_size();
-    T* x = job.x + me * copy;
-    for (std::size_t idx = 0; me > 0 && idx < copy; ++idx) x[idx] = job.x[idx];
-    V<T>* acc = DIM > 0 ? nullptr : reinterpret_cast<V<T>*>(job.scratch + me * job.dim * (64 / sizeof(T)));
+    const int me = team_index(), team = team_size();
+    if (me == 0 && job.niter > 0) used = team;
+    T* scratch = job.scratch + me * scratch_per_thread(job.dim, sizeof(T));
     for (long it = 0; it < job.niter; ++it) {
-      T* partials = job.partials + (it % 2) * bank;
-#pragma omp for schedule(dynamic, 1)
-      for (long index = 0; index < job.ntiles; ++index) run_tile<T, DIM>(job, x, partials, index, acc);
-      update<T>(job, x, partials);
+      run_tiles<T, DIM>(job, me, team, scratch);
+#pragma omp barrier
+      __atomic_store_n(&job.runs[me].next, job.runs[me].begin, __ATOMIC_RELAXED);
+#pragma omp for schedule(static)
+      for (long a = 0; a < job.blocks; ++a) update_block<T>(job, a);
     }
   });
   job.used = used;
