@@ -88,8 +88,8 @@ def test_a_failed_run_leaves_the_state_clean():
     """A descent that overflows to inf/NaN must not change what the state computes next."""
     X0, D, lr = make_case(300, 3, "float32")
     expected = X0.copy()
-    native.SimdState(D, 3, lr, 2).descend(expected, 5)
-    state = native.SimdState(D, 3, lr, 2)
+    native.SimdState(D, 3, lr, 2, parallel_min_n=0).descend(expected, 5)
+    state = native.SimdState(D, 3, lr, 2, parallel_min_n=0)
     with np.errstate(all="ignore"):
         state.descend(X0 * np.float32(1e30), 3)
     X = X0.copy()
@@ -140,13 +140,14 @@ def test_forked_child_gets_a_clear_error_instead_of_a_hang():
 
         X0, D, lr = make_case(300, 3, "float32")
         simd, seed = X0.copy(), X0.copy()
-        _native.SimdState(D, 3, lr, 2).descend(simd, 5)
+        team = dict(parallel_min_n=0)  # a team whatever N
+        _native.SimdState(D, 3, lr, 2, **team).descend(simd, 5)
         _native.SeedState(D, 3, lr, 2).descend(seed, 5)
-        inherited = _native.SimdState(D, 3, lr, 2)
+        inherited = _native.SimdState(D, 3, lr, 2, **team)
         pid = os.fork()
         if pid == 0:
             refused = 0
-            for attempt in (lambda: _native.SimdState(D, 3, lr, 2),
+            for attempt in (lambda: _native.SimdState(D, 3, lr, 2, **team),
                             lambda: _native.SeedState(D, 3, lr, 2),
                             lambda: inherited.descend(X0.copy(), 1)):
                 try:

@@ -20,7 +20,7 @@ constexpr long kTile = 256;
 constexpr long kMaxFusedDim = 8;
 
 // Below this many points one thread beats a team (measured; see native/README.md).
-constexpr long kSimdParallelMinN = 96;
+constexpr long kSimdParallelMinN = 384;
 
 // Per thread scratch: a tile's row and column sums (dim x kTile each), built up here and copied
 // to the partials when the tile is done, then dim vectors of 64 bytes (generic dim's row
