@@ -164,9 +164,13 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
   }
   T* d2 = d2_.get();
   const int* tiles = tiles_.get();
-  run_team(team, [&] {  // D^2's pages are first touched here, by the solve's threads
-#pragma omp for schedule(dynamic, 16)
-    for (long i = 0; i < l.stride; ++i) fill_row(d, n, l.blocks, i, d2);
+  // D^2's pages are first touched here, by the solve's threads. A block row's tiles are
+  // contiguous, so each thread faults in pages of its own: two threads faulting in one huge
+  // page take turns.
+  run_team(team, [&] {
+#pragma omp for schedule(dynamic, 1)
+    for (long a = 0; a < l.blocks; ++a)
+      for (long i = a * kTile; i < (a + 1) * kTile; ++i) fill_row(d, n, l.blocks, i, d2);
   });
   job_ = SimdJob<T>{d2, tiles, l.ntiles, runs_.get(), x_.get(), partials_.get(), scratch_.get(), n,
                     dim, l.blocks, 0, static_cast<T>(4.0 * lr), team, 0};
