@@ -174,6 +174,18 @@ def test_gate_calls_a_failure_a_failure_not_a_regression():
     assert status == 2 and "no deterministic count" in summary  # no valgrind: not a silent pass
 
 
+def test_gate_table_of_a_failed_build_keeps_only_the_rows_base_measured(tmp_path, capsys):
+    verdict = load_module(ROOT / "scripts" / "asv-gate-verdict.py", "asv_gate_verdict")
+    base = {SOLVE: 1e-3, INSTRUCTIONS: 21.0, "bench_startup.Startup.timeraw_first_solve('numpy')": float("nan")}
+    head = {label: None for label in base}  # what asv records for a commit that did not build
+    loads = iter([base, head])
+    verdict.load = lambda *args: next(loads)
+    assert verdict.main([str(tmp_path), "m", "a" * 40, "b" * 40, "2.0", "1.05", COUNTS]) == 2
+    out = capsys.readouterr().out
+    assert SOLVE in out and INSTRUCTIONS in out and "timeraw_first_solve" not in out
+    assert "no results for HEAD bbbbbbbb" in out
+
+
 def test_gate_table_shows_only_rows_measured_in_this_run():
     nan = float("nan")
     rows, _ = gate({SOLVE: 1e-3, INSTRUCTIONS: 21.0, "bench_counted.Counted.track_cycles('mojo')": nan},
