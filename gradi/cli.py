@@ -1,18 +1,21 @@
-"""The ``gradi`` command line: ``gradi backends``, ``gradi solve``, ``gradi bench``.
+"""The ``gradi`` command line: ``gradi backends``, ``gradi solve``, ``gradi bench``, ``gradi launch``.
 
 Bad arguments and bad input print one line (``gradi: error: ...``) and exit with code 2,
 never a traceback (a missing optional package, e.g. plotly for --html, counts as bad input);
 a diverging run prints why and exits with code 1; an interrupted bench exits with 130 after
-writing what it measured.
+writing what it measured. In a multi-process run (``--coordinator/--num-processes/--process-id``
+or ``gradi launch``) a process that cannot join the run, or that loses another process, prints
+one line and exits with code 3 (gradi.distributed); only process 0 prints results and writes files.
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
 
-from . import backends, pictures, shapes
+from . import backends, distributed, launch, pictures, rowsolve, shapes
 from .bench import machine, plots, report, sweep
 from .align import procrustes_disparity
 from .errors import DivergenceError
@@ -22,6 +25,7 @@ from .solver import solve
 SHAPES = {"circle": (shapes.circle, 2), "sphere": (shapes.sphere, 3), "cube": (shapes.cube, None),
           "spiral": (shapes.spiral, 2), "helix": (shapes.helix, 3), "text": (shapes.text, 2)}
 DEFAULT_POINTS = 100
+LOCKSTEP_BUDGET = 1e9  # seconds per run: a budget no run reaches (multi-process bench)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,6 +108,7 @@ def build_parser():
     solving.add_argument("--plot", metavar="PNG", help="write the final shape and the stress curve")
     solving.add_argument("--animate", metavar="GIF", help="write an animation of the points converging")
     solving.add_argument("--html", metavar="HTML", help="write an interactive page (needs plotly)")
+    _add_multiprocess_options(solving)
     solving.set_defaults(run=run_solve)
 
     sweeping = commands.add_parser(
@@ -130,8 +135,57 @@ def build_parser():
                                "scaled (default 10, --quick 0.5)")
     sweeping.add_argument("--out", type=Path, default=None,
                           help="output folder (default results/bench-<timestamp>)")
+    _add_multiprocess_options(sweeping)
     sweeping.set_defaults(run=run_bench)
+
+    launching = commands.add_parser(
+        "launch", help="run a gradi command as K local processes of one multi-process run",
+        description="Start K processes of COMMAND on this host (loopback only) as one jax.distributed "
+                    "run: each gets the coordinator's address, the process count and its index. "
+                    "If one fails, the others are stopped and launch exits with its code.")
+    launching.add_argument("-n", "--processes", type=_positive(int), required=True,
+                           help="number of processes K")
+    launching.add_argument("command", nargs=argparse.REMAINDER,
+                           help="the command after --, e.g. -- gradi solve --backend jax-sharded ...")
+    launching.set_defaults(run=run_launch)
     return parser
+
+
+def _add_multiprocess_options(parser):
+    """The settings of jax.distributed.initialize, for one process of a multi-process run."""
+    group = parser.add_argument_group(
+        "multi-process run (jax-sharded only; gradi launch sets these for local runs)")
+    group.add_argument("--coordinator", metavar="HOST:PORT", default=None,
+                       help="address of process 0, which listens there")
+    group.add_argument("--num-processes", type=_positive(int), default=None, help="processes in the run")
+    group.add_argument("--process-id", type=int, default=None, help="this process's index, 0..K-1")
+    group.add_argument("--connect-timeout", type=_positive(float), default=distributed.CONNECT_TIMEOUT,
+                       help=f"seconds to wait for every process to join before giving up with exit "
+                            f"code {distributed.EXIT_CODE} (default {distributed.CONNECT_TIMEOUT:g})")
+
+
+def _multiprocess_run(args):
+    """Join the multi-process run the flags (or gradi launch's variables) describe; False if alone."""
+    given = (args.coordinator, args.num_processes, args.process_id)
+    if any(value is not None for value in given):
+        if None in given:
+            raise ValueError("--coordinator, --num-processes and --process-id go together")
+        settings = distributed.Settings(*given, connect_timeout=args.connect_timeout)
+    else:
+        settings = distributed.from_environment(args.connect_timeout)
+    if settings is None or settings.num_processes == 1:
+        return False
+    chosen = args.backend if args.command == "solve" else ",".join(args.backends or ())
+    if chosen != rowsolve.BACKEND:
+        raise ValueError(f"a multi-process run needs --backend{'s' if args.command == 'bench' else ''} "
+                         f"{rowsolve.BACKEND}, got {chosen or 'every backend'}")
+    distributed.initialize(settings)
+    return True
+
+
+def run_launch(args):
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return launch.launch(command, args.processes)
 
 
 def run_backends(args):
@@ -168,6 +222,7 @@ def make_target(shape, n, dim):
 
 
 def run_solve(args):
+    multiprocess = _multiprocess_run(args)
     wanted = [(path, save) for path, save in ((args.plot, pictures.save_plot),
                                               (args.animate, pictures.save_animation),
                                               (args.html, pictures.save_html)) if path]
@@ -179,11 +234,20 @@ def run_solve(args):
         if not Path(path).resolve().parent.is_dir():
             raise ValueError(f"cannot write {path}: its folder does not exist")
     target = make_target(args.shape, args.points, args.dim)
-    result = solve(distance_matrix(target), target.shape[1], backend=args.backend,
-                   lr=args.lr, niter=args.niter, threads=args.threads, dtype=args.dtype,
-                   seed=args.seed, record_every=pictures.record_every_for(args.niter) if wanted else None)
+    record_every = pictures.record_every_for(args.niter) if wanted else None
+    if args.backend == rowsolve.BACKEND:  # each process computes only its rows of D
+        result = rowsolve.solve_rows(rowsolve.PointRows(target, args.dtype), target.shape[1], lr=args.lr,
+                                     niter=args.niter, threads=args.threads, seed=args.seed,
+                                     record_every=record_every)
+    else:
+        result = solve(distance_matrix(target), target.shape[1], backend=args.backend,
+                       lr=args.lr, niter=args.niter, threads=args.threads, dtype=args.dtype,
+                       seed=args.seed, record_every=record_every)
+    if distributed.process_index() != 0:
+        return 0
+    processes = f", processes={distributed.process_count()}" if multiprocess else ""
     print(f"backend {result.backend}, N={target.shape[0]}, dim={target.shape[1]}, "
-          f"{result.dtype}, threads={result.threads}, lr={result.lr:.4g}, niter={result.niter}")
+          f"{result.dtype}, threads={result.threads}{processes}, lr={result.lr:.4g}, niter={result.niter}")
     print(f"final stress      {result.stress:.6g}")
     print(f"shape error       {procrustes_disparity(target, result.X):.3g} "
           f"(Procrustes disparity, 0 = same shape)")
@@ -205,8 +269,25 @@ def bench_settings(args):
     return sweep.Settings(**chosen)
 
 
+def _lockstep(settings, args):
+    """A multi-process sweep's settings: no time budget, so every process takes the same steps.
+
+    The budget cuts runs by each process's own clock, which would let the processes' collectives
+    fall out of step; without it every run does ``niter`` iterations.
+    """
+    if args.budget is not None:
+        raise ValueError("--budget does not apply to a multi-process bench: every run does --niter "
+                         "iterations, so that all processes take the same steps")
+    return dataclasses.replace(settings, budget=LOCKSTEP_BUDGET)
+
+
 def run_bench(args):
     settings = bench_settings(args)
+    if _multiprocess_run(args):
+        settings = _lockstep(settings, args)
+    if distributed.process_index() != 0:
+        sweep.run_sweep(settings)
+        return 0
     out_dir = args.out or Path("results") / time.strftime("bench-%Y%m%d-%H%M%S")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
