@@ -283,7 +283,8 @@ def _lockstep(settings, args):
 
 def run_bench(args):
     settings = bench_settings(args)
-    if _multiprocess_run(args):
+    multiprocess = _multiprocess_run(args)
+    if multiprocess:
         settings = _lockstep(settings, args)
     if distributed.process_index() != 0:
         sweep.run_sweep(settings)
@@ -306,6 +307,9 @@ def run_bench(args):
               file=sys.stderr)
     rows = report.rows(outcome)
     text = "\n".join([report.format_table(rows), *report.headlines(rows)])
+    if multiprocess:
+        text += (f"\n{rowsolve.BACKEND} ran as {distributed.process_count()} processes of one "
+                 f"jax.distributed run; threads = devices per process")
     paths = report.write_results(out_dir, outcome, rows, text, sys.argv)
     try:
         paths += plots.save_bench_figures(rows, out_dir)

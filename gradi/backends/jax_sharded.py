@@ -65,6 +65,15 @@ def layout(n, devices, itemsize):
     return Layout(n=n, devices=devices, tiles=tiles, tile=math.ceil(per_device / tiles))
 
 
+def mesh_devices(threads):
+    """The devices a solve with ``threads`` uses: every device of every process in a
+    multi-process run (in process order), else this process's first ``threads``."""
+    jax = runtime().jax
+    if distributed.process_count() > 1:
+        return sorted(jax.devices(), key=lambda device: (device.process_index, device.id))
+    return jax.local_devices()[:threads]
+
+
 @functools.lru_cache(maxsize=16)
 def _compiled(mesh, shape, dim, dtype):
     """The jitted, ahead-of-time compiled kernel for one mesh, layout, dimension and dtype."""
@@ -177,11 +186,9 @@ class JaxSharded(Backend):
         from jax.sharding import Mesh, NamedSharding
         from jax.sharding import PartitionSpec as P
 
-        devices = (sorted(jax.devices(), key=lambda device: (device.process_index, device.id))
-                   if distributed.process_count() > 1 else jax.local_devices()[:threads])
-        mesh = Mesh(np.array(devices), ("rows",))
+        mesh = Mesh(np.array(mesh_devices(threads)), ("rows",))
         dtype = np.dtype(problem.dtype)
-        shape = layout(problem.n, len(devices), dtype.itemsize)
+        shape = layout(problem.n, mesh.size, dtype.itemsize)
         sharding = NamedSharding(mesh, P("rows"))
         with jax.enable_x64(True):
             D2 = jax.make_array_from_callback((shape.padded, problem.n), sharding,
