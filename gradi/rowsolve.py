@@ -33,7 +33,7 @@ from .stepsize import AUTO_SAFETY
 from .validation import SYMMETRY_RTOL, _check_dtype, _check_lr, check_int
 
 BACKEND = "jax-sharded"
-CHUNK_BYTES = 64 * 2**20  # the most float64 bytes one chunk of rows works on while scanning D
+CHUNK_BYTES = 16 * 2**20  # the most float64 bytes one chunk of rows works on while scanning D
 
 
 class PointRows:
@@ -198,11 +198,14 @@ class _StressOf:
         X = np.asarray(X, dtype=np.float64)
         total = 0.0
         with np.errstate(all="ignore"):
-            for first, last in _chunks(self.start, self.stop, X.shape[0] * (X.shape[1] + 2)):
-                diff = X[first:last, None, :] - X[None, :, :]
+            for first, last in _chunks(self.start, self.stop, 2 * X.shape[0]):
                 D = self.source.rows(first, last, np.float64)
-                C = np.einsum("ijk,ijk->ij", diff, diff) - D * D
-                total += float(np.sum(np.triu(C, first + 1) ** 2))
+                C = -(D * D)
+                for k in range(X.shape[1]):  # pairwise differences, as gradi.problem.residuals
+                    diff = X[first:last, k, None] - X[None, :, k]
+                    C += diff * diff
+                C = np.triu(C, first + 1)
+                total += float(np.einsum("ij,ij->", C, C))
         return float(np.sum(distributed.gather(total)))
 
 
@@ -213,7 +216,7 @@ def _agreed_statistics(source, start, stop):
         block = source.rows(first, last, np.float64)
         if block.size:
             largest = max(largest, float(np.max(block)))
-            square_sum += float(np.sum(block * block))
+            square_sum += float(np.einsum("ij,ij->", block, block))
     values = distributed.gather([largest, square_sum])
     return float(np.max(values[:, 0])), float(np.sum(values[:, 1]))
 

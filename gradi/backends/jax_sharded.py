@@ -35,7 +35,8 @@ from .base import Backend, State
 from .jax_runtime import runtime
 
 TILE_BYTES = 4 * 2**20  # the most bytes of C one tile of rows computes at a time
-FILL_ROWS = 256  # rows of D read and squared at a time while filling a device's block
+FILL_BYTES = 16 * 2**20  # float64 bytes of D read and squared at a time while filling a block
+HOST_ALIGNMENT = 64  # bytes: host blocks aligned so that XLA's CPU client need not copy them
 
 
 @dataclass(frozen=True)
@@ -232,15 +233,25 @@ class JaxSharded(Backend):
 
 
 def _squared_rows(D, dtype, padded, index):
-    """D^2 for the rows ``index`` asks of ``padded`` (zero past N), FILL_ROWS rows of D at a time."""
+    """D^2 for the rows ``index`` asks of ``padded`` (zero past N), FILL_BYTES of D at a time."""
     start, stop, _ = index[0].indices(padded)
     n = D.shape[0]
-    block = np.zeros((stop - start, n), dtype=dtype)
-    for first in range(start, min(stop, n), FILL_ROWS):
-        last = min(first + FILL_ROWS, stop, n)
+    block = _aligned_zeros((stop - start, n), dtype)
+    step = max(1, FILL_BYTES // (8 * n))
+    for first in range(start, min(stop, n), step):
+        last = min(first + step, stop, n)
         part = np.asarray(D[first:last], dtype=dtype)
         np.multiply(part, part, out=block[first - start:last - start])
     return block
+
+
+def _aligned_zeros(shape, dtype):
+    """Zeros on a HOST_ALIGNMENT-byte boundary: XLA's CPU client then uses the block in place
+    instead of copying it (measured: one block's worth less peak memory per process)."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.zeros(size + HOST_ALIGNMENT, dtype=np.uint8)
+    offset = -raw.ctypes.data % HOST_ALIGNMENT
+    return raw[offset:offset + size].view(dtype).reshape(shape)
 
 
 BACKENDS = [JaxSharded()]
