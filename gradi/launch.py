@@ -7,11 +7,16 @@ can pass ``gradi.distributed.from_environment()`` to ``gradi.distributed.initial
 only: this launcher never starts anything on another host.
 
 The launcher waits for every process. As soon as one fails (exits non-zero or is killed) it says
-which, in one line, stops the others (SIGTERM, then SIGKILL after ``STOP_GRACE`` seconds) and
-exits with the failed process's code (128 + the signal number for a killed one). Ctrl-C stops all
-of them and exits with 130. All succeeded: 0.
+which, in one line, stops the others and exits with the failed process's code (128 + the signal
+number for a killed one). Ctrl-C stops all of them and exits with 130; SIGTERM or SIGHUP to the
+launcher stops them too (exit 128 + the signal), and on Linux a launcher that dies any other way
+takes its processes with it (PR_SET_PDEATHSIG). All succeeded: 0.
+
+Stopping is SIGINT (Python unwinds), then SIGKILL after ``STOP_GRACE`` seconds. Not SIGTERM: a
+process of a ``jax.distributed`` run takes SIGTERM as a preemption notice and carries on.
 """
 
+import ctypes
 import os
 import signal
 import socket
@@ -24,6 +29,8 @@ from . import distributed, host
 HOST = "127.0.0.1"
 STOP_GRACE = 5.0  # seconds the others get to end after SIGTERM before SIGKILL
 POLL_SECONDS = 0.05  # how often the launcher looks at its processes
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # to the launcher: stop every process, then exit
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal for the child when its parent dies
 
 
 def free_port(address=HOST):
@@ -49,22 +56,44 @@ def launch(command, processes, stream=sys.stderr):
         raise ValueError(f"the number of processes must be >= 1, got {processes}")
     coordinator = f"{HOST}:{free_port()}"
     children = {}
+    previous = {number: signal.signal(number, _stopped) for number in STOP_SIGNALS}
     try:
         for index in range(processes):
             env = dict(os.environ, **{distributed.ENVIRONMENT["coordinator"]: coordinator,
                                       distributed.ENVIRONMENT["num_processes"]: str(processes),
                                       distributed.ENVIRONMENT["process_id"]: str(index)})
-            child = subprocess.Popen(resolve(command), env=env)
+            child = subprocess.Popen(resolve(command), env=env, preexec_fn=_die_with_parent)
             children[child.pid] = (index, child)
-    except OSError as exc:
-        _stop(children.values())
-        raise ValueError(f"cannot start {command[0]!r}: {exc.strerror}") from None
-    try:
         return _wait(children, stream)
-    except KeyboardInterrupt:
-        _stop(children.values(), signal.SIGINT)
-        print("gradi launch: interrupted; stopped every process", file=stream, flush=True)
-        return 130
+    except OSError as exc:
+        raise ValueError(f"cannot start {command[0]!r}: {exc.strerror}") from None
+    except (KeyboardInterrupt, _Stopped) as exc:
+        print("gradi launch: interrupted; stopping every process", file=stream, flush=True)
+        return 128 + exc.signal if isinstance(exc, _Stopped) else 130
+    finally:
+        _stop(children.values())
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+class _Stopped(Exception):
+    """The launcher received SIGTERM or SIGHUP."""
+
+    def __init__(self, number):
+        super().__init__(signal.Signals(number).name)
+        self.signal = number
+
+
+def _stopped(number, _frame):
+    raise _Stopped(number)
+
+
+def _die_with_parent():
+    """In the child, before exec: be killed when the launcher dies (Linux; elsewhere a no-op)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def _wait(children, stream):
@@ -80,7 +109,6 @@ def _wait(children, stream):
             pid, index, code = failed[0]
             print(f"gradi launch: process {index} (pid {pid}) {_describe(code)}; stopping the "
                   f"other {len(running)} process(es)", file=stream, flush=True)
-            _stop(running.values())
             return code if code > 0 else 128 - code
         time.sleep(POLL_SECONDS)
     return 0
@@ -98,11 +126,11 @@ def _describe(code):
     return f"was killed by signal {-code} ({signal.Signals(-code).name})"
 
 
-def _stop(children, first_signal=signal.SIGTERM):
-    """Send ``first_signal`` to every child still running, then SIGKILL what outlives STOP_GRACE."""
+def _stop(children):
+    """SIGINT to every child still running, then SIGKILL to what outlives STOP_GRACE."""
     alive = [child for _, child in children if child.poll() is None]
     for child in alive:
-        child.send_signal(first_signal)
+        child.send_signal(signal.SIGINT)
     deadline = time.monotonic() + STOP_GRACE
     for child in alive:
         try:

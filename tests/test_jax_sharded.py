@@ -194,7 +194,8 @@ def test_unreachable_coordinator_fails_with_one_line_within_the_timeout():
     assert elapsed < 2 + 30, f"gave up after {elapsed:.1f} s (timeout 2 s plus start-up)"
 
 
-def test_a_killed_process_makes_the_launcher_fail_promptly():
+def _connected_launch():
+    """A 2-process gradi launch of a long solve, returned once both processes are connected."""
     launcher = subprocess.Popen([*GRADI, "launch", "-n", "2", "--", *GRADI, "solve", "--backend",
                                  "jax-sharded", "-n", "300", "--niter", "10000000"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -204,14 +205,21 @@ def test_a_killed_process_makes_the_launcher_fail_promptly():
     def read():
         for line in launcher.stderr:
             lines.append(line)
-            if sum(line.startswith("[Gloo]") for line in lines) == 2:
+            if "".join(lines).count("is connected to") == 2:  # gloo's notice, once per process
                 connected.set()
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not connected.wait(0.2):
+        if launcher.poll() is not None or time.monotonic() > deadline:
+            launcher.kill()
+            pytest.fail(f"the two processes never connected (launcher: {launcher.poll()}): " + "".join(lines))
+    return launcher, lines, _children(launcher.pid)
+
+
+def test_a_killed_process_makes_the_launcher_fail_promptly():
+    launcher, lines, children = _connected_launch()
     try:
-        assert connected.wait(RUN_TIMEOUT), "the two processes never connected: " + "".join(lines)
-        children = _children(launcher.pid)
         assert len(children) == 2
         os.kill(children[1], 9)
         killed = time.monotonic()
@@ -220,11 +228,26 @@ def test_a_killed_process_makes_the_launcher_fail_promptly():
     finally:
         if launcher.poll() is None:
             launcher.kill()
-    reader.join(timeout=10)
     assert code == 128 + 9, "".join(lines)
     assert elapsed < 20, f"the launcher took {elapsed:.1f} s to notice"
     assert any("was killed by signal 9" in line for line in lines), "".join(lines)
-    assert not [pid for pid in children if os.path.exists(f"/proc/{pid}") and _state(pid) != "Z"]
+    assert _all_gone(children, within=10)
+
+
+def test_a_killed_launcher_takes_its_processes_with_it():
+    launcher, _, children = _connected_launch()
+    launcher.kill()
+    launcher.wait(timeout=60)
+    assert _all_gone(children, within=10)
+
+
+def _all_gone(pids, within):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if all(_state(pid) in ("gone", "Z") for pid in pids):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 @pytest.mark.parametrize("argv, words", [
