@@ -15,9 +15,12 @@ DEVICES = [1, 2]
 SIZES = [1000, 4000]
 GATHERS = 100
 
-SOLVE_CODE = """
+DEVICES_CODE = """
 import os
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count={devices}").strip()
+flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count={devices}"
+os.environ["XLA_FLAGS"] = flags.strip()
+"""
+SOLVE_CODE = DEVICES_CODE + """
 import gradi
 from gradi.bench.sweep import target
 from gradi.validation import validate
@@ -60,8 +63,7 @@ class ShardedGather:
     version = "1"
 
     def timeraw_gather(self, devices, n):
-        setup = (f'import os\nos.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + '
-                 f'" --xla_force_host_platform_device_count={devices}").strip()\n'
-                 f"from gradi.bench.gather import gather_loop\n"
-                 f"gathers = gather_loop({n}, threads={devices}, niter={GATHERS})")
+        setup = DEVICES_CODE.format(devices=devices) + (
+            f"from gradi.bench.gather import gather_loop\n"
+            f"gathers = gather_loop({n}, threads={devices}, niter={GATHERS})")
         return "gathers()", setup

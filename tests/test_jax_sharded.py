@@ -21,7 +21,8 @@ import gradi
 from gradi import distributed, launch, rowsolve
 from gradi.backends import jax_sharded
 from gradi.problem import ProblemSize
-from gradi.testing import RELATIVE_TOLERANCE, assert_agrees, make_case, max_relative_error, reference_descend, run_backend
+from gradi.testing import (RELATIVE_TOLERANCE, assert_agrees, make_case, max_relative_error,
+                           reference_descend, run_backend)
 
 pytest.importorskip("jax", reason="jax is not installed (pip install 'gradi[jax]')")
 
