@@ -30,7 +30,7 @@ from .problem import Problem, ProblemSize
 from .backends.jax_sharded import layout
 from .solver import CHUNK_SECONDS, Result
 from .stepsize import AUTO_SAFETY
-from .validation import SYMMETRY_RTOL, _check_dtype, _check_lr, check_int
+from .validation import SYMMETRY_RTOL, _check_dtype, _check_lr, check_int, resolve_threads
 
 BACKEND = "jax-sharded"
 CHUNK_BYTES = 16 * 2**20  # the most float64 bytes one chunk of rows works on while scanning D
@@ -123,7 +123,7 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
     DivergenceError if the positions or the stress become non-finite.
     """
     backend = backends.get(BACKEND)
-    threads = threads_for(backend, threads)
+    threads = resolve_threads(backend, threads)  # devices per process
     n, dtype = source.shape[0], source.dtype
     dim = check_int("dim", dim, minimum=1)
     niter = check_int("niter", niter, minimum=0)
@@ -153,9 +153,8 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
         done, pace = 0, None
         while done < niter:
             boundary = (done // record_every + 1) * record_every if record_every else niter
-            length = 1 if pace is None else min(boundary, niter) - done
-            if pace is not None:
-                length = min(length, max(1, int(CHUNK_SECONDS / max(pace, 1e-12))))
+            length = min(boundary, niter) - done
+            length = 1 if pace is None else min(length, max(1, int(CHUNK_SECONDS / max(pace, 1e-12))))
             start_X = X.copy()
             began = time.perf_counter()
             with np.errstate(all="ignore"):
@@ -173,11 +172,6 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
         if not np.isfinite(result.stress):
             _diverged(backend, state, problem.X0, 0, niter, stress_of)
     return result
-
-
-def threads_for(backend, threads):
-    """Devices per process: the backend's default for None, else a checked integer >= 1."""
-    return backend.default_threads() if threads is None else check_int("threads", threads, minimum=1)
 
 
 def own_rows(n, threads, dtype):

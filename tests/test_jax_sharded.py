@@ -137,6 +137,25 @@ def test_solve_rows_in_one_process_matches_gradi_solve():
     assert alone.stress == pytest.approx(whole.stress, rel=1e-9)
 
 
+def test_solve_rows_records_without_changing_the_answer():
+    source = rowsolve.PointRows(gradi.shapes.spiral(33), "float32")
+    plain = rowsolve.solve_rows(source, 2, niter=40)
+    recorded = rowsolve.solve_rows(source, 2, niter=40, record_every=7)
+    np.testing.assert_array_equal(plain.X, recorded.X)
+    assert recorded.history_iterations == [0, 7, 14, 21, 28, 35, 40]
+    assert recorded.history_stress[-1] == plain.stress < recorded.history_stress[0]
+
+
+def test_solve_rows_reports_divergence_where_gradi_solve_does():
+    points = gradi.shapes.circle(8)
+    X0 = gradi.shapes.random_start(gradi.distance_matrix(points), 2, seed=1)
+    with pytest.raises(gradi.DivergenceError) as whole:
+        gradi.solve(gradi.distance_matrix(points), 2, backend="jax", lr=0.5, niter=200, X0=X0, dtype="float64")
+    with pytest.raises(gradi.DivergenceError) as rows:
+        rowsolve.solve_rows(rowsolve.PointRows(points, "float64"), 2, lr=0.5, niter=200, X0=X0)
+    assert (rows.value.iteration, rows.value.what) == (whole.value.iteration, whole.value.what)
+
+
 TWO_PROCESS_SCRIPT = """
 import sys
 import numpy as np
