@@ -1,7 +1,7 @@
 """``jax-scan`` (the blog's JAX) and ``jax`` (idiomatic JAX), both jit-compiled.
 
-``jax`` uses the matrix form of ``numpy`` (centred Gram matrix, ``4(rowsum(C) X - C X)``): XLA
-ran it 16x faster per iteration than the N x N x dim broadcast at N=1000 (0.54 vs 8.8 ms here).
+``jax`` uses the matrix form of ``numpy`` (centred Gram matrix, ``4(rowsum(C) X - C X)``), which
+XLA runs much faster than the N x N x dim broadcast (timings in the README).
 
 Both run inside ``jax.enable_x64(True)`` so float64 is honoured without changing the caller's
 global JAX configuration; arrays keep the dtype gradi hands over. Compilation happens ahead of
@@ -97,7 +97,9 @@ class JaxScan(_Jax):
     summary = "jit + lax.scan over rows (the blog's JAX), iterations in a compiled fori_loop"
 
     def working_bytes(self, n, dim, itemsize, threads):
-        return 4 * n * dim * itemsize
+        # D put on the device, the rows' gradient and the loop's carry, and XLA's compilation and
+        # runtime (measured 7 MB whatever N, tests/test_memory.py).
+        return n * n * itemsize + 4 * n * dim * itemsize + (16 << 20)
 
 
 class JaxVectorised(_Jax):
@@ -106,7 +108,9 @@ class JaxVectorised(_Jax):
     summary = "jit, matrix form over all pairs (as numpy), one compiled fori_loop over iterations"
 
     def working_bytes(self, n, dim, itemsize, threads):
-        return 3 * n * n * itemsize
+        # D put on the device, D^2, and C (the Gram product fused into it), and XLA's compilation
+        # and runtime (measured 3 MB whatever N, tests/test_memory.py).
+        return 3 * n * n * itemsize + (16 << 20)
 
 
 BACKENDS = [JaxScan(), JaxVectorised()]

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "arrays.hpp"
+#include "probe.hpp"
 #include "seed.hpp"
 #include "simd.hpp"
 #include "team.hpp"
@@ -212,4 +213,5 @@ PYBIND11_MODULE(_native, m) {
   m.def("simd_isas", &supported_isas, "Instruction sets SimdState can use on this CPU.");
   m.def("simd_parallel_min_n", [] { return kSimdParallelMinN; },
         "Default N below which SimdState runs on one thread.");
+  register_probes(m);
 }
