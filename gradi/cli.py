@@ -1,4 +1,4 @@
-"""The ``gradi`` command line: ``gradi backends``, ``gradi solve``, ``gradi bench``, ``gradi machine``.
+"""The ``gradi`` command line: ``gradi backends``, ``solve``, ``bench``, ``machine``, ``launch``.
 
 Every failure is one line on stderr that starts with the command (``gradi solve: error: ...``),
 never a traceback. Bad arguments, bad input files and problems refused before solving (e.g. too
@@ -6,10 +6,14 @@ large for this machine's memory, judged from N alone) exit with code 2 (a missin
 package, e.g. plotly for --html, counts as bad input); a diverging run, an output that cannot
 be written (a full disk, a closed pipe) and a bench in which no case could be measured exit
 with 1; Ctrl-C exits with 130 (an interrupted bench first writes what it measured). Output
-paths are checked before solving, and the path printed is the file written.
+paths are checked before solving, and the path printed is the file written. In a multi-process
+run (``--coordinator/--num-processes/--process-id``, or ``gradi launch``) a process that cannot
+join the run, or that loses another process, prints one line and exits with code 3
+(gradi.distributed); only process 0 prints results and writes files.
 """
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backends, host, io, memory, pictures, shapes
+from . import backends, distributed, host, io, launch, memory, pictures, rowsolve, shapes
 from .bench import counted, machine, plots, probes, report, roofline, solution, solution_report, sweep
 from .align import procrustes_disparity
 from .errors import DivergenceError
@@ -30,6 +34,7 @@ from .validation import ensure_runnable, resolve_threads, validate
 
 DEFAULT_POINTS = 100
 DEFAULT_DISTANCES_DIM = 2  # solve()'s default dimension
+LOCKSTEP_BUDGET = 1e9  # seconds per run: a budget no run reaches (multi-process bench)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,6 +108,7 @@ def build_parser():
 
     solving = commands.add_parser("solve", help="recover a shape from its distance matrix")
     _solve_arguments(solving)
+    _add_multiprocess_options(solving)
     solving.set_defaults(run=run_solve)
 
     sweeping = commands.add_parser(
@@ -131,9 +137,61 @@ def build_parser():
                           help="output folder (default results/bench-<timestamp>)")
     _add_to_solution_arguments(sweeping)
     _add_measure_option(sweeping)
+    _add_multiprocess_options(sweeping)
     sweeping.set_defaults(run=run_bench)
     _add_machine_command(commands)
+    _add_launch_command(commands)
     return parser
+
+
+def _add_launch_command(commands):
+    launching = commands.add_parser(
+        "launch", help="run a gradi command as K local processes of one multi-process run",
+        description="Start K processes of COMMAND on this host (loopback only) as one jax.distributed "
+                    "run: each gets the coordinator's address, the process count and its index. "
+                    "If one fails, the others are stopped and launch exits with its code.")
+    launching.add_argument("-n", "--processes", type=_positive(int), required=True,
+                           help="number of processes K")
+    launching.add_argument("command", nargs=argparse.REMAINDER,
+                           help="the command after --, e.g. -- gradi solve --backend jax-sharded ...")
+    launching.set_defaults(run=run_launch)
+
+
+def _add_multiprocess_options(parser):
+    """The settings of jax.distributed.initialize, for one process of a multi-process run."""
+    group = parser.add_argument_group(
+        "multi-process run (jax-sharded only; gradi launch sets these for local runs)")
+    group.add_argument("--coordinator", metavar="HOST:PORT", default=None,
+                       help="address of process 0, which listens there")
+    group.add_argument("--num-processes", type=_positive(int), default=None, help="processes in the run")
+    group.add_argument("--process-id", type=int, default=None, help="this process's index, 0..K-1")
+    group.add_argument("--connect-timeout", type=_positive(float), default=distributed.CONNECT_TIMEOUT,
+                       help=f"seconds to wait for every process to join before giving up with exit "
+                            f"code {distributed.EXIT_CODE} (default {distributed.CONNECT_TIMEOUT:g})")
+
+
+def _multiprocess_run(args):
+    """Join the multi-process run the flags (or gradi launch's variables) describe; False if alone."""
+    given = (args.coordinator, args.num_processes, args.process_id)
+    if any(value is not None for value in given):
+        if None in given:
+            raise ValueError("--coordinator, --num-processes and --process-id go together")
+        settings = distributed.Settings(*given, connect_timeout=args.connect_timeout)
+    else:
+        settings = distributed.from_environment(args.connect_timeout)
+    if settings is None or settings.num_processes == 1:
+        return False
+    chosen = args.backend if args.command == "solve" else ",".join(args.backends or ())
+    if chosen != rowsolve.BACKEND:
+        raise ValueError(f"a multi-process run needs --backend{'s' if args.command == 'bench' else ''} "
+                         f"{rowsolve.BACKEND}, got {chosen or 'every backend'}")
+    distributed.initialize(settings)
+    return True
+
+
+def run_launch(args):
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return launch.launch(command, args.processes)
 
 
 def _add_to_solution_arguments(sweeping):
@@ -221,9 +279,10 @@ def _solve_arguments(solving):
 class _Source:
     """What ``gradi solve`` solves: a named shape, a CSV file of points, or a distance file.
 
-    ``n`` and ``dim`` are known before anything N x N is built (before anything at all for a
-    named shape), so a problem too large for this machine is refused from N alone; ``target``
-    is the shape's points (None for a distance file) once ``distances`` has built D.
+    ``n`` and ``dim`` are known before anything is built or parsed (from -n, a .npy header,
+    a count of a CSV file's rows), so a problem too large for this machine is refused from N
+    alone; ``target`` is the shape's points (None for a distance file) once ``distances`` has
+    built D.
     """
 
     def __init__(self, args):
@@ -239,19 +298,33 @@ class _Source:
             _must_match("--dim", args.dim, own_dim, f"shape {args.shape!r} is {own_dim}-D")
             self.dim = own_dim or (3 if args.dim is None else args.dim)
         else:
-            self.name, self.target = args.shape, shapes.load(args.shape, args.dtype)
-            self.n, self.dim = self.target.shape
+            self.name = args.shape
+            self.n, self.dim = io.csv_shape(args.shape, "shape file")  # counted, not parsed yet
             _must_match("-n", args.points, self.n, f"{args.shape} has {self.n} points")
             _must_match("--dim", args.dim, self.dim, f"{args.shape} is {self.dim}-D")
-        self._distances = args.distances
+        self._distances, self._dtype = args.distances, args.dtype
+
+    def rows(self, dtype):
+        """D as row blocks for jax-sharded: each process reads or computes only its own rows."""
+        if self._distances is not None:
+            if not str(self._distances).endswith(".npy"):
+                raise ValueError(f"{rowsolve.BACKEND} reads a distance matrix from a .npy file "
+                                 f"(memory-mapped rows), got {self._distances}")
+            return rowsolve.MatrixRows(self._distances, dtype)
+        self.target = self._points()
+        return rowsolve.PointRows(self.target, dtype)
+
+    def _points(self):
+        if self.name in shapes.NAMED:
+            make, own_dim = shapes.NAMED[self.name]
+            return make(self.n) if own_dim else make(self.n, self.dim)
+        return shapes.load(self.name, self._dtype)
 
     def distances(self):
         """D (N x N): read from the file, or computed from the shape's points."""
         if self._distances is not None:
             return io.read_distances(self._distances)
-        if self.target is None:
-            make, own_dim = shapes.NAMED[self.name]
-            self.target = make(self.n) if own_dim else make(self.n, self.dim)
+        self.target = self._points()
         return distance_matrix(self.target)
 
 
@@ -261,19 +334,30 @@ def _must_match(option, given, value, fact):
 
 
 def run_solve(args):
+    multiprocess = _multiprocess_run(args)
     outputs = _outputs(args)
     runner = backends.get(args.backend)
     threads = resolve_threads(runner, args.threads)
     source = _Source(args)
     ensure_runnable(runner, ProblemSize(source.n, source.dim, np.dtype(args.dtype)), threads)
-    D = source.distances()
-    if args.dry_run:
-        return _dry_run(args, runner, threads, source, D)
     pictured = any(option in ("plot", "animate", "html") for option, _ in outputs)
-    result = solve(D, source.dim, backend=runner.name, lr=args.lr, niter=args.niter, threads=threads,
-                   dtype=args.dtype, seed=args.seed,
-                   record_every=pictures.record_every_for(args.niter) if pictured else None,
-                   tol=args.tol, check_every=args.check_every)
+    record_every = pictures.record_every_for(args.niter) if pictured else None
+    if runner.name == rowsolve.BACKEND and not args.dry_run:  # each process builds only its rows of D
+        if args.tol is not None:
+            raise ValueError(f"--tol is not supported with {rowsolve.BACKEND} yet")
+        result = rowsolve.solve_rows(source.rows(args.dtype), source.dim, lr=args.lr, niter=args.niter,
+                                     threads=args.threads, seed=args.seed, record_every=record_every)
+        if distributed.process_index() != 0:
+            return 0
+    else:
+        D = source.distances()
+        if args.dry_run:
+            return _dry_run(args, runner, threads, source, D)
+        result = solve(D, source.dim, backend=runner.name, lr=args.lr, niter=args.niter,
+                       threads=threads, dtype=args.dtype, seed=args.seed, record_every=record_every,
+                       tol=args.tol, check_every=args.check_every)
+    if multiprocess:
+        threads = f"{threads}, processes={distributed.process_count()}"
     disparity = None if source.target is None else procrustes_disparity(source.target, result.X)
     print(_header(result.backend, source.n, source.dim, result.dtype, threads, result.lr, args.lr == "auto")
           + f", iterations={result.iterations} of {result.niter} ({result.stop_reason})")
@@ -419,6 +503,18 @@ def run_to_solution(args):
     return 0
 
 
+def _lockstep(settings, args):
+    """A multi-process sweep's settings: no time budget, so every process takes the same steps.
+
+    The budget cuts runs by each process's own clock, which would let the processes' collectives
+    fall out of step; without it every run does ``niter`` iterations.
+    """
+    if args.budget is not None:
+        raise ValueError("--budget does not apply to a multi-process bench: every run does --niter "
+                         "iterations, so that all processes take the same steps")
+    return dataclasses.replace(settings, budget=LOCKSTEP_BUDGET)
+
+
 def run_bench(args):
     if args.measure == "instructions":
         return run_counted(args)
@@ -427,6 +523,12 @@ def run_bench(args):
     if args.target is not None:
         raise ValueError("--target only applies with --to-solution")
     settings = bench_settings(args)
+    multiprocess = _multiprocess_run(args)
+    if multiprocess:
+        settings = _lockstep(settings, args)
+    if distributed.process_index() != 0:
+        sweep.run_sweep(settings)
+        return 0
     out_dir = _output_folder(args, "bench")
     print(f"gradi bench: {len(settings.backends)} backends, N={','.join(map(str, settings.sizes))}, "
           f"dim={','.join(map(str, settings.dims))}, {settings.niter} iterations, {settings.dtype}, "
@@ -441,6 +543,9 @@ def run_bench(args):
               file=sys.stderr)
     rows = report.rows(outcome)
     text = "\n".join([report.format_table(rows), *report.headlines(rows)])
+    if multiprocess:
+        text += (f"\n{rowsolve.BACKEND} ran as {distributed.process_count()} processes of one "
+                 f"jax.distributed run; threads = devices per process")
     try:
         paths = report.write_results(out_dir, outcome, rows, text, sys.argv)
         paths += plots.save_bench_figures(rows, out_dir)

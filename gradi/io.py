@@ -102,22 +102,35 @@ def _underflowed(value, cell):
     return value != 0 or any(digit in mantissa for digit in "123456789")
 
 
+def csv_shape(path, what="file"):
+    """(rows, columns of the first row) of a CSV file, counted without parsing any number.
+
+    Lets a caller refuse a problem too large for the machine from the file's size alone.
+    """
+    rows, columns = 0, 0
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            for line in handle:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    rows += 1
+                    columns = columns or len(_cells(line.rstrip("\r\n")))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {what} {path}: {_reason(exc)}") from None
+    return rows, columns
+
+
 def matrix_size(path):
-    """N of the N x N matrix in ``path``, from the .npy header or the CSV's first row only.
+    """N of the N x N matrix in ``path``, from the .npy header or the CSV's first row.
 
     Lets a caller refuse a problem too large for the machine before reading the file; the rest
     of the file is checked (square, numbers) by ``read_distances``.
     """
     if matrix_format(path, "distance file") == ".npy":
         return _open_npy(path).shape[0]
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            for line in handle:
-                if line.strip() and not line.lstrip().startswith("#"):
-                    return len(_cells(line.rstrip("\r\n")))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read distance file {path}: {_reason(exc)}") from None
-    raise ValueError(f"{path}: no distances in the file (only blank or # lines)")
+    rows, columns = csv_shape(path, "distance file")
+    if not rows:
+        raise ValueError(f"{path}: no distances in the file (only blank or # lines)")
+    return columns
 
 
 def _open_npy(path):

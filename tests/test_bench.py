@@ -2,9 +2,8 @@
 budget scaling and skipping; a robust iteration count; Ctrl-C keeping partial results;
 implementation sizes; bad arguments; what the figures show."""
 
-import itertools
-
 import csv
+import itertools
 import json
 import time
 
@@ -14,7 +13,7 @@ import pytest
 import gradi
 from gradi.bench import plots, probes, report, sourcelines, sweep
 from gradi.backends.base import Backend
-from gradi.backends.numpy_matrix import descend_matrix
+from gradi.backends.numpy_matrix import Workspace, descend_matrix
 from gradi.cli import main
 
 TINY = ["bench", "--backends", "python,numpy", "--sizes", "5,8", "--dims", "2,3", "--niter", "5",
@@ -37,7 +36,7 @@ class _Fake(Backend):
 
 def numpy_steps(X, D, lr, niter):
     """The numpy backend's kernel on (X, D, lr): what the fake backends run when they behave."""
-    return descend_matrix(X, D * D, np.empty_like(D), lr, niter)
+    return descend_matrix(X, Workspace(D, 1), lr, niter)
 
 
 def register(monkeypatch, name, descend):

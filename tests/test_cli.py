@@ -45,7 +45,8 @@ def test_backends_lists_every_registered_backend(capsys):
 def test_solve_prints_stress_shape_error_and_time(backend, capsys):
     assert main(["solve", "--shape", "circle", "-n", "12", "--backend", backend, "--niter", "300"]) == 0
     out = capsys.readouterr().out
-    assert re.search(rf"^backend {backend}, N=12, dim=2, float32, threads=1, lr=[0-9.e+-]+ \(auto\), "
+    threads = gradi.backends.get(backend).default_threads()
+    assert re.search(rf"^backend {backend}, N=12, dim=2, float32, threads={threads}, lr=[0-9.e+-]+ \(auto\), "
                      rf"iterations=300 of 300 \(niter reached\)$", out, re.M)
     stress = float(re.search(r"^final stress +(\S+)$", out, re.M)[1])
     error = float(re.search(r"^shape error +(\S+) \(Procrustes disparity", out, re.M)[1])
@@ -61,7 +62,7 @@ def test_solve_prints_stress_shape_error_and_time(backend, capsys):
     (["solve", "-n", "1"], "gradi solve: error: n must be an integer >= 2"),
     (["solve", "-n", "-3"], "gradi solve: error: n must be an integer >= 2, got -3"),
     (["solve", "--threads", "0"], "gradi solve: error: threads must be an integer >= 1, got 0"),
-    (["solve", "--niter", "-1"], "gradi solve: error: niter must be an integer >= 0, got -1"),
+    (["solve", "--niter", "-1"], "gradi solve: error: niter must be an integer in [0, 2**40], got -1"),
     (["solve", "--shape", "cube", "--dim", "0"], "gradi solve: error: dim must be an integer >= 1"),
     (["solve", "--shape", "sphere", "--dim", "2"], "gradi solve: error: shape 'sphere' is 3-D; --dim must be 3"),
     (["solve", "--threads", "2", "--backend", "jax"], "gradi solve: error: backend 'jax' runs on one thread"),
@@ -195,8 +196,9 @@ def test_dry_run_validates_and_prints_the_plan_without_solving_or_writing(tmp_pa
                  "--json", str(summary)]) == 0
     out = capsys.readouterr().out
     lr = gradi.validation.validate(gradi.distance_matrix(gradi.shapes.sphere(300)), 3).lr
-    assert f"backend numpy, N=300, dim=3, float32, threads=1, lr={lr:.4g} (auto), niter=1000" in out
-    need = gradi.memory.needed(gradi.backends.get("numpy"), 300, 3, "float32", 1)
+    threads = gradi.backends.get("numpy").default_threads()
+    assert f"backend numpy, N=300, dim=3, float32, threads={threads}, lr={lr:.4g} (auto), niter=1000" in out
+    need = gradi.memory.needed(gradi.backends.get("numpy"), 300, 3, "float32", threads)
     assert re.search(rf"^memory +about {need / 2**20:.3g} MiB needed; \S+ GiB available of \S+ GiB$", out, re.M)
     assert f"{gradi.host.usable_cores()} usable cores" in out
     assert "nothing was solved or written" in out and list(tmp_path.iterdir()) == []
@@ -309,3 +311,11 @@ def test_summary_says_how_many_iterations_ran_and_why_they_stopped(tmp_path, cap
     assert document["stop_reason"] == "converged" and document["tol"] == 1e-3
     assert 0 < document["iterations"] < document["niter"] == 100000
     assert f"iterations={document['iterations']} of 100000 (converged)" in capsys.readouterr().out
+
+
+def test_a_csv_too_large_is_refused_from_its_row_count_before_parsing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(gradi.host, "available_memory", lambda: 64 * 2**20)
+    points = tmp_path / "cloud.csv"
+    points.write_text("# x,y\n" + "0.5,0.25\n" * 4999 + "not,numbers\n")
+    assert main(["solve", "--shape", str(points)]) == 2
+    assert "problem too large: N=5000" in one_error_line(capsys.readouterr())

@@ -4,7 +4,10 @@ line and exits 130, ``gradi.solve`` raises KeyboardInterrupt.
 Each case runs in its own process with timeouts. SIGINT is sent once the backend is computing:
 the child announces the first ``descend`` call of its backend on stdout (a wrapper around the
 real one), so the signal lands in a run of the real kernel, not during start-up. Small N keeps
-every case short; the sweep over every backend is ``slow``, a fast subset runs always.
+every case short; the sweep over every backend (default threads) is ``slow``, a fast subset
+runs always, on one thread: a parallel kernel on a machine with more runnable threads than
+cores can slow down a thousandfold between two chunks (threads preempted at every barrier), so
+a chunk sized from the previous chunk's pace can last far longer than ``CHUNK_SECONDS`` there.
 """
 
 import selectors
@@ -22,7 +25,7 @@ import gradi
 STOP_WITHIN = 3.0  # seconds from SIGINT to exit: one chunk (solver.CHUNK_SECONDS) plus exiting
 START_WITHIN = 120.0  # seconds for a child to reach the kernel (imports, a JIT or a first build)
 N = 200  # a step of the slowest backend (python) takes well under a chunk at this size
-FAST = ["numpy", "cpp-simd"]
+FAST = ["numpy", "cpp-simd"]  # with one thread: see the module docstring
 
 ANNOUNCE = textwrap.dedent("""\
     import os, sys
@@ -41,14 +44,16 @@ ANNOUNCE = textwrap.dedent("""\
 
 CLI = ANNOUNCE + textwrap.dedent("""\
     from gradi.cli import main
+    threads = [] if sys.argv[3] == "default" else ["--threads", sys.argv[3]]
     sys.exit(main(["solve", "--shape", "circle", "-n", sys.argv[1], "--backend", sys.argv[2],
-                   "--niter", str(10**9)]))
+                   "--niter", str(10**9), *threads]))
 """)
 
 PYTHON = ANNOUNCE + textwrap.dedent("""\
     D = gradi.distance_matrix(gradi.shapes.circle(int(sys.argv[1])))
+    threads = None if sys.argv[3] == "default" else int(sys.argv[3])
     try:
-        gradi.solve(D, 2, backend=sys.argv[2], niter=10**12)
+        gradi.solve(D, 2, backend=sys.argv[2], niter=10**12, threads=threads)
     except KeyboardInterrupt:
         print("raised KeyboardInterrupt", flush=True)
         sys.exit(0)
@@ -108,13 +113,13 @@ def check_python_stopped(seconds, code, out, err):
 @pytest.mark.parametrize("backend", FAST)
 def test_ctrl_c_stops_gradi_solve_with_one_line_and_exit_code_130(backend, tmp_path):
     require(backend)
-    check_cli_stopped(*interrupt([sys.executable, "-c", CLI, str(N), backend], announced, tmp_path))
+    check_cli_stopped(*interrupt([sys.executable, "-c", CLI, str(N), backend, "1"], announced, tmp_path))
 
 
-@pytest.mark.parametrize("backend", ["numpy"])
+@pytest.mark.parametrize("backend", FAST)
 def test_ctrl_c_makes_gradi_solve_raise_keyboard_interrupt_even_for_10_to_the_12_iterations(backend, tmp_path):
     require(backend)
-    check_python_stopped(*interrupt([sys.executable, "-c", PYTHON, str(N), backend], announced, tmp_path))
+    check_python_stopped(*interrupt([sys.executable, "-c", PYTHON, str(N), backend, "1"], announced, tmp_path))
 
 
 @pytest.mark.parametrize("backend", ["cpp-simd"])
@@ -134,7 +139,7 @@ def test_ctrl_c_stops_the_installed_gradi_command(backend, tmp_path):
         time.sleep(0.5)  # validation and the first chunks
 
     argv = [str(gradi_command), "solve", "--shape", "sphere", "-n", "2000", "--niter", "100000000",
-            "--backend", backend]
+            "--backend", backend, "--threads", "1"]
     check_cli_stopped(*interrupt(argv, extension_loaded, tmp_path))
 
 
@@ -142,5 +147,6 @@ def test_ctrl_c_stops_the_installed_gradi_command(backend, tmp_path):
 @pytest.mark.parametrize("backend", gradi.backends.names())
 def test_ctrl_c_stops_every_backend(backend, tmp_path):
     require(backend)
-    check_cli_stopped(*interrupt([sys.executable, "-c", CLI, str(N), backend], announced, tmp_path))
-    check_python_stopped(*interrupt([sys.executable, "-c", PYTHON, str(N), backend], announced, tmp_path))
+    check_cli_stopped(*interrupt([sys.executable, "-c", CLI, str(N), backend, "default"], announced, tmp_path))
+    check_python_stopped(*interrupt([sys.executable, "-c", PYTHON, str(N), backend, "default"], announced,
+                                    tmp_path))

@@ -135,3 +135,11 @@ def test_a_fifo_without_reader_is_refused_at_once_not_waited_on(tmp_path):
     with pytest.raises(ValueError, match="cannot write --json"):
         io.check_writable(fifo, "--json")
     assert time.perf_counter() - started < 5
+
+
+def test_csv_shape_counts_rows_and_first_row_columns_without_parsing(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("# header\n1,2,3\n\nnot,a,number\n4,5\n")
+    assert io.csv_shape(path) == (3, 3)
+    with pytest.raises(ValueError, match="cannot read file"):
+        io.csv_shape(tmp_path / "absent.csv")

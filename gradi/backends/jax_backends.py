@@ -1,7 +1,12 @@
 """``jax-scan`` (the blog's JAX) and ``jax`` (idiomatic JAX), both jit-compiled.
 
-``jax`` uses the matrix form of ``numpy`` (centred Gram matrix, ``4(rowsum(C) X - C X)``): XLA
-ran it 16x faster per iteration than the N x N x dim broadcast at N=1000 (0.54 vs 8.8 ms here).
+``jax`` uses the matrix form of ``numpy`` (centred Gram matrix, ``4(rowsum(C) X - C X)``) rather
+than the N x N x dim broadcast, which XLA runs much slower (timings in the README).
+
+Both are serial: they run on XLA's CPU thread pool, which gradi pins to one thread when it starts
+JAX (see gradi.backends.jax_runtime). Where the pool has more threads (a user's ``NPROC``, more
+CPU devices, a JAX started before gradi) they say so: their thread count is the pool's, and
+``check`` refuses any other, so a table never calls a two-thread run serial.
 
 Both run inside ``jax.enable_x64(True)`` so float64 is honoured without changing the caller's
 global JAX configuration; arrays keep the dtype gradi hands over. Compilation happens ahead of
@@ -17,12 +22,13 @@ import functools
 import numpy as np
 
 from .base import Backend, State
+from .jax_runtime import runtime
 
 
 @functools.cache
 def _kernels():
     """Build the jitted kernels once, on first use (importing JAX costs about a second)."""
-    import jax
+    jax = runtime().jax
     import jax.numpy as jnp
     from jax import lax
 
@@ -67,7 +73,7 @@ def _compiled(name, n, dim, dtype):
 
 class _Jax(Backend):
     language = "JAX"
-    sources = ("gradi/backends/jax_backends.py",)
+    sources = ("gradi/backends/jax_backends.py", "gradi/backends/jax_runtime.py")
     requires = ("jax",)
 
     def load(self):
@@ -75,6 +81,19 @@ class _Jax(Backend):
             _kernels()
         except ImportError as exc:
             raise ImportError(f"jax is not installed ({exc}); pip install 'gradi[jax]'") from exc
+
+    def default_threads(self):
+        """The threads it really runs on: XLA's CPU pool (one, unless set otherwise before gradi)."""
+        return 1 if self.unavailable_reason is not None else runtime().pool_threads
+
+    def check(self, problem, threads):
+        """As Backend.check, except that the thread count must be the CPU pool's (see module doc)."""
+        reason = super().check(problem, 1)
+        if reason is None and threads != (pool := runtime()).pool_threads:
+            runs_on = "runs on one thread" if pool.pool_threads == 1 else "runs on XLA's CPU pool"
+            reason = (f"backend {self.name!r} {runs_on}: {pool.describe()}; threads must be "
+                      f"{pool.pool_threads}, got {threads}")
+        return reason
 
     def prepare(self, problem, threads):
         jax, _ = _kernels()
@@ -94,19 +113,25 @@ class _Jax(Backend):
 class JaxScan(_Jax):
     name = "jax-scan"
     tier = "seed"
-    summary = "jit + lax.scan over rows (the blog's JAX), iterations in a compiled fori_loop"
+    summary = ("jit + lax.scan over rows (the blog's JAX), iterations in a compiled fori_loop; "
+               "XLA's CPU pool pinned to one thread")
 
     def working_bytes(self, n, dim, itemsize, threads):
-        return 4 * n * dim * itemsize
+        # D put on the device, the rows' gradient and the loop's carry, and XLA's compilation and
+        # runtime (measured 7 MB whatever N, tests/test_memory.py).
+        return n * n * itemsize + 4 * n * dim * itemsize + (16 << 20)
 
 
 class JaxVectorised(_Jax):
     name = "jax"
     tier = "idiomatic"
-    summary = "jit, matrix form over all pairs (as numpy), one compiled fori_loop over iterations"
+    summary = ("jit, matrix form over all pairs (as numpy), one compiled fori_loop over "
+               "iterations; XLA's CPU pool pinned to one thread")
 
     def working_bytes(self, n, dim, itemsize, threads):
-        return 3 * n * n * itemsize
+        # D put on the device, D^2, and C (the Gram product fused into it), and XLA's compilation
+        # and runtime (measured 3 MB whatever N, tests/test_memory.py).
+        return 3 * n * n * itemsize + (16 << 20)
 
 
 BACKENDS = [JaxScan(), JaxVectorised()]

@@ -1,0 +1,257 @@
+"""``jax-sharded``: the rows of D split over every device JAX sees, in one process or many.
+
+Each device holds a block of rows of D^2, and owns the same rows of X, of the gradient and of
+the update. Every step gathers X (N x dim, small) from all devices (``all_gather``) and computes
+its rows' gradient from its own rows of D^2 only, in the matrix form of ``jax`` (centred Gram
+matrix, ``4(rowsum(C) X - C X)``), tile by tile: a tile is at most ``TILE_BYTES`` of C, so the
+N-wide temporaries stay small and a process holds its share of D^2 plus a few tiles.
+
+The devices are whatever JAX sees: CPU devices (one per process unless
+``XLA_FLAGS=--xla_force_host_platform_device_count=K``), the processes of a ``jax.distributed``
+run (gradi.distributed: gloo on CPUs, NCCL on GPUs), or GPUs; the code is the same for each.
+``threads`` is the number of devices used in this process: at most its local devices, and all
+of them in a multi-process run, where the mesh spans every process.
+
+``problem.D`` may be anything with ``shape``, ``dtype`` and row slicing — an array, a memory-mapped
+``.npy``, or a row source of gradi.rowsolve that computes rows from points — because ``prepare``
+reads only the rows of this process's devices: D need never be whole in one place.
+
+Rows are padded to a multiple of devices x tile; padded rows have zero distances, never move, and
+the gathered X is cut back to N rows before use, so they change nothing. In a multi-process run
+every process must call ``descend`` with the same X and iteration count: ``descend`` checks the
+count (one small collective) and refuses a mismatch rather than wait forever, and a collective
+that fails because another process died ends this process with one line (gradi.distributed.abort).
+"""
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import distributed, host
+from ..problem import ProblemSize
+from .base import Backend, State
+from .jax_runtime import runtime
+
+TILE_BYTES = 4 * 2**20  # the most bytes of C one tile of rows computes at a time
+FILL_BYTES = 16 * 2**20  # float64 bytes of D read and squared at a time while filling a block
+HOST_ALIGNMENT = 64  # bytes: host blocks aligned so that XLA's CPU client need not copy them
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How N rows split: ``devices`` blocks of ``tiles`` x ``tile`` rows (padded past N)."""
+
+    n: int
+    devices: int
+    tiles: int
+    tile: int
+
+    @property
+    def rows(self):
+        """Rows per device."""
+        return self.tiles * self.tile
+
+    @property
+    def padded(self):
+        return self.devices * self.rows
+
+
+def layout(n, devices, itemsize):
+    """Blocks of about N / devices rows, cut into the fewest tiles of at most TILE_BYTES of C."""
+    per_device = math.ceil(n / devices)
+    widest = max(1, TILE_BYTES // (n * itemsize))
+    tiles = math.ceil(per_device / widest)
+    return Layout(n=n, devices=devices, tiles=tiles, tile=math.ceil(per_device / tiles))
+
+
+def mesh_devices(threads):
+    """The devices a solve with ``threads`` uses: every device of every process in a
+    multi-process run (in process order), else this process's first ``threads``."""
+    jax = runtime().jax
+    if distributed.process_count() > 1:
+        return sorted(jax.devices(), key=lambda device: (device.process_index, device.id))
+    return jax.local_devices()[:threads]
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(mesh, shape, dim, dtype):
+    """The jitted, ahead-of-time compiled kernel for one mesh, layout, dimension and dtype."""
+    jax = runtime().jax
+    import jax.numpy as jnp
+    from jax import lax
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    n, rows, tiles, tile = shape.n, shape.rows, shape.tiles, shape.tile
+
+    def gather(X_block):
+        return lax.all_gather(X_block, "rows", tiled=True)[:n]
+
+    def block_descend(X_block, D2_block, lr, niter):
+        moves = (lax.axis_index("rows") * rows + jnp.arange(rows) < n)[:, None]
+        D2_tiles = D2_block.reshape(tiles, tile, n)
+
+        def step(_, X_block):
+            X = gather(X_block)
+            mean = jnp.mean(X, axis=0)
+            Xc = X - mean
+            sq = jnp.sum(Xc * Xc, axis=1)
+
+            def tile_gradient(X_tile_D2_tile):
+                X_tile, D2_tile = X_tile_D2_tile
+                Xc_tile = X_tile - mean
+                C = jnp.sum(Xc_tile * Xc_tile, axis=1)[:, None] + sq[None, :] - 2 * Xc_tile @ Xc.T - D2_tile
+                return 4 * (jnp.sum(C, axis=1)[:, None] * X_tile - C @ X)
+
+            grad = lax.map(tile_gradient, (X_block.reshape(tiles, tile, dim), D2_tiles))
+            return jnp.where(moves, X_block - lr * grad.reshape(rows, dim), X_block)
+
+        return gather(lax.fori_loop(0, niter, step, X_block))
+
+    # The result is the gathered X, the same on every device; shard_map cannot infer that of
+    # all_gather's output, so its replication check is off (check_vma=False).
+    kernel = jax.jit(jax.shard_map(block_descend, mesh=mesh, in_specs=(P("rows"), P("rows"), P(), P()),
+                                   out_specs=P(), check_vma=False))
+    rows_sharding = NamedSharding(mesh, P("rows"))
+    with jax.enable_x64(True):
+        return kernel.lower(jax.ShapeDtypeStruct((shape.padded, dim), dtype, sharding=rows_sharding),
+                            jax.ShapeDtypeStruct((shape.padded, n), dtype, sharding=rows_sharding),
+                            jax.ShapeDtypeStruct((), dtype), np.int64(0)).compile()
+
+
+@dataclass
+class _Sharded:
+    """A prepared solve: the mesh, its layout, D^2 row blocks on the devices, the executable."""
+
+    shape: Layout
+    sharding: object
+    D2: object
+    run: object
+
+    def close(self):
+        self.D2.delete()
+
+
+class JaxSharded(Backend):
+    name = "jax-sharded"
+    language = "JAX"
+    tier = "idiomatic"
+    parallel = True
+    summary = ("rows of D^2 split over every device JAX sees (CPU devices, processes of a "
+               "jax.distributed run, GPUs); X gathered each step; threads = devices per process")
+    sources = ("gradi/backends/jax_sharded.py", "gradi/backends/jax_runtime.py", "gradi/distributed.py")
+    requires = ("jax",)
+
+    def load(self):
+        try:
+            jax = runtime().jax
+        except ImportError as exc:
+            raise ImportError(f"jax is not installed ({exc}); pip install 'gradi[jax]'") from exc
+        if not hasattr(jax, "shard_map"):
+            raise ImportError(f"jax {jax.__version__} has no jax.shard_map; upgrade jax")
+
+    def default_threads(self):
+        """Every device JAX gives this process."""
+        return 1 if self.unavailable_reason is not None else len(runtime().jax.local_devices())
+
+    def check(self, problem, threads, rows_only=False):
+        """As Backend.check, plus: ``threads`` devices must exist here.
+
+        ``rows_only`` is for gradi.rowsolve, where nothing holds D whole: memory then counts this
+        backend's share only, not gradi.solve's whole-matrix work.
+        """
+        # With N=0 Backend.check's memory term is zero: it then checks everything but memory.
+        reason = super().check(ProblemSize(0, problem.dim, problem.dtype) if rows_only else problem, threads)
+        if reason is None:
+            reason = self._devices_reason(threads)
+        if reason is None and rows_only:
+            need = self.working_bytes(problem.n, problem.dim, np.dtype(problem.dtype).itemsize, threads)
+            have = host.available_memory()
+            if have is not None and need > have:
+                reason = (f"problem too large: N={problem.n} with backend {self.name!r} needs about "
+                          f"{need / 2**30:.1f} GiB in this process, but only {have / 2**30:.1f} GiB "
+                          f"is available; use more processes, float32 or a smaller N")
+        return reason
+
+    def working_bytes(self, n, dim, itemsize, threads):
+        """This process's rows of D^2 and, per device, three tiles of N-wide temporaries."""
+        if n == 0:
+            return 0
+        shape = layout(n, threads * distributed.process_count(), itemsize)
+        return threads * (shape.rows + 3 * shape.tile) * n * itemsize
+
+    def prepare(self, problem, threads):
+        jax = runtime().jax
+        from jax.sharding import Mesh, NamedSharding
+        from jax.sharding import PartitionSpec as P
+
+        mesh = Mesh(np.array(mesh_devices(threads)), ("rows",))
+        dtype = np.dtype(problem.dtype)
+        shape = layout(problem.n, mesh.size, dtype.itemsize)
+        sharding = NamedSharding(mesh, P("rows"))
+        with jax.enable_x64(True):
+            D2 = jax.make_array_from_callback((shape.padded, problem.n), sharding,
+                                              functools.partial(_squared_rows, problem.D, dtype, shape.padded))
+        run = _compiled(mesh, shape, problem.dim, dtype.name)
+        return State(problem, threads, data=_Sharded(shape, sharding, D2, run))
+
+    def descend(self, state, X, niter):
+        jax = runtime().jax
+        sharded = state.data
+        if distributed.process_count() > 1:
+            counts = distributed.gather(niter)
+            if np.any(counts != niter):
+                raise ValueError(f"the processes asked for different iteration counts "
+                                 f"({', '.join(map(str, counts))}); every process of a run must "
+                                 f"take the same steps (gradi.rowsolve does)")
+        padded = np.zeros((sharded.shape.padded, X.shape[1]), dtype=X.dtype)
+        padded[:sharded.shape.n] = X
+        lr = np.asarray(state.problem.lr, dtype=X.dtype)
+        with jax.enable_x64(True):
+            try:
+                X_global = jax.make_array_from_callback(padded.shape, sharded.sharding, padded.__getitem__)
+                return np.array(sharded.run(X_global, sharded.D2, lr, np.int64(niter)))
+            except Exception as exc:
+                if distributed.process_count() == 1:
+                    raise
+                distributed.abort(f"process {distributed.process_index()} lost the other processes "
+                                  f"of the run: {exc}".splitlines()[0])
+
+    def _devices_reason(self, threads):
+        local = len(runtime().jax.local_devices())
+        if distributed.process_count() > 1 and threads != local:
+            return (f"backend {self.name!r} uses every device of every process in a multi-process "
+                    f"run; this process has {local}, so threads must be {local}, got {threads}")
+        if threads > local:
+            return (f"backend {self.name!r} splits rows over devices, one per thread, and JAX gives "
+                    f"this process {local} device(s); threads must be at most {local}, got {threads} "
+                    f"(more CPU devices: XLA_FLAGS=--xla_force_host_platform_device_count=K, or "
+                    f"several processes with gradi launch)")
+        return None
+
+
+def _squared_rows(D, dtype, padded, index):
+    """D^2 for the rows ``index`` asks of ``padded`` (zero past N), FILL_BYTES of D at a time."""
+    start, stop, _ = index[0].indices(padded)
+    n = D.shape[0]
+    block = _aligned_zeros((stop - start, n), dtype)
+    step = max(1, FILL_BYTES // (8 * n))
+    for first in range(start, min(stop, n), step):
+        last = min(first + step, stop, n)
+        part = np.asarray(D[first:last], dtype=dtype)
+        np.multiply(part, part, out=block[first - start:last - start])
+    return block
+
+
+def _aligned_zeros(shape, dtype):
+    """Zeros on a HOST_ALIGNMENT-byte boundary: XLA's CPU client then uses the block in place
+    instead of copying it (measured: one block's worth less peak memory per process)."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.zeros(size + HOST_ALIGNMENT, dtype=np.uint8)
+    offset = -raw.ctypes.data % HOST_ALIGNMENT
+    return raw[offset:offset + size].view(dtype).reshape(shape)
+
+
+BACKENDS = [JaxSharded()]

@@ -1,0 +1,206 @@
+"""Joining a multi-process run: ``jax.distributed`` with clear, bounded failures.
+
+A multi-process run is K copies of one gradi command, told where the coordinator (process 0) is,
+how many processes there are and which one they are: ``--coordinator HOST:PORT --num-processes K
+--process-id I``, mirroring ``jax.distributed.initialize``, or the ``GRADI_*`` variables that
+``gradi launch`` sets. On CPUs the processes exchange data with gloo over TCP; when the
+coordinator is a loopback address (one host, as ``gradi launch`` runs), the coordinator service
+and gloo are bound to that address, so nothing listens beyond the host.
+
+Failures are bounded and say what happened in one line, with exit code ``EXIT_CODE``:
+
+- a process that cannot reach the coordinator, or a coordinator that does not see every process
+  join, gives up after ``connect_timeout`` seconds (JAX alone would abort with a stack trace);
+- a collective that fails because another process died ends this process at once
+  (``abort``): the group cannot go on, and JAX's exit would otherwise wait for heartbeats and
+  then abort with a stack trace.
+
+JAX must not have started (no computation, no device query) before ``initialize``.
+"""
+
+import contextlib
+import ipaddress
+import os
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+ENVIRONMENT = {"coordinator": "GRADI_COORDINATOR", "num_processes": "GRADI_NUM_PROCESSES",
+               "process_id": "GRADI_PROCESS_ID"}
+CONNECT_TIMEOUT = 60.0  # seconds a process waits for the whole group to join
+HEARTBEAT_TIMEOUT = 10  # seconds after which the coordinator declares a silent process dead
+JAX_GRACE = 30  # JAX's own initialisation timeout is this much longer, so gradi's message comes first
+EXIT_CODE = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the coordinator is, how many processes there are, and which one this is."""
+
+    coordinator: str
+    num_processes: int
+    process_id: int
+    connect_timeout: float = CONNECT_TIMEOUT
+
+    def __post_init__(self):
+        parse_address(self.coordinator)
+        if self.num_processes < 1:
+            raise ValueError(f"the number of processes must be >= 1, got {self.num_processes}")
+        if not 0 <= self.process_id < self.num_processes:
+            raise ValueError(f"the process id must be in 0..{self.num_processes - 1}, got {self.process_id}")
+        if not self.connect_timeout > 0:
+            raise ValueError(f"the connect timeout must be a positive number of seconds, "
+                             f"got {self.connect_timeout}")
+
+    @property
+    def loopback(self):
+        return _is_loopback(parse_address(self.coordinator)[0])
+
+
+def parse_address(text):
+    """(host, port) of "HOST:PORT"; ValueError naming what is wrong."""
+    host, _, port = str(text).rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"the coordinator must be HOST:PORT with a port in 1..65535, got {text!r}")
+    return host, int(port)
+
+
+def from_environment(connect_timeout=CONNECT_TIMEOUT):
+    """Settings from the GRADI_* variables (as ``gradi launch`` sets them), or None if unset."""
+    values = {name: os.environ.get(variable) for name, variable in ENVIRONMENT.items()}
+    if values["coordinator"] is None:
+        return None
+    try:
+        return Settings(values["coordinator"], int(values["num_processes"]), int(values["process_id"]),
+                        connect_timeout)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the GRADI_* variables of a multi-process run are incomplete or wrong: "
+                         f"{exc}") from None
+
+
+def initialize(settings):
+    """Start ``jax.distributed`` for this process; exit with one line if the group never forms."""
+    from .backends import jax_runtime
+
+    if jax_runtime.started():
+        raise ValueError("JAX already started in this process; a multi-process run must join "
+                         "jax.distributed before any JAX computation")
+    host, port = parse_address(settings.coordinator)
+    if settings.process_id == 0:
+        _check_can_listen(host, port)
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    role = ("did not see every process join" if settings.process_id == 0
+            else "could not join the coordinator")
+    watchdog = threading.Timer(settings.connect_timeout, abort, args=(
+        f"process {settings.process_id} of {settings.num_processes} {role} at {settings.coordinator} "
+        f"within {settings.connect_timeout:g} s; is every process started, with the same "
+        f"--coordinator and --num-processes?",))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        jax.distributed.initialize(
+            coordinator_address=settings.coordinator, num_processes=settings.num_processes,
+            process_id=settings.process_id, cluster_detection_method="deactivate",
+            initialization_timeout=int(settings.connect_timeout) + JAX_GRACE,
+            heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT,
+            coordinator_bind_address=settings.coordinator if settings.loopback else None)
+        if settings.loopback:
+            _bind_gloo_to(host)
+        with _stdout_to_stderr():  # gloo announces its connections on stdout, meant for results
+            jax_runtime.runtime()
+            gather(0)  # the first collective: gloo connects the processes
+    finally:
+        watchdog.cancel()
+
+
+def abort(message):
+    """Print ``gradi: error: message`` and end the process now with EXIT_CODE (see module doc)."""
+    sys.stdout.flush()
+    print(f"gradi: error: {message}", file=sys.stderr, flush=True)
+    os._exit(EXIT_CODE)
+
+
+def process_count():
+    """Processes in this run: 1 unless ``initialize`` joined a larger group."""
+    if "jax" not in sys.modules:
+        return 1
+    import jax
+
+    return jax.process_count() if jax.distributed.is_initialized() else 1
+
+
+def process_index():
+    """This process's index in the run (0 when alone): only process 0 writes outputs."""
+    if process_count() == 1:
+        return 0
+    import jax
+
+    return jax.process_index()
+
+
+def gather(value):
+    """``value`` from every process, stacked in process order (a collective: all must call it)."""
+    value = np.asarray(value)
+    if process_count() == 1:
+        return value[None]
+    from jax.experimental import multihost_utils
+
+    try:
+        return np.asarray(multihost_utils.process_allgather(value))
+    except Exception as exc:  # a dead peer: the group cannot go on
+        abort(f"process {process_index()} lost the other processes of the run: {exc}".splitlines()[0])
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send what is written to file descriptor 1 (C++ included) to descriptor 2 meanwhile."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _check_can_listen(host, port):
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ValueError(f"the coordinator cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _is_loopback(host):
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _bind_gloo_to(host):
+    """Make gloo listen on ``host`` (by default it binds the address this host's name resolves to).
+
+    JAX exposes no setting for this; it goes through JAX's internal CPU client factory, and where
+    that internal API differs (another JAX version) gloo keeps JAX's default.
+    """
+    try:
+        from jax._src import distributed as jax_distributed
+        from jax._src import xla_bridge
+        from jax._src.lib import _jax
+    except ImportError:
+        return
+    make = getattr(_jax, "make_gloo_tcp_collectives", None)
+    register = getattr(xla_bridge, "register_backend_factory", None)
+    if make is None or register is None:
+        return
+    collectives = make(distributed_client=jax_distributed.global_state.client, hostname=host)
+    register("cpu", lambda: xla_bridge.make_cpu_client(collectives=collectives), priority=0,
+             fail_quietly=False)

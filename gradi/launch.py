@@ -1,0 +1,140 @@
+"""``gradi launch -n K -- COMMAND``: K processes of one command on this host, as one run.
+
+Each process gets the settings of a multi-process run in its environment (gradi.distributed:
+``GRADI_COORDINATOR`` = 127.0.0.1 and a free port, ``GRADI_NUM_PROCESSES`` = K,
+``GRADI_PROCESS_ID`` = 0..K-1), which ``gradi solve`` and ``gradi bench`` read; a Python script
+can pass ``gradi.distributed.from_environment()`` to ``gradi.distributed.initialize``. Loopback
+only: this launcher never starts anything on another host.
+
+The launcher waits for every process. As soon as one fails (exits non-zero or is killed) it says
+which, in one line, stops the others and exits with the failed process's code (128 + the signal
+number for a killed one). Ctrl-C stops all of them and exits with 130; SIGTERM or SIGHUP to the
+launcher stops them too (exit 128 + the signal), and on Linux a launcher that dies any other way
+takes its processes with it (PR_SET_PDEATHSIG). All succeeded: 0.
+
+Stopping is SIGINT (Python unwinds), then SIGKILL after ``STOP_GRACE`` seconds. Not SIGTERM: a
+process of a ``jax.distributed`` run takes SIGTERM as a preemption notice and carries on.
+"""
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from . import distributed, host
+
+HOST = "127.0.0.1"
+STOP_GRACE = 5.0  # seconds the others get to end after SIGTERM before SIGKILL
+POLL_SECONDS = 0.05  # how often the launcher looks at its processes
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # to the launcher: stop every process, then exit
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal for the child when its parent dies
+
+
+def free_port(address=HOST):
+    """A TCP port free on ``address`` now (the coordinator binds it moments later)."""
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+def resolve(command):
+    """The command with a leading ``gradi`` replaced by this installation's (beside this Python)."""
+    if command and command[0] == "gradi":
+        found = host.executable("gradi")
+        return ([found] if found else [sys.executable, "-m", "gradi"]) + list(command[1:])
+    return list(command)
+
+
+def launch(command, processes, stream=sys.stderr):
+    """Run ``command`` as ``processes`` processes of one run; return the exit code (module doc)."""
+    if not command:
+        raise ValueError("gradi launch needs a command after --, e.g. gradi launch -n 2 -- gradi solve ...")
+    if processes < 1:
+        raise ValueError(f"the number of processes must be >= 1, got {processes}")
+    coordinator = f"{HOST}:{free_port()}"
+    children = {}
+    previous = {number: signal.signal(number, _stopped) for number in STOP_SIGNALS}
+    try:
+        for index in range(processes):
+            env = dict(os.environ, **{distributed.ENVIRONMENT["coordinator"]: coordinator,
+                                      distributed.ENVIRONMENT["num_processes"]: str(processes),
+                                      distributed.ENVIRONMENT["process_id"]: str(index)})
+            child = subprocess.Popen(resolve(command), env=env, preexec_fn=_die_with_parent)
+            children[child.pid] = (index, child)
+        return _wait(children, stream)
+    except OSError as exc:
+        raise ValueError(f"cannot start {command[0]!r}: {exc.strerror}") from None
+    except (KeyboardInterrupt, _Stopped) as exc:
+        print("gradi launch: interrupted; stopping every process", file=stream, flush=True)
+        return 128 + exc.signal if isinstance(exc, _Stopped) else 130
+    finally:
+        _stop(children.values())
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+class _Stopped(Exception):
+    """The launcher received SIGTERM or SIGHUP."""
+
+    def __init__(self, number):
+        super().__init__(signal.Signals(number).name)
+        self.signal = number
+
+
+def _stopped(number, _frame):
+    raise _Stopped(number)
+
+
+def _die_with_parent():
+    """In the child, before exec: be killed when the launcher dies (Linux; elsewhere a no-op)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def _wait(children, stream):
+    """Wait for every child; on the first failure stop the rest and return its exit code."""
+    running = dict(children)
+    while running:
+        ended = [(pid, index, child.returncode) for pid, (index, child) in running.items()
+                 if child.poll() is not None]
+        for pid, _, _ in ended:
+            del running[pid]
+        failed = sorted((item for item in ended if item[2] != 0), key=_blame)
+        if failed:
+            pid, index, code = failed[0]
+            print(f"gradi launch: process {index} (pid {pid}) {_describe(code)}; stopping the "
+                  f"other {len(running)} process(es)", file=stream, flush=True)
+            return code if code > 0 else 128 - code
+        time.sleep(POLL_SECONDS)
+    return 0
+
+
+def _blame(ended):
+    """Order failures seen at once by cause: killed first, then errors, then "lost the others"."""
+    code = ended[2]
+    return 0 if code < 0 else 2 if code == distributed.EXIT_CODE else 1
+
+
+def _describe(code):
+    if code > 0:
+        return f"exited with code {code}"
+    return f"was killed by signal {-code} ({signal.Signals(-code).name})"
+
+
+def _stop(children):
+    """SIGINT to every child still running, then SIGKILL to what outlives STOP_GRACE."""
+    alive = [child for _, child in children if child.poll() is None]
+    for child in alive:
+        child.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + STOP_GRACE
+    for child in alive:
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,338 @@
+"""jax-sharded agrees with the reference on 1 device, 2 devices in one process and 2 processes;
+row sources give D's rows; gradi launch and the multi-process flags fail clearly and promptly.
+
+Multi-process cases start real ``jax.distributed`` runs (gloo on 127.0.0.1) in subprocesses, at
+small N, each bounded by a timeout. The JAX runtime tests run in fresh interpreters, because the
+pool is fixed when JAX starts.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import gradi
+from gradi import distributed, launch, rowsolve
+from gradi.backends import jax_sharded
+from gradi.problem import ProblemSize
+from gradi.testing import (RELATIVE_TOLERANCE, assert_agrees, make_case, max_relative_error,
+                           reference_descend, run_backend)
+
+pytest.importorskip("jax", reason="jax is not installed (pip install 'gradi[jax]')")
+
+BACKEND = gradi.backends.get("jax-sharded")
+NITER = 30
+RUN_TIMEOUT = 240  # seconds any one subprocess may take (a busy 2-core machine)
+GRADI = [sys.executable, "-m", "gradi"]
+
+
+def _run(argv, env=None, timeout=RUN_TIMEOUT, **kwargs):
+    environ = dict(os.environ, **(env or {}))
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=environ, **kwargs)
+
+
+def _errors(stderr):
+    """stderr without gloo's connection notices and JAX's log lines."""
+    return [line for line in stderr.splitlines()
+            if line.strip() and not line.startswith(("[Gloo]", "W0", "I0", "E0"))]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [17, 40])
+def test_agrees_with_the_reference_on_each_local_device_count(n, dtype):
+    X0, D, lr = make_case(n, 3, dtype, seed=n)
+    expected = reference_descend(X0, D, lr, NITER)
+    for threads in range(1, BACKEND.default_threads() + 1):
+        X = run_backend(BACKEND, X0.copy(), D, lr, NITER, threads=threads)
+        assert X.dtype == np.dtype(dtype)
+        assert_agrees(X, expected, D, dtype)
+    assert max_relative_error(expected, X0, D) > 100 * RELATIVE_TOLERANCE[dtype], "the run must move"
+
+
+def test_many_tiles_per_device_agree(monkeypatch):
+    monkeypatch.setattr(jax_sharded, "TILE_BYTES", 3 * 40 * 8)  # tiles of 3 rows at N=40, float64
+    assert jax_sharded.layout(40, 1, 8).tiles == 14
+    X0, D, lr = make_case(40, 2, "float64", seed=3)
+    X = run_backend(BACKEND, X0.copy(), D, lr, NITER)
+    assert_agrees(X, reference_descend(X0, D, lr, NITER), D, "float64")
+
+
+def test_layout_covers_every_row_once_with_little_padding():
+    for n, devices in [(2, 1), (17, 2), (1000, 2), (16000, 2), (16001, 3)]:
+        shape = jax_sharded.layout(n, devices, 4)
+        assert shape.padded >= n and shape.padded - n < devices * shape.tiles
+        assert shape.tile * n * 4 <= max(jax_sharded.TILE_BYTES, n * 4)
+
+
+def test_two_devices_in_one_process_agree(tmp_path):
+    script = textwrap.dedent("""
+        import json, sys
+        import gradi
+        from gradi.testing import make_case, max_relative_error, reference_descend, run_backend
+        backend = gradi.backends.get("jax-sharded")
+        errors = {}
+        for dtype in ("float32", "float64"):
+            X0, D, lr = make_case(23, 2, dtype, seed=5)
+            X = run_backend(backend, X0.copy(), D, lr, 30, threads=2)
+            errors[dtype] = max_relative_error(X, reference_descend(X0, D, lr, 30), D)
+        print(json.dumps({"devices": backend.default_threads(), "errors": errors,
+                          "jax_threads": gradi.backends.get("jax").default_threads()}))
+    """)
+    done = _run([sys.executable, "-c", script],
+                env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["devices"] == 2
+    for dtype, error in report["errors"].items():
+        assert error <= RELATIVE_TOLERANCE[dtype], (dtype, error)
+    assert report["jax_threads"] == 2, "two CPU devices make XLA's pool two threads; jax must say so"
+
+
+def test_threads_beyond_the_devices_are_refused():
+    too_many = BACKEND.default_threads() + 1
+    reason = BACKEND.check(ProblemSize(10, 2, np.dtype("float32")), too_many)
+    assert "devices" in reason and f"got {too_many}" in reason
+
+
+def test_point_rows_and_matrix_rows_give_the_distance_matrix(tmp_path):
+    points = gradi.shapes.cube(30, 3, seed=1)
+    D = gradi.distance_matrix(points)
+    np.save(tmp_path / "D.npy", D)
+    for source in (rowsolve.PointRows(points, "float64"), rowsolve.MatrixRows(tmp_path / "D.npy", "float64")):
+        assert source.shape == (30, 30) and source.dtype == np.float64
+        np.testing.assert_allclose(source[7:19], D[7:19], atol=1e-12)
+        assert source.refusal(0, 30, 1e-9) is None
+
+
+def test_matrix_rows_refuse_what_is_not_distances(tmp_path):
+    D = gradi.distance_matrix(gradi.shapes.cube(12, 2, seed=2))
+    for name, bad, words in [("nan", np.where(np.eye(12, k=1) > 0, np.nan, D), "finite"),
+                             ("negative", D - 2 * np.eye(12, k=1), "non-negative"),
+                             ("asymmetric", D + 0.1 * np.eye(12, k=1), "symmetric"),
+                             ("diagonal", D + np.eye(12), "zero diagonal")]:
+        np.save(tmp_path / f"{name}.npy", bad)
+        reason = rowsolve.MatrixRows(tmp_path / f"{name}.npy").refusal(0, 12, 1e-6)
+        assert reason is not None and words in reason, (name, reason)
+    np.save(tmp_path / "wide.npy", np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="square"):
+        rowsolve.MatrixRows(tmp_path / "wide.npy")
+    with pytest.raises(ValueError, match=".npy"):
+        rowsolve.MatrixRows(tmp_path / "D.csv")
+
+
+def test_solve_rows_in_one_process_matches_gradi_solve():
+    points = gradi.shapes.sphere(60)
+    D = gradi.distance_matrix(points)
+    X0 = gradi.shapes.random_start(D, 3, seed=4)
+    alone = rowsolve.solve_rows(rowsolve.PointRows(points, "float64"), 3, niter=NITER, X0=X0)
+    whole = gradi.solve(D, 3, backend="numpy", niter=NITER, X0=X0, dtype="float64")
+    assert alone.lr == pytest.approx(whole.lr, rel=1e-12)
+    assert_agrees(alone.X, whole.X, D, "float64")
+    assert alone.stress == pytest.approx(whole.stress, rel=1e-9)
+
+
+def test_solve_rows_records_without_changing_the_answer():
+    source = rowsolve.PointRows(gradi.shapes.spiral(33), "float32")
+    plain = rowsolve.solve_rows(source, 2, niter=40)
+    recorded = rowsolve.solve_rows(source, 2, niter=40, record_every=7)
+    np.testing.assert_array_equal(plain.X, recorded.X)
+    assert recorded.history_iterations == [0, 7, 14, 21, 28, 35, 40]
+    assert recorded.history_stress[-1] == plain.stress < recorded.history_stress[0]
+
+
+def test_solve_rows_reports_divergence_where_gradi_solve_does():
+    points = gradi.shapes.circle(8)
+    X0 = gradi.shapes.random_start(gradi.distance_matrix(points), 2, seed=1)
+    with pytest.raises(gradi.DivergenceError) as whole:
+        gradi.solve(gradi.distance_matrix(points), 2, backend="jax", lr=0.5, niter=200, X0=X0, dtype="float64")
+    with pytest.raises(gradi.DivergenceError) as rows:
+        rowsolve.solve_rows(rowsolve.PointRows(points, "float64"), 2, lr=0.5, niter=200, X0=X0)
+    assert (rows.value.iteration, rows.value.what) == (whole.value.iteration, whole.value.what)
+
+
+TWO_PROCESS_SCRIPT = """
+import sys
+import numpy as np
+import gradi
+from gradi import distributed, rowsolve
+from gradi.testing import make_case
+
+distributed.initialize(distributed.from_environment())
+out = sys.argv[1]
+X0, D, lr = make_case(29, 3, "float64", seed=7)
+points = gradi.shapes.cube(29, 3, seed=7)
+sources = {"points-float32": rowsolve.PointRows(points, "float32"),
+           "points-float64": rowsolve.PointRows(points, "float64"),
+           "matrix-float32": rowsolve.MatrixRows(out + "/D.npy", "float32")}
+for name, source in sources.items():
+    result = rowsolve.solve_rows(source, 3, lr=lr, niter=30, X0=X0)
+    if distributed.process_index() == 0:
+        np.save(f"{out}/{name}.npy", result.X)
+    else:
+        assert rowsolve.own_rows(29, 1, source.dtype)[0] > 0
+"""
+
+
+def test_two_processes_agree_with_the_reference(tmp_path):
+    X0, D, lr = make_case(29, 3, "float64", seed=7)
+    np.save(tmp_path / "D.npy", D)
+    script = tmp_path / "two.py"
+    script.write_text(TWO_PROCESS_SCRIPT)
+    done = _run([*GRADI, "launch", "-n", "2", "--", sys.executable, str(script), str(tmp_path)])
+    assert done.returncode == 0, done.stderr
+    expected = reference_descend(X0, D, lr, 30)
+    for name in ("points-float32", "points-float64", "matrix-float32"):
+        X = np.load(tmp_path / f"{name}.npy")
+        assert_agrees(X, expected, D, name.split("-")[1])
+
+
+def test_launched_solve_prints_once_and_matches_one_process():
+    argv = ["solve", "--backend", "jax-sharded", "--shape", "sphere", "-n", "40", "--niter", "200"]
+    two = _run([*GRADI, "launch", "-n", "2", "--", *GRADI, *argv])
+    one = _run([*GRADI, *argv])
+    assert two.returncode == 0 and one.returncode == 0, two.stderr + one.stderr
+    assert two.stdout.count("final stress") == 1 and "processes=2" in two.stdout
+    stress = [float(run.stdout.split("final stress")[1].split()[0]) for run in (two, one)]
+    assert stress[0] == pytest.approx(stress[1], rel=1e-4)
+
+
+def test_unreachable_coordinator_fails_with_one_line_within_the_timeout():
+    address = f"127.0.0.1:{launch.free_port()}"
+    started = time.monotonic()
+    done = _run([*GRADI, "solve", "--backend", "jax-sharded", "--coordinator", address,
+                 "--num-processes", "2", "--process-id", "1", "--connect-timeout", "2"], timeout=60)
+    elapsed = time.monotonic() - started
+    assert done.returncode == distributed.EXIT_CODE
+    assert _errors(done.stderr) == [line for line in _errors(done.stderr) if "could not join" in line]
+    assert len(_errors(done.stderr)) == 1 and address in done.stderr
+    assert elapsed < 2 + 30, f"gave up after {elapsed:.1f} s (timeout 2 s plus start-up)"
+
+
+def _connected_launch():
+    """A 2-process gradi launch of a long solve, returned once both processes are connected."""
+    launcher = subprocess.Popen([*GRADI, "launch", "-n", "2", "--", *GRADI, "solve", "--backend",
+                                 "jax-sharded", "-n", "300", "--niter", "10000000"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    connected = threading.Event()
+    lines = []
+
+    def read():
+        for line in launcher.stderr:
+            lines.append(line)
+            if "".join(lines).count("is connected to") == 2:  # gloo's notice, once per process
+                connected.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not connected.wait(0.2):
+        if launcher.poll() is not None or time.monotonic() > deadline:
+            launcher.kill()
+            pytest.fail(f"the two processes never connected (launcher: {launcher.poll()}): " + "".join(lines))
+    return launcher, lines, _children(launcher.pid)
+
+
+def test_a_killed_process_makes_the_launcher_fail_promptly():
+    launcher, lines, children = _connected_launch()
+    try:
+        assert len(children) == 2
+        os.kill(children[1], 9)
+        killed = time.monotonic()
+        code = launcher.wait(timeout=60)
+        elapsed = time.monotonic() - killed
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert code == 128 + 9, "".join(lines)
+    assert elapsed < 20, f"the launcher took {elapsed:.1f} s to notice"
+    assert any("was killed by signal 9" in line for line in lines), "".join(lines)
+    assert _all_gone(children, within=10)
+
+
+def test_a_killed_launcher_takes_its_processes_with_it():
+    launcher, _, children = _connected_launch()
+    launcher.kill()
+    launcher.wait(timeout=60)
+    assert _all_gone(children, within=10)
+
+
+def _all_gone(pids, within):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if all(_state(pid) in ("gone", "Z") for pid in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["solve", "--num-processes", "2", "--coordinator", "127.0.0.1:1", "--process-id", "0"],
+     "needs --backend jax-sharded"),
+    (["solve", "--backend", "jax-sharded", "--num-processes", "2"], "go together"),
+    (["solve", "--backend", "jax-sharded", "--coordinator", "nowhere", "--num-processes", "2",
+      "--process-id", "0"], "HOST:PORT"),
+    (["bench", "--backends", "jax-sharded", "--budget", "1", "--coordinator", "127.0.0.1:1",
+      "--num-processes", "2", "--process-id", "5"], "process id"),
+    (["launch", "-n", "2"], "needs a command"),
+])
+def test_bad_multiprocess_arguments_give_one_line_and_exit_code_2(argv, words):
+    done = _run([*GRADI, *argv], timeout=60)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("env, pool, pinned", [({}, 1, True), ({"NPROC": "2"}, 2, False)])
+def test_jax_threads_are_what_xla_runs(env, pool, pinned):
+    script = textwrap.dedent("""
+        import json, os
+        import gradi
+        from gradi.backends.jax_runtime import runtime
+        from gradi.problem import ProblemSize
+        from gradi.testing import make_case, run_backend
+        X0, D, lr = make_case(50, 2, "float32")
+        run_backend("jax", X0.copy(), D, lr, 5)
+        names = [open(f"/proc/self/task/{t}/comm").read() for t in os.listdir("/proc/self/task")]
+        jax = gradi.backends.get("jax")
+        print(json.dumps({"pool": runtime().pool_threads, "pinned": runtime().pinned_by_gradi,
+                          "xla_threads": sum(name.startswith("tf_XLAEigen") for name in names),
+                          "default": jax.default_threads(), "NPROC": os.environ.get("NPROC"),
+                          "refusal": jax.check(ProblemSize(50, 2, "float32"), 1)}))
+    """)
+    environ = {key: value for key, value in os.environ.items() if key not in ("NPROC", "PJRT_NPROC")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT, env={**environ, **env})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["pool"] == pool and report["pinned"] is pinned and report["default"] == pool
+    assert report["NPROC"] == env.get("NPROC"), "gradi must not leave its setting behind"
+    if report["xla_threads"] == 0:
+        pytest.skip("this XLA names its pool threads differently; the pool size is not visible")
+    assert report["xla_threads"] == pool
+    assert (report["refusal"] is None) == (pool == 1)
+
+
+def _children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return sorted(found)
+
+
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
