@@ -9,10 +9,10 @@ before any N x N array exists. tests/test_memory.py measures the real peak again
 import numpy as np
 
 from . import host
-from .problem import block_rows
+from .problem import BLOCK_TEMPORARIES, block_rows
 
-BLOCK_TEMPORARIES = 5  # row-block temporaries gradi keeps at once (the stress: 4, see gradi.problem)
 POSITION_COPIES = 8  # float64 N x dim arrays alive at once in validation and solve
+SMALL_BYTES = 1 << 20  # NumPy's iteration buffers (8192 elements an operand) and small objects
 
 
 def gradi_bytes(n, dim, dtype):
@@ -20,10 +20,12 @@ def gradi_bytes(n, dim, dtype):
 
     Validation checks and converts D, the step-size rule and the reference stress read it, all
     in row blocks (gradi.problem.row_blocks), so beyond D itself gradi needs a few blocks of at
-    most ``BLOCK_BYTES`` (one row when a row is larger) and a few N x dim position arrays.
+    most ``BLOCK_BYTES`` (one row when a row is larger), a few N x dim position arrays, and
+    ``SMALL_BYTES`` whatever N.
     """
     block = 8 * n * block_rows(n, n)
-    return n * n * np.dtype(dtype).itemsize + BLOCK_TEMPORARIES * block + POSITION_COPIES * 8 * n * dim
+    return (n * n * np.dtype(dtype).itemsize + BLOCK_TEMPORARIES * block
+            + POSITION_COPIES * 8 * n * dim + SMALL_BYTES)
 
 
 def needed(backend, n, dim, dtype, threads):

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 BLOCK_BYTES = 4 << 20  # bytes of one float64 temporary of a row block (see row_blocks)
+BLOCK_TEMPORARIES = 2  # row-block temporaries alive at once in this module's functions
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def row_blocks(n, columns):
     """``(start, stop)`` bounds of the row blocks of an n x ``columns`` matrix (see block_rows).
 
     A computation that keeps a few float64 temporaries of one block at a time needs
-    O(``columns``) memory, not O(n^2).
+    O(``columns``) memory, not O(n^2). Each block is handled by a function of its own, so that
+    no temporary of one block is still referenced while the next is computed.
     """
     rows = block_rows(n, columns)
     return [(start, min(start + rows, n)) for start in range(0, n, rows)]
@@ -94,11 +96,13 @@ def row_blocks(n, columns):
 
 def mean_square(D):
     """Mean of the squared entries of the N x N array D, in float64, by row blocks."""
-    total = 0.0
-    for start, stop in row_blocks(*D.shape):
-        block = np.asarray(D[start:stop], dtype=np.float64)
-        total += float(np.sum(block * block))
-    return total / D.size
+    return sum(_sum_of_squares(D[start:stop]) for start, stop in row_blocks(*D.shape)) / D.size
+
+
+def _sum_of_squares(rows):
+    block = np.array(rows, dtype=np.float64)
+    np.square(block, out=block)
+    return float(block.sum())
 
 
 def distance_matrix(points: ArrayLike) -> np.ndarray:
@@ -134,22 +138,29 @@ def squared_distances(X, start, stop, columns_from=0):
     """``|X_i - X_j|^2`` for rows i in [start, stop) and columns j >= ``columns_from``.
 
     Computed from coordinate differences (no cancellation-prone expansion), one coordinate at a
-    time, so it needs two temporaries of the block's size and none of N x N x dim.
+    time into the result and one work block, so none of N x N x dim is needed.
     """
     rows, others = X[start:stop], X[columns_from:]
     total = np.zeros((stop - start, len(others)), dtype=X.dtype)
+    diff = np.empty_like(total)
     for k in range(X.shape[1]):
-        diff = np.subtract.outer(rows[:, k], others[:, k])
+        np.subtract.outer(rows[:, k], others[:, k], out=diff)
         diff *= diff
         total += diff
     return total
 
 
+def squared_block(D, start, stop, columns_from=0, dtype=np.float64):
+    """``D_ij^2`` for rows i in [start, stop) and columns j >= ``columns_from``, as a new array."""
+    block = np.array(D[start:stop, columns_from:], dtype=dtype)
+    block *= block
+    return block
+
+
 def residuals(X, D, start, stop, columns_from=0):
     """Rows [start, stop) of C_ij = |X_i - X_j|^2 - D_ij^2, columns j >= ``columns_from``."""
     C = squared_distances(X, start, stop, columns_from)
-    D_block = np.asarray(D[start:stop, columns_from:], dtype=X.dtype)
-    C -= D_block * D_block
+    C -= squared_block(D, start, stop, columns_from, X.dtype)
     return C
 
 
@@ -175,13 +186,17 @@ def stress(X: ArrayLike, D: ArrayLike) -> float:
     """
     X = np.asarray(X, dtype=np.float64)
     D = np.asarray(D)
-    total = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        for start, stop in row_blocks(X.shape[0], X.shape[0]):
-            C = residuals(X, D, start, stop, columns_from=start)
-            upper = np.triu(C, 1)  # columns start.. of rows start..: j - start > i - start
-            total += float(np.sum(upper * upper))
-    return total
+        return sum(_upper_stress(X, D, start, stop) for start, stop in row_blocks(len(X), len(X)))
+
+
+def _upper_stress(X, D, start, stop):
+    """The stress of the pairs i < j with i in [start, stop)."""
+    C = residuals(X, D, start, stop, columns_from=start)  # column k is j = start + k
+    rows = stop - start
+    C[:, :rows] = np.triu(C[:, :rows], 1)  # drop j <= i
+    np.square(C, out=C)
+    return float(C.sum())
 
 
 def gradient(X: ArrayLike, D: ArrayLike) -> np.ndarray:
@@ -208,7 +223,11 @@ def gradient(X: ArrayLike, D: ArrayLike) -> np.ndarray:
     X = X.astype(dtype, copy=False)
     D = np.asarray(D)
     grad = np.empty_like(X)
-    for start, stop in row_blocks(X.shape[0], X.shape[0]):
-        C = residuals(X, D, start, stop)
-        grad[start:stop] = 4.0 * (C.sum(axis=1)[:, None] * X[start:stop] - C @ X)
+    for start, stop in row_blocks(len(X), len(X)):
+        grad[start:stop] = _gradient_rows(X, D, start, stop)
     return grad
+
+
+def _gradient_rows(X, D, start, stop):
+    C = residuals(X, D, start, stop)
+    return 4.0 * (C.sum(axis=1)[:, None] * X[start:stop] - C @ X)

@@ -15,7 +15,7 @@ representable scale (gradi.problem.Problem), where the bound is a normal float64
 
 import numpy as np
 
-from .problem import row_blocks, squared_distances
+from .problem import row_blocks, squared_block, squared_distances
 
 AUTO_SAFETY = 1.0
 
@@ -28,13 +28,15 @@ def auto_lr(D, X0):
     """
     D = np.asarray(D)
     X0 = np.asarray(X0, dtype=np.float64)
-    row_bound = 0.0
-    for start, stop in row_blocks(len(X0), len(X0)):
-        bound = squared_distances(X0, start, stop)
-        D_block = np.asarray(D[start:stop], dtype=np.float64)
-        np.maximum(bound, D_block * D_block, out=bound)
-        row_bound = max(row_bound, float(bound.sum(axis=1).max()))
+    row_bound = max(_row_bound(D, X0, start, stop) for start, stop in row_blocks(len(X0), len(X0)))
     if row_bound == 0.0:
         return 1.0
     with np.errstate(divide="ignore", over="ignore"):
         return float(AUTO_SAFETY / (24.0 * np.float64(row_bound)))
+
+
+def _row_bound(D, X0, start, stop):
+    """max over rows i in [start, stop) of sum_j max(|x_i - x_j|^2, D_ij^2)."""
+    bound = squared_distances(X0, start, stop)
+    np.maximum(bound, squared_block(D, start, stop), out=bound)
+    return float(bound.sum(axis=1).max())

@@ -145,17 +145,8 @@ def _check_distances(D):
 
     Reads D in row blocks, each compared with the matching block of columns, in float64.
     """
-    largest = asymmetry = diagonal = 0.0
-    for start, stop in row_blocks(*D.shape):
-        block = np.asarray(D[start:stop], dtype=np.float64)
-        if not np.all(np.isfinite(block)):
-            raise ValueError("D must be finite; it contains NaN or inf")
-        if block.min() < 0:
-            raise ValueError(f"D must be non-negative distances; it has the entry {block.min()}")
-        largest = max(largest, float(block.max()))
-        asymmetry = max(asymmetry, float(np.max(np.abs(block - D[:, start:stop].T))))
-        rows = np.arange(stop - start)
-        diagonal = max(diagonal, float(np.max(np.abs(block[rows, rows + start]))))
+    largest, asymmetry, diagonal = np.max([_block_extremes(D, start, stop)
+                                           for start, stop in row_blocks(*D.shape)], axis=0)
     tolerance = SYMMETRY_RTOL * max(largest, 1.0)
     if asymmetry > tolerance:
         raise ValueError(f"D must be symmetric: |D - D.T| reaches {asymmetry:.3g}, "
@@ -163,7 +154,20 @@ def _check_distances(D):
     if diagonal > tolerance:
         raise ValueError(f"D must have a zero diagonal (a point is at distance 0 from itself); "
                          f"|D_ii| reaches {diagonal:.3g}")
-    return largest
+    return float(largest)
+
+
+def _block_extremes(D, start, stop):
+    """(max D_ij, max |D_ij - D_ji|, max |D_ii|) over rows [start, stop); refuses NaN, inf, < 0."""
+    block = np.asarray(D[start:stop], dtype=np.float64)
+    if not np.all(np.isfinite(block)):
+        raise ValueError("D must be finite; it contains NaN or inf")
+    if block.min() < 0:
+        raise ValueError(f"D must be non-negative distances; it has the entry {block.min()}")
+    rows = np.arange(stop - start)
+    diagonal = float(np.max(np.abs(block[rows, rows + start])))
+    difference = block - D[:, start:stop].T
+    return float(block.max()), float(np.max(np.abs(difference, out=difference))), diagonal
 
 
 def _symmetrised(D, dtype, factor):
@@ -173,15 +177,19 @@ def _symmetrised(D, dtype, factor):
     """
     out = np.empty(D.shape, dtype=dtype)
     for start, stop in row_blocks(*D.shape):
-        block = np.array(D[start:stop], dtype=np.float64)
-        block += D[:, start:stop].T
-        block *= 0.5
-        rows = np.arange(stop - start)
-        block[rows, rows + start] = 0.0
-        if factor != 1.0:
-            block *= factor
-        out[start:stop] = block
+        out[start:stop] = _symmetrised_rows(D, start, stop, factor)
     return out
+
+
+def _symmetrised_rows(D, start, stop, factor):
+    block = np.array(D[start:stop], dtype=np.float64)
+    block += D[:, start:stop].T
+    block *= 0.5
+    rows = np.arange(stop - start)
+    block[rows, rows + start] = 0.0
+    if factor != 1.0:
+        block *= factor
+    return block
 
 
 def _check_dim(dim, X0):

@@ -9,9 +9,9 @@ Two measures, as the allocations are made:
   the high-water mark (/proc/self/clear_refs) just before the measured step and reads it
   (VmHWM) after, so neither imports nor building D count. (Not ``ru_maxrss``: it also keeps
   the high-water mark of the moment any thread exited, before the reset.) The measured step
-  is either a whole ``solve`` (against ``memory.needed``) or the backend's ``prepare`` +
-  ``descend`` after validation (against ``Backend.working_bytes``), each in its own process
-  so that nothing is cached or reused from another measurement.
+  is either a whole ``solve`` (against ``memory.needed``) or the backend's ``prepare`` and two
+  ``descend`` calls after validation (against ``Backend.working_bytes``), each in its own
+  process so that nothing is cached or reused from another measurement.
 """
 
 import json
@@ -32,6 +32,11 @@ TRACED = [name for name in ("python", "numpy-loops", "numpy") if name in gradi.b
 # One of each kind of working memory, for the quick run: D^2 padded (C++), packed tiles (Mojo),
 # XLA buffers (JAX). The slow run measures every backend.
 QUICK = [name for name in ("cpp-simd", "mojo-simd", "jax", "jax-scan") if name in NATIVE]
+# Measured short at N=4000: mojo-simd keeps 17-19 MiB resident from one descend call to the next,
+# which MojoSimd.working_bytes (gradi/backends/mojo.py, not this suite's to change) does not count.
+SHORT = {"mojo-simd": "mojo-simd keeps ~18 MiB between descend calls that working_bytes omits"}
+SLOW = [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=SHORT[name])) if name in SHORT
+        else name for name in NATIVE + TRACED]
 
 
 def _threads(name):
@@ -48,7 +53,8 @@ def _distances(n, dim):
 
 
 def _run(mode, backend, D, dim, dtype, threads, niter):
-    """The measured step: a whole solve, or prepare + descend on an already validated problem."""
+    """The measured step: a whole solve, or prepare and two descend calls (1 and niter - 1
+    iterations, as a solve's first chunks) on an already validated problem."""
     if mode == "solve":
         return lambda: gradi.solve(D, dim, backend=backend, niter=niter, dtype=dtype, threads=threads)
     runner = gradi.backends.get(backend)
@@ -57,7 +63,8 @@ def _run(mode, backend, D, dim, dtype, threads, niter):
 
     def prepare_and_descend():
         with runner.prepare(validated, threads) as state:
-            runner.descend(state, X, niter)
+            runner.descend(state, X, 1)
+            runner.descend(state, X, niter - 1)
     return prepare_and_descend
 
 
@@ -91,7 +98,11 @@ def probe(mode, backend, n, dim, dtype, threads, niter):
     return (_vm_kib("VmHWM") - before) * 1024
 
 
+PAGES = 16 * 4096  # resident memory counts whole pages: a buffer can touch a page beyond its size
+
+
 def _measure_in_a_fresh_process(mode, backend, n, dim, dtype, niter=3):
+    """(peak resident bytes, estimate + PAGES) of the measured step, in a fresh process."""
     threads = _threads(backend)
     command = [sys.executable, __file__, mode, backend, str(n), str(dim), dtype, str(threads), str(niter)]
     output = subprocess.run(command, capture_output=True, text=True, timeout=600,
@@ -100,10 +111,10 @@ def _measure_in_a_fresh_process(mode, backend, n, dim, dtype, niter=3):
     peak = json.loads(output.stdout.splitlines()[-1])
     if peak is None:
         pytest.skip("the peak resident size cannot be reset here (/proc/self/clear_refs)")
-    return peak, _allowed(mode, backend, n, dim, dtype, threads)
+    return peak, _allowed(mode, backend, n, dim, dtype, threads) + PAGES
 
 
-def _traced_peak(mode, backend, n, dim, dtype, niter=1):
+def _traced_peak(mode, backend, n, dim, dtype, niter=2):
     D = _distances(n, dim)
     threads = _threads(backend)
     gradi.solve(_distances(20, dim), dim, backend=backend, niter=2, dtype=dtype, threads=threads)
@@ -140,9 +151,9 @@ def test_the_estimate_bounds_the_peak_resident_memory_of_a_solve(backend):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["solve", "backend"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("backend", NATIVE + TRACED)
+@pytest.mark.parametrize("backend", SLOW)
 def test_the_estimate_bounds_the_peak_resident_memory_at_n4000(backend, dtype, mode):
-    n, niter = (1000, 1) if backend in ("python", "numpy-loops") else (4000, 3)
+    n, niter = (1000, 2) if backend in ("python", "numpy-loops") else (4000, 3)
     peak, allowed = _measure_in_a_fresh_process(mode, backend, n, 3, dtype, niter)
     _check(peak, allowed, f"{mode} {backend} {dtype} N={n}")
 
@@ -161,7 +172,7 @@ def test_gradis_own_work_is_d_plus_a_few_row_blocks():
         stress_peak = tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
-    blocks = memory.BLOCK_TEMPORARIES * 8 * n * problem.block_rows(n, n)
+    blocks = memory.BLOCK_TEMPORARIES * 8 * n * problem.block_rows(n, n) + memory.SMALL_BYTES
     assert validation_peak <= n * n * 4 + blocks + memory.POSITION_COPIES * 8 * n * dim
     assert stress_peak <= blocks < n * n * 8
 
