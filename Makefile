@@ -9,6 +9,7 @@ setup:
 	GRADI_VENV=$(VENV) bash scripts/setup.sh
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 bench: setup

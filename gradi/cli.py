@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from . import backends, distributed, host, io, launch, memory, pictures, rowsolve, shapes
-from .bench import counted, machine, plots, probes, report, roofline, solution, solution_report, sweep
 from .align import procrustes_disparity
+from .bench import counted, machine, plots, probes, report, roofline, solution, solution_report, sweep
 from .errors import DivergenceError
 from .problem import ProblemSize, distance_matrix
 from .solver import solve

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from . import backends, distributed
+from .backends.jax_sharded import layout
 from .errors import BackendUnavailableError, DivergenceError
 from .problem import Problem, ProblemSize
-from .backends.jax_sharded import layout
 from .solver import CHUNK_SECONDS, Result
 from .stepsize import AUTO_SAFETY
 from .validation import SYMMETRY_RTOL, _check_dtype, _check_lr, check_int, resolve_threads

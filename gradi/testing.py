@@ -5,9 +5,10 @@ coordinate's absolute error grows with the size of the shape.
 
 Tolerances per dtype, justified: each step sums N terms whose rounding error is about
 eps * |term|; after the iterations of a converging run these errors stay of order
-sqrt(N) * eps * scale times a modest growth factor. float32 (eps 1.2e-7) gets 1e-5 of the scale (seen: 2.5e-7 at N=1000 after 50 steps),
-float64 (eps 2.2e-16) gets 1e-10: loose enough for different summation orders and FMA, tight
-enough that a wrong gradient (off by one term or by a factor) fails by orders of magnitude.
+sqrt(N) * eps * scale times a modest growth factor. float32 (eps 1.2e-7) gets 1e-5 of the scale
+(seen: 2.5e-7 at N=1000 after 50 steps), float64 (eps 2.2e-16) gets 1e-10: loose enough for
+different summation orders and FMA, tight enough that a wrong gradient (off by one term or by
+a factor) fails by orders of magnitude.
 Backends that compute in another precision than asked (``python`` computes in Python floats)
 are compared with the float32 tolerance when float32 was asked.
 """

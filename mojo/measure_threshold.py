@@ -39,7 +39,7 @@ def crossover(ext, niter, threads):
         X0, D, lr = make_case(n, 3, "float32")
         W = np.empty(ext.simd_workspace_size(n, 3, threads, X0.itemsize), X0.dtype)
         ext.simd_prepare(W, D, 3, threads)
-        best = best_seconds(lambda X, k, t: ext.simd(W, X, lr, k, t), X0, niter, (1, threads))
+        best = best_seconds(lambda X, k, t, W=W, lr=lr: ext.simd(W, X, lr, k, t), X0, niter, (1, threads))
         serial, parallel = best[1], best[threads]
         faster[n] = parallel < serial
         print(f"  {n:4d} {serial * 1e3:9.3f} {parallel * 1e3:9.3f}")

@@ -114,9 +114,9 @@ def decide(base, head, rows, base_hash, head_hash, wall_factor, count_factor, co
         return 1, (f"Regression (counts above {count_factor:g}x, wall time above {wall_factor:g}x): "
                    f"{', '.join(regressed)}.")
     if count_regex and not any(re.search(count_regex, row[0]) and row[3] is not None for row in rows):
-        return 2, (f"Failed to run: no deterministic count was compared (the counted tracks skip "
-                   f"without valgrind: apt-get install valgrind; ASV_GATE_COUNT_BENCH= gates wall "
-                   f"time only).")
+        return 2, ("Failed to run: no deterministic count was compared (the counted tracks skip "
+                   "without valgrind: apt-get install valgrind; ASV_GATE_COUNT_BENCH= gates wall "
+                   "time only).")
     compared = sum(row[3] is not None for row in rows)
     return 0, (f"No regression: {compared} benchmarks compared, none above its limit "
                f"(counts {count_factor:g}x, wall time {wall_factor:g}x).")

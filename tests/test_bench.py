@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import gradi
-from gradi.bench import plots, probes, report, sourcelines, sweep
 from gradi.backends.base import Backend
 from gradi.backends.numpy_matrix import Workspace, descend_matrix
+from gradi.bench import plots, probes, report, sourcelines, sweep
 from gradi.cli import main
 
 TINY = ["bench", "--backends", "python,numpy", "--sizes", "5,8", "--dims", "2,3", "--niter", "5",

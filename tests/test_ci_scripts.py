@@ -195,6 +195,7 @@ def _installed(names):
 def _closure(requirement_names):
     """Installed distributions needed by these requirements (markers for this Python honoured)."""
     from importlib import metadata
+
     from packaging.requirements import Requirement
 
     seen, todo = set(), [(name, set()) for name in requirement_names]
@@ -272,6 +273,7 @@ def github():
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", _FakeGitHub
     server.shutdown()
+    server.server_close()
 
 
 def _run_script(name, *args, api, output=None, **env):

@@ -285,6 +285,7 @@ def test_ctrl_c_during_a_solve_is_one_line_and_exit_code_130(capsys, monkeypatch
     assert captured.out == "" and captured.err == "gradi solve: interrupted\n"
 
 
+@pytest.mark.filterwarnings("default::UserWarning")  # the CLI prints what the filters let through
 def test_warnings_are_one_line_each(tmp_path, capsys):
     path = tmp_path / "twice.csv"
     path.write_text("0,0\n1,0\n0,1\n1,0\n")

@@ -148,7 +148,7 @@ def test_a_state_in_use_refuses_a_second_thread(kind, n, niter):
         state = STATES[kind](D, 3, lr, 1)
         started, outcome = threading.Event(), {}
 
-        def work():
+        def work(state=state, started=started, outcome=outcome):
             started.set()
             try:
                 state.descend(X0.copy(), niter)

@@ -20,7 +20,7 @@ ISAS = native.simd_isas()
 BACKEND = next(b for b in cpp.BACKENDS if b.name == "cpp-simd")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def case(n, dim, dtype):
     """(X0, D, lr, reference X after NITER steps), computed once per problem."""
     X0, D, lr = make_case(n, dim, dtype)

@@ -21,8 +21,14 @@ import gradi
 from gradi import distributed, launch, rowsolve
 from gradi.backends import jax_sharded
 from gradi.problem import ProblemSize
-from gradi.testing import (RELATIVE_TOLERANCE, assert_agrees, make_case, max_relative_error,
-                           reference_descend, run_backend)
+from gradi.testing import (
+    RELATIVE_TOLERANCE,
+    assert_agrees,
+    make_case,
+    max_relative_error,
+    reference_descend,
+    run_backend,
+)
 
 pytest.importorskip("jax", reason="jax is not installed (pip install 'gradi[jax]')")
 
@@ -218,7 +224,7 @@ def _connected_launch():
     """A 2-process gradi launch of a long solve, returned once both processes are connected."""
     launcher = subprocess.Popen([*GRADI, "launch", "-n", "2", "--", *GRADI, "solve", "--backend",
                                  "jax-sharded", "-n", "300", "--niter", "10000000"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     connected = threading.Event()
     lines = []
 
@@ -228,13 +234,21 @@ def _connected_launch():
             if "".join(lines).count("is connected to") == 2:  # gloo's notice, once per process
                 connected.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    launcher.reader = reader  # _closed() waits for it before closing the pipe
     deadline = time.monotonic() + RUN_TIMEOUT
     while not connected.wait(0.2):
         if launcher.poll() is not None or time.monotonic() > deadline:
             launcher.kill()
             pytest.fail(f"the two processes never connected (launcher: {launcher.poll()}): " + "".join(lines))
     return launcher, lines, _children(launcher.pid)
+
+
+def _closed(launcher):
+    """Wait for the launcher's stderr to be read to its end, then close the pipe."""
+    launcher.reader.join(timeout=30)
+    launcher.stderr.close()
 
 
 def test_a_killed_process_makes_the_launcher_fail_promptly():
@@ -248,6 +262,8 @@ def test_a_killed_process_makes_the_launcher_fail_promptly():
     finally:
         if launcher.poll() is None:
             launcher.kill()
+            launcher.wait()
+        _closed(launcher)
     assert code == 128 + 9, "".join(lines)
     assert elapsed < 20, f"the launcher took {elapsed:.1f} s to notice"
     assert any("was killed by signal 9" in line for line in lines), "".join(lines)
@@ -259,6 +275,7 @@ def test_a_killed_launcher_takes_its_processes_with_it():
     launcher.kill()
     launcher.wait(timeout=60)
     assert _all_gone(children, within=10)
+    _closed(launcher)
 
 
 def _all_gone(pids, within):

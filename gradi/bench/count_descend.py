@@ -63,11 +63,12 @@ def code_path(backend, counted_cpu):
 
 def run(name, n, dim, niter, dtype):
     """The result record (see the module docstring); exceptions for failures."""
+    from pytest_codspeed.instruments.hooks import dist_instrument_hooks as hooks
+
     import gradi
     from gradi.backends import BACKENDS
     from gradi.testing import assert_agrees, reference_descend
     from gradi.validation import validate
-    from pytest_codspeed.instruments.hooks import dist_instrument_hooks as hooks
 
     from .counted import COUNTED_CPU
     from .sweep import target

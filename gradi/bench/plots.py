@@ -211,7 +211,8 @@ def _roofline_chart(table, colours, hardware):
         title = f"dim = {dim}" if dim is not None else "no measurements"
         if hardware is not None and cores and dim is not None:
             ceilings = _ceiling_lines(ax, hardware, dtype, dim, cores)
-            title += f": compute ceiling {roofline.compute_ceiling(hardware, hardware.widest.isa, dtype, dim, cores):.3g}/s"
+            ceiling = roofline.compute_ceiling(hardware, hardware.widest.isa, dtype, dim, cores)
+            title += f": compute ceiling {ceiling:.3g}/s"
         ax.set_title(title)
         ax.set_xlabel("N (points)")
         ax.grid(which="both", alpha=0.25)

@@ -79,7 +79,7 @@ def measure():
     clock = _best_rate(lambda adds: (adds, native.probe_add_chain(adds)), 1 << 12)
     units = []
     for isa in native.simd_isas():
-        rate = _best_rate(lambda rounds: native.probe_fma(isa, rounds), 1 << 6)
+        rate = _best_rate(lambda rounds, isa=isa: native.probe_fma(isa, rounds), 1 << 6)
         units.append(VectorUnit(isa, native.probe_vector_bytes(isa), rate, rate / clock))
     units.sort(key=lambda unit: unit.vector_bytes)
     cache = last_level_cache_bytes()

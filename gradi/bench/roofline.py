@@ -154,8 +154,8 @@ def describe(hardware, cores):
         for unit in reversed(hardware.vector_units):
             for scheme in SCHEMES:
                 values = [compute_ceiling(hardware, unit.isa, dtype, dim, cores, scheme) for dim in (2, 3)]
-                table.append([f"compute {unit.isa}", dtype,
-                              f"{scheme} ({fmas_per_pair_update(2, scheme):g}/{fmas_per_pair_update(3, scheme):g} FMAs)",
+                fmas = f"{fmas_per_pair_update(2, scheme):g}/{fmas_per_pair_update(3, scheme):g} FMAs"
+                table.append([f"compute {unit.isa}", dtype, f"{scheme} ({fmas})",
                               *(f"{value:.3g}" for value in values)])
         for scheme in SCHEMES:
             value = memory_ceiling(hardware, dtype, cores, scheme)
