@@ -53,6 +53,8 @@ cp ".asv/results/$machine/machine.json" "$out/results/$machine/" 2>/dev/null || 
 for hash in "$base_hash" "$merge_hash"; do
   cp ".asv/results/$machine/${hash:0:8}"-*.json "$out/results/$machine/" 2>/dev/null || true
 done
+# The gate measures into its own folder (ASV_GATE_DIR, scripts/asv-gate.sh): its rows travel too.
+cp -r "${ASV_GATE_DIR:-.asv/gate}/results" "$out/gate-results" 2>/dev/null || true
 
 "$python" scripts/ci-pr-comment.py build "$out"
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
