@@ -14,6 +14,7 @@ class Memory:
 
     params = [common.BACKEND_NAMES, [100, 1000]]
     param_names = ["backend", "N"]
+    version = "1"
 
     def setup_cache(self):
         return common.references()

@@ -13,6 +13,7 @@ class Solve:
 
     params = [common.BACKEND_NAMES, common.SIZES, common.DIMS, common.THREADS]
     param_names = ["backend", "N", "dim", "threads"]
+    version = "1"
 
     def setup_cache(self):
         return common.references()

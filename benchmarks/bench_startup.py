@@ -13,6 +13,7 @@ class Startup:
 
     params = [common.BACKEND_NAMES]
     param_names = ["backend"]
+    version = "1"
     repeat = (3, 10, 20.0)
     warmup_time = 0
 

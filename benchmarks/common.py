@@ -6,6 +6,12 @@ backend compile or warm up (not timed) and checks the backend's positions once a
 NumPy reference, so a backend that is fast but wrong raises in setup and posts no number.
 The references come from asv's ``setup_cache`` (``references``): computed once per benchmark
 class, in a process of their own, so their memory never shows in a ``peakmem_`` result.
+
+Parameter lists are literal, never read from the registry: asv runs a combination by its index
+in the other commit's process, so a list that changed between commits would mislabel rows. A
+backend this commit does not have skips with that reason. Every benchmark class sets an explicit
+``version`` (bump it when its workload changes, here or in this module), so editing a file's text
+does not orphan its history and a changed workload never mixes with the old one in a graph.
 """
 
 import time
@@ -16,7 +22,8 @@ from gradi.bench.sweep import target
 from gradi.testing import assert_agrees, reference_descend
 from gradi.validation import validate
 
-BACKEND_NAMES = list(BACKENDS)
+BACKEND_NAMES = ["python", "numpy-loops", "numpy", "jax-scan", "jax", "cpp", "cpp-parallel",
+                 "cpp-simd", "mojo", "mojo-parallel", "mojo-simd", "jax-sharded"]
 SIZES = [10, 100, 1000]
 DIMS = [2, 3]
 THREADS = [1, 2]
@@ -33,6 +40,8 @@ _prepared = {}
 
 def default_threads(backend):
     """Threads a solve uses when the caller does not say: all cores if parallel, else one."""
+    if backend not in BACKENDS:
+        raise NotImplementedError(f"backend {backend!r} is not in this commit's registry")
     return BACKENDS[backend].default_threads()
 
 
@@ -42,11 +51,19 @@ def skip_unless_runnable(backend, problem, threads):
     The reason is the backend's own ``check`` (gradi's single runnability rule), or the
     suite's size limit for the slow seed tiers.
     """
+    if backend not in BACKENDS:
+        raise NotImplementedError(f"backend {backend!r} is not in this commit's registry")
     reason = BACKENDS[backend].check(problem, threads)
     if reason is None and problem.n > MAX_N.get(backend, problem.n):
         reason = f"{backend} is benchmarked up to N={MAX_N[backend]} (too slow beyond)"
     if reason is not None:
         raise NotImplementedError(reason)
+
+
+def significant(value, digits):
+    """``value`` rounded to ``digits`` significant digits: asv prints a track's value as JSON,
+    so an unrounded ratio would show as 0.0038328256170668444."""
+    return float(f"{value:.{digits}g}")
 
 
 def distances(n, dim):

@@ -6,13 +6,14 @@ Every backend (pure Python, NumPy, JAX, C++, Mojo) computes the same thing.
 """
 
 from . import backends, shapes
-from .errors import BackendUnavailableError, DivergenceError, GradiError
+from .errors import BackendUnavailableError, DegenerateStartWarning, DivergenceError, GradiError
 from .problem import distance_matrix, gradient, stress
 from .solver import Result, solve
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendUnavailableError", "DivergenceError", "GradiError", "Result", "backends",
+    "BackendUnavailableError", "DegenerateStartWarning", "DivergenceError", "GradiError", "Result",
+    "backends",
     "distance_matrix", "gradient", "shapes", "solve", "stress",
 ]

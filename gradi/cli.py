@@ -1,30 +1,42 @@
-"""The ``gradi`` command line: ``gradi backends``, ``gradi solve``, ``gradi bench``, ``gradi launch``.
+"""The ``gradi`` command line: ``gradi backends``, ``solve``, ``bench``, ``machine``, ``launch``.
 
-Bad arguments and bad input print one line (``gradi: error: ...``) and exit with code 2,
-never a traceback (a missing optional package, e.g. plotly for --html, counts as bad input);
-a diverging run prints why and exits with code 1; an interrupted bench exits with 130 after
-writing what it measured. In a multi-process run (``--coordinator/--num-processes/--process-id``
-or ``gradi launch``) a process that cannot join the run, or that loses another process, prints
-one line and exits with code 3 (gradi.distributed); only process 0 prints results and writes files.
+Every failure is one line on stderr that starts with the command (``gradi solve: error: ...``),
+never a traceback. Bad arguments, bad input files and problems refused before solving (e.g. too
+large for this machine's memory, judged from N alone) exit with code 2 (a missing optional
+package, e.g. plotly for --html, counts as bad input); a diverging run, an output that cannot
+be written (a full disk, a closed pipe) and a bench in which no case could be measured exit
+with 1; Ctrl-C exits with 130 (an interrupted bench first writes what it measured). Output
+paths are checked before solving, and the path printed is the file written.
+
+A multi-process run (``--coordinator/--num-processes/--process-id`` on ``solve`` and ``bench``,
+or ``gradi launch -n K -- gradi solve ...``) is ``jax-sharded`` only; only process 0 prints
+results and writes files. A process that cannot join the run within ``--connect-timeout``, or
+that loses another process of it, prints one line and exits with code 3 (gradi.distributed);
+``gradi launch`` exits with the code of the first process that failed.
 """
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import time
+import warnings
+from collections import Counter
 from pathlib import Path
 
-from . import backends, distributed, launch, pictures, rowsolve, shapes
-from .bench import machine, plots, report, sweep
+import numpy as np
+
+from . import backends, distributed, host, io, launch, memory, pictures, rowsolve, shapes
+from .bench import counted, machine, plots, probes, report, roofline, solution, solution_report, sweep
 from .align import procrustes_disparity
 from .errors import DivergenceError
-from .problem import distance_matrix
+from .problem import ProblemSize, distance_matrix
 from .solver import solve
+from .validation import ensure_runnable, resolve_threads, validate
 
-SHAPES = {"circle": (shapes.circle, 2), "sphere": (shapes.sphere, 3), "cube": (shapes.cube, None),
-          "spiral": (shapes.spiral, 2), "helix": (shapes.helix, 3), "text": (shapes.text, 2)}
 DEFAULT_POINTS = 100
+DEFAULT_DISTANCES_DIM = 2  # solve()'s default dimension
 LOCKSTEP_BUDGET = 1e9  # seconds per run: a budget no run reaches (multi-process bench)
 
 
@@ -33,6 +45,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class OutputError(Exception):
+    """An output file could not be written after the solve (a full disk, a vanished folder)."""
 
 
 def _lr(text):
@@ -45,9 +61,9 @@ def _lr(text):
 
 
 def _shape(text):
-    if text in SHAPES or text.lower().endswith(".csv"):
+    if text in shapes.NAMED or text.lower().endswith(".csv"):
         return text
-    raise argparse.ArgumentTypeError(f"must be one of {', '.join(sorted(SHAPES))} or a .csv file, "
+    raise argparse.ArgumentTypeError(f"must be one of {', '.join(sorted(shapes.NAMED))} or a .csv file, "
                                      f"got {text!r}")
 
 
@@ -59,6 +75,8 @@ def _positive(convert):
             raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+        if value == math.inf:
+            raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
         return value
     return parse
 
@@ -92,22 +110,7 @@ def build_parser():
     listing.set_defaults(run=run_backends)
 
     solving = commands.add_parser("solve", help="recover a shape from its distance matrix")
-    solving.add_argument("--shape", default="circle", type=_shape,
-                         help=f"target shape: {', '.join(sorted(SHAPES))} (default circle), or a CSV "
-                              f"file of points, one 'x,y' or 'x,y,z' per line")
-    solving.add_argument("-n", "--points", type=int, default=None,
-                         help=f"number of points N (default {DEFAULT_POINTS}; a CSV file sets its own)")
-    solving.add_argument("--dim", type=int, default=None,
-                         help="dimension (default: the shape's own, 2 for circle, 3 for sphere)")
-    solving.add_argument("--backend", default="numpy", help="backend name (see gradi backends)")
-    solving.add_argument("--threads", type=int, default=None, help="threads for parallel backends")
-    solving.add_argument("--lr", type=_lr, default="auto", help="step size, or 'auto' (default)")
-    solving.add_argument("--niter", type=int, default=1000, help="iterations (default 1000)")
-    solving.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    solving.add_argument("--seed", type=int, default=42, help="seed of the start positions")
-    solving.add_argument("--plot", metavar="PNG", help="write the final shape and the stress curve")
-    solving.add_argument("--animate", metavar="GIF", help="write an animation of the points converging")
-    solving.add_argument("--html", metavar="HTML", help="write an interactive page (needs plotly)")
+    _solve_arguments(solving)
     _add_multiprocess_options(solving)
     solving.set_defaults(run=run_solve)
 
@@ -118,8 +121,8 @@ def build_parser():
                     "1000 iterations, float32, 3 repeats, each parallel backend's default threads "
                     "(all cores for most).")
     sweeping.add_argument("--quick", action="store_true",
-                          help="a fast sweep (a few minutes): every backend, N up to 1000 where "
-                               "one iteration fits the budget of 0.5 s per run")
+                          help="a fast sweep (about a minute on 2 idle cores): every backend, N up "
+                               "to 1000 where one iteration fits the budget of 0.5 s per run")
     sweeping.add_argument("--backends", type=_backend_names, default=None,
                           help="comma-separated backend names (default: every registered backend)")
     sweeping.add_argument("--sizes", type=_positive_ints, default=None, help="comma-separated N values")
@@ -135,19 +138,12 @@ def build_parser():
                                "scaled (default 10, --quick 0.5)")
     sweeping.add_argument("--out", type=Path, default=None,
                           help="output folder (default results/bench-<timestamp>)")
+    _add_to_solution_arguments(sweeping)
+    _add_measure_option(sweeping)
     _add_multiprocess_options(sweeping)
     sweeping.set_defaults(run=run_bench)
-
-    launching = commands.add_parser(
-        "launch", help="run a gradi command as K local processes of one multi-process run",
-        description="Start K processes of COMMAND on this host (loopback only) as one jax.distributed "
-                    "run: each gets the coordinator's address, the process count and its index. "
-                    "If one fails, the others are stopped and launch exits with its code.")
-    launching.add_argument("-n", "--processes", type=_positive(int), required=True,
-                           help="number of processes K")
-    launching.add_argument("command", nargs=argparse.REMAINDER,
-                           help="the command after --, e.g. -- gradi solve --backend jax-sharded ...")
-    launching.set_defaults(run=run_launch)
+    _add_machine_command(commands)
+    _add_launch_command(commands)
     return parser
 
 
@@ -162,6 +158,24 @@ def _add_multiprocess_options(parser):
     group.add_argument("--connect-timeout", type=_positive(float), default=distributed.CONNECT_TIMEOUT,
                        help=f"seconds to wait for every process to join before giving up with exit "
                             f"code {distributed.EXIT_CODE} (default {distributed.CONNECT_TIMEOUT:g})")
+
+
+def _add_launch_command(commands):
+    launching = commands.add_parser(
+        "launch", help="run a gradi command as K local processes of one multi-process run",
+        description="Start K processes of COMMAND on this host (loopback only) as one jax.distributed "
+                    "run: each gets the coordinator's address, the process count and its index. "
+                    "If one fails, the others are stopped and launch exits with its code.")
+    launching.add_argument("-n", "--processes", type=_positive(int), required=True,
+                           help="number of processes K")
+    launching.add_argument("command", nargs=argparse.REMAINDER,
+                           help="the command after --, e.g. -- gradi solve --backend jax-sharded ...")
+    launching.set_defaults(run=run_launch)
+
+
+def run_launch(args):
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return launch.launch(command, args.processes)
 
 
 def _multiprocess_run(args):
@@ -179,13 +193,36 @@ def _multiprocess_run(args):
     if chosen != rowsolve.BACKEND:
         raise ValueError(f"a multi-process run needs --backend{'s' if args.command == 'bench' else ''} "
                          f"{rowsolve.BACKEND}, got {chosen or 'every backend'}")
-    distributed.initialize(settings)
+    distributed.initialize(settings, f"gradi {args.command}")
     return True
 
 
-def run_launch(args):
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    return launch.launch(command, args.processes)
+def _add_to_solution_arguments(sweeping):
+    sweeping.add_argument("--to-solution", action="store_true",
+                          help="instead of the fixed-iteration sweep: seconds for each backend, and "
+                               "scikit-learn's SMACOF, to reach a target accuracy (defaults: N=300,1000, "
+                               "dim=2,3, budget 10 s per solver and case)")
+    sweeping.add_argument("--target", type=_positive(float), default=None,
+                          help=f"with --to-solution: the Procrustes disparity to reach "
+                               f"(default {solution.DEFAULT_TARGET:g})")
+
+
+def _add_machine_command(commands):
+    measuring = commands.add_parser(
+        "machine", help="measure this machine's ceilings: clock, vector FMA rate, memory bandwidth",
+        description="Measure, in about a second, what bounds the pair-update loop here: the clock, "
+                    "vector FMA throughput per core for each instruction set, the usable cores and "
+                    "the memory read bandwidth; then print the pair-update ceilings they give "
+                    "(compute and memory, dim 2 and 3). gradi bench stores the same in bench.json.")
+    measuring.set_defaults(run=run_machine)
+
+
+def run_machine(args):
+    hardware, reason = probes.measured()
+    if hardware is None:
+        raise ImportError(reason)
+    print(roofline.describe(hardware, hardware.cores))
+    return 0
 
 
 def run_backends(args):
@@ -203,60 +240,232 @@ def run_backends(args):
     return 0
 
 
-def make_target(shape, n, dim):
-    """Points of the named shape or CSV file; ``dim`` only applies to shapes without a fixed one."""
-    if shape not in SHAPES:
-        points = shapes.load(shape)
-        if n not in (None, len(points)):
-            raise ValueError(f"{shape} has {len(points)} points; -n must be {len(points)} or omitted")
-        if dim not in (None, points.shape[1]):
-            raise ValueError(f"{shape} is {points.shape[1]}-D; --dim must be {points.shape[1]} or omitted")
-        return points
-    make, own_dim = SHAPES[shape]
-    n = DEFAULT_POINTS if n is None else n
-    if own_dim is not None:
-        if dim not in (None, own_dim):
-            raise ValueError(f"shape {shape!r} is {own_dim}-D; --dim must be {own_dim} or omitted")
-        return make(n)
-    return make(n, 3 if dim is None else dim)
+def _solve_arguments(solving):
+    """The options of ``gradi solve``: what to solve, how, and which files to write."""
+    source = solving.add_mutually_exclusive_group()
+    source.add_argument("--shape", default="circle", type=_shape,
+                        help=f"target shape: {', '.join(sorted(shapes.NAMED))} (default circle), or a "
+                             f"CSV file of points, one 'x,y' or 'x,y,z' per line")
+    source.add_argument("--distances", metavar="FILE", default=None,
+                        help="solve your own N x N distance matrix instead of a shape: a .csv file "
+                             "(one row per line, numbers separated by commas) or a .npy file "
+                             "(memory-mapped)")
+    solving.add_argument("-n", "--points", type=int, default=None,
+                         help=f"number of points N (default {DEFAULT_POINTS}; a file sets its own)")
+    solving.add_argument("--dim", type=int, default=None,
+                         help=f"dimension (default: the shape's own, 2 for circle, 3 for sphere; "
+                              f"{DEFAULT_DISTANCES_DIM} with --distances)")
+    solving.add_argument("--backend", default="numpy", help="backend name (see gradi backends)")
+    solving.add_argument("--threads", type=int, default=None, help="threads for parallel backends")
+    solving.add_argument("--lr", type=_lr, default="auto", help="step size, or 'auto' (default)")
+    solving.add_argument("--niter", type=int, default=1000, help="iterations (default 1000)")
+    solving.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    solving.add_argument("--seed", type=int, default=42, help="seed of the start positions")
+    solving.add_argument("--tol", type=_positive(float), default=None,
+                         help="stop once the stress decreased by less than this fraction over a "
+                              "check interval (default: run all --niter iterations)")
+    solving.add_argument("--check-every", type=_positive(int), default=None,
+                         help="iterations between two convergence checks with --tol (default 10)")
+    solving.add_argument("--dry-run", action="store_true",
+                         help="check everything and print the plan (sizes, step size, memory needed "
+                              "and available) without solving or writing anything")
+    solving.add_argument("--plot", metavar="IMAGE",
+                         help="write the final positions and the stress curve (PNG, or the format "
+                              "the extension names: .svg, .pdf, ...)")
+    solving.add_argument("--animate", metavar="GIF", help="write a GIF of the points converging")
+    solving.add_argument("--html", metavar="HTML", help="write an interactive page (needs plotly)")
+    solving.add_argument("--out", metavar="FILE",
+                         help="write the recovered positions (N x dim), as .csv or .npy")
+    solving.add_argument("--json", metavar="FILE", help="write a summary of the run as JSON")
+
+
+class _Source:
+    """What ``gradi solve`` solves: a named shape, a CSV file of points, or a distance file.
+
+    ``n`` and ``dim`` are known before anything is built or parsed (from -n, a .npy header,
+    a count of a CSV file's rows), so a problem too large for this machine is refused from N
+    alone; ``target`` is the shape's points (None for a distance file) once ``distances`` has
+    built D.
+    """
+
+    def __init__(self, args):
+        self.target = None
+        if args.distances is not None:
+            self.name, self.n = args.distances, io.matrix_size(args.distances)
+            _must_match("-n", args.points, self.n, f"{args.distances} has {self.n} points")
+            self.dim = DEFAULT_DISTANCES_DIM if args.dim is None else args.dim
+        elif args.shape in shapes.NAMED:
+            self.name = args.shape
+            self.n = DEFAULT_POINTS if args.points is None else args.points
+            own_dim = shapes.NAMED[args.shape][1]
+            _must_match("--dim", args.dim, own_dim, f"shape {args.shape!r} is {own_dim}-D")
+            self.dim = own_dim or (3 if args.dim is None else args.dim)
+        else:
+            self.name = args.shape
+            self.n, self.dim = io.csv_shape(args.shape, "shape file")  # counted, not parsed yet
+            _must_match("-n", args.points, self.n, f"{args.shape} has {self.n} points")
+            _must_match("--dim", args.dim, self.dim, f"{args.shape} is {self.dim}-D")
+        self._distances, self._dtype = args.distances, args.dtype
+
+    def distances(self):
+        """D (N x N): read from the file, or computed from the shape's points."""
+        if self._distances is not None:
+            return io.read_distances(self._distances)
+        self.target = self._points()
+        return distance_matrix(self.target)
+
+    def rows(self):
+        """D as a row source for jax-sharded (gradi.rowsolve): never whole in one place."""
+        if self._distances is not None:
+            return rowsolve.MatrixRows(self._distances, self._dtype)
+        self.target = self._points()
+        return rowsolve.PointRows(self.target, self._dtype)
+
+    def _points(self):
+        if self.name in shapes.NAMED:
+            make, own_dim = shapes.NAMED[self.name]
+            return make(self.n) if own_dim else make(self.n, self.dim)
+        return shapes.load(self.name, self._dtype)
+
+
+def _must_match(option, given, value, fact):
+    if given is not None and value is not None and given != value:
+        raise ValueError(f"{fact}; {option} must be {value} or omitted")
 
 
 def run_solve(args):
     multiprocess = _multiprocess_run(args)
-    wanted = [(path, save) for path, save in ((args.plot, pictures.save_plot),
-                                              (args.animate, pictures.save_animation),
-                                              (args.html, pictures.save_html)) if path]
+    outputs = _outputs(args)
+    runner = backends.get(args.backend)
+    threads = resolve_threads(runner, args.threads)
+    source = _Source(args)
+    pictured = any(option in ("plot", "animate", "html") for option, _ in outputs)
+    record_every = pictures.record_every_for(args.niter) if pictured else None
+    if runner.name == rowsolve.BACKEND:
+        return _solve_rows(args, outputs, threads, source, record_every, multiprocess)
+    ensure_runnable(runner, ProblemSize(source.n, source.dim, np.dtype(args.dtype)), threads)
+    D = source.distances()
+    if args.dry_run:
+        return _dry_run(args, runner, threads, source, D)
+    result = solve(D, source.dim, backend=runner.name, lr=args.lr, niter=args.niter, threads=threads,
+                   dtype=args.dtype, seed=args.seed, record_every=record_every,
+                   tol=args.tol, check_every=args.check_every)
+    _report(args, outputs, source, result)
+    return 0
+
+
+def _solve_rows(args, outputs, threads, source, record_every, multiprocess):
+    """jax-sharded: every process builds or reads only its rows of D (gradi.rowsolve); process 0
+    alone prints and writes."""
+    rows = source.rows()
+    if args.dry_run:
+        problem = rowsolve.row_problem(rows, source.dim, lr=args.lr, niter=args.niter, threads=threads,
+                                       seed=args.seed)
+        need = backends.get(rowsolve.BACKEND).working_bytes(source.n, source.dim, problem.dtype.itemsize,
+                                                           threads)
+        if distributed.process_index() == 0:
+            _plan(args, rowsolve.BACKEND, threads, source, problem, need)
+        return 0
+    result = rowsolve.solve_rows(rows, source.dim, lr=args.lr, niter=args.niter, threads=threads,
+                                 seed=args.seed, record_every=record_every, tol=args.tol,
+                                 check_every=args.check_every)
+    if distributed.process_index() == 0:
+        _report(args, outputs, source, result,
+                f", processes={distributed.process_count()}" if multiprocess else "")
+    return 0
+
+
+def _report(args, outputs, source, result, processes=""):
+    """Print the outcome of a solve and write the files asked for."""
+    disparity = None if source.target is None else procrustes_disparity(source.target, result.X)
+    print(_header(result.backend, source.n, source.dim, result.dtype, result.threads, result.lr,
+                  args.lr == "auto")
+          + f"{processes}, iterations={result.iterations} of {result.niter} ({result.stop_reason})")
+    print(f"final stress      {result.stress:.6g}")
+    if disparity is not None:
+        print(f"shape error       {disparity:.3g} (Procrustes disparity, 0 = same shape)")
+    print(f"time              {result.elapsed:.4g} s (+ {result.prepare_seconds:.3g} s compile/warm-up)")
+    _write(outputs, source, result, _summary(args, source, result, disparity))
+
+
+def _header(backend, n, dim, dtype, threads, lr, auto):
+    return f"backend {backend}, N={n}, dim={dim}, {dtype}, threads={threads}, lr={lr:.4g}{' (auto)' if auto else ''}"
+
+
+def _dry_run(args, runner, threads, source, D):
+    """Validate the whole problem as a solve would, print the plan and what this machine has."""
+    problem = validate(D, source.dim, lr=args.lr, niter=args.niter, dtype=args.dtype, seed=args.seed,
+                       backend=runner, threads=threads)
+    _plan(args, runner.name, threads, source, problem, memory.needed(runner, source.n, source.dim,
+                                                                     problem.dtype, threads))
+    return 0
+
+
+def _plan(args, backend, threads, source, problem, need):
+    """Print what a solve would do (the dry run) and what this machine has."""
+    have, installed = host.available_memory(), host.physical_memory()
+    print(_header(backend, source.n, source.dim, problem.dtype.name, threads, problem.lr, args.lr == "auto")
+          + f", niter={problem.niter}" + (f", tol={args.tol:g}" if args.tol else ""))
+    print(f"memory            about {_size(need)} needed; "
+          + (f"{_size(have)} available of {_size(installed)}" if have and installed else "available unknown"))
+    print(f"machine           {host.cpuinfo_field('model name') or 'CPU unknown'}, "
+          f"{host.usable_cores()} usable cores")
+    print("dry run           every check passed; nothing was solved or written")
+
+
+def _size(count):
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} bytes"
+
+
+def _outputs(args):
+    """[(option, path)] of the files asked for, each checked before solving: its format, that
+    the libraries it needs are installed, and that the path can be written."""
     if args.plot or args.animate:
         pictures.require("matplotlib", "plots", "--plot" if args.plot else "--animate")
     if args.html:
         pictures.require("plotly.graph_objects", "html", "--html")
-    for path, _ in wanted:
-        if not Path(path).resolve().parent.is_dir():
-            raise ValueError(f"cannot write {path}: its folder does not exist")
-    target = make_target(args.shape, args.points, args.dim)
-    record_every = pictures.record_every_for(args.niter) if wanted else None
-    if args.backend == rowsolve.BACKEND:  # each process computes only its rows of D
-        result = rowsolve.solve_rows(rowsolve.PointRows(target, args.dtype), target.shape[1], lr=args.lr,
-                                     niter=args.niter, threads=args.threads, seed=args.seed,
-                                     record_every=record_every)
-    else:
-        result = solve(distance_matrix(target), target.shape[1], backend=args.backend,
-                       lr=args.lr, niter=args.niter, threads=args.threads, dtype=args.dtype,
-                       seed=args.seed, record_every=record_every)
-    if distributed.process_index() != 0:
-        return 0
-    processes = f", processes={distributed.process_count()}" if multiprocess else ""
-    print(f"backend {result.backend}, N={target.shape[0]}, dim={target.shape[1]}, "
-          f"{result.dtype}, threads={result.threads}{processes}, lr={result.lr:.4g}, niter={result.niter}")
-    print(f"final stress      {result.stress:.6g}")
-    print(f"shape error       {procrustes_disparity(target, result.X):.3g} "
-          f"(Procrustes disparity, 0 = same shape)")
-    print(f"time              {result.elapsed:.4g} s "
-          f"(+ {result.prepare_seconds:.3g} s compile/warm-up)")
-    for path, save in wanted:
-        save(target, result, path)
+    if args.plot:
+        pictures.plot_format(args.plot)
+    if args.out:
+        io.matrix_format(args.out, "--out")
+    outputs, seen = [], {}
+    for option in ("plot", "animate", "html", "out", "json"):
+        path = getattr(args, option)
+        if path:
+            io.check_writable(path, f"--{option}")
+            same = seen.setdefault(os.path.realpath(path), option)
+            if same != option:
+                raise ValueError(f"--{same} and --{option} name the same file {path}")
+            outputs.append((option, path))
+    return outputs
+
+
+def _summary(args, source, result, disparity):
+    return {"format": "gradi-solve/1", "input": source.name, "n": source.n, "dim": source.dim,
+            "backend": result.backend, "threads": result.threads,
+            "processes": distributed.process_count(), "dtype": result.dtype,
+            "lr": result.lr, "lr_auto": args.lr == "auto", "niter": result.niter,
+            "iterations": result.iterations, "stop_reason": result.stop_reason, "tol": args.tol, "seed": args.seed,
+            "final_stress": result.stress, "seconds": result.elapsed,
+            "prepare_seconds": result.prepare_seconds, "procrustes_disparity": disparity}
+
+
+def _write(outputs, source, result, summary):
+    """Write every output asked for; a failure (a full disk...) is an OutputError naming the file."""
+    writers = {"plot": lambda path: pictures.save_plot(source.target, result, path),
+               "animate": lambda path: pictures.save_animation(source.target, result, path),
+               "html": lambda path: pictures.save_html(source.target, result, path),
+               "out": lambda path: io.write_positions(path, result.X),
+               "json": lambda path: io.write_json(path, summary)}
+    for option, path in outputs:
+        try:
+            writers[option](path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         print(f"wrote             {path}")
-    return 0
 
 
 def bench_settings(args):
@@ -267,6 +476,56 @@ def bench_settings(args):
         if getattr(args, name) is not None:
             chosen[name] = getattr(args, name)
     return sweep.Settings(**chosen)
+
+
+def _add_measure_option(sweeping):
+    sweeping.add_argument("--measure", choices=["time", "instructions"], default="time",
+                          help="time (default): the sweep; instructions: count one descend call "
+                               "of each backend under valgrind and print instructions and "
+                               "estimated cycles per pair-update (uses --backends only)")
+
+
+def run_counted(args):
+    """``gradi bench --measure instructions``: the counted table (gradi.bench.counted)."""
+    reason = counted.unavailable_reason()
+    if reason is not None:
+        raise ValueError(f"--measure instructions: {reason}")
+    names = args.backends or tuple(backends.BACKENDS)
+    print(f"gradi bench --measure instructions: {len(names)} backends under {counted.valgrind_version()} "
+          f"callgrind, one descend call each, one thread, {counted.DTYPE} sphere, "
+          f"{counted.COUNTED_CPU} code path (takes a few minutes)", file=sys.stderr)
+    outcomes = counted.count_all(names)
+    print(counted.format_table(outcomes))
+    return 1 if any(isinstance(outcome, counted.CountFailed) for outcome in outcomes.values()) else 0
+
+
+def _output_folder(args, stem):
+    out_dir = args.out or Path("results") / time.strftime(f"{stem}-%Y%m%d-%H%M%S")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
+    return out_dir
+
+
+def run_to_solution(args):
+    """``gradi bench --to-solution``: time to a target accuracy, every backend and SMACOF."""
+    chosen = {"backends": args.backends or tuple(backends.BACKENDS), "dtype": args.dtype,
+              "threads": args.threads}
+    for name in ("sizes", "dims", "repeats", "budget", "target"):
+        if getattr(args, name) is not None:
+            chosen[name] = getattr(args, name)
+    settings = solution.Settings(**chosen)
+    out_dir = _output_folder(args, "to-solution")
+    outcomes = solution.run(settings, lambda what: print(f"gradi bench: {what}", file=sys.stderr))
+    text = solution_report.format_table(outcomes, settings)
+    try:
+        paths = solution_report.write_results(out_dir, outcomes, settings, text, sys.argv)
+    except OSError as exc:
+        raise OutputError(f"cannot write the results in {out_dir}: {exc.strerror or exc}") from None
+    print(text)
+    print("\n".join(f"wrote {path}" for path in paths))
+    return 0
 
 
 def _lockstep(settings, args):
@@ -282,18 +541,23 @@ def _lockstep(settings, args):
 
 
 def run_bench(args):
-    settings = bench_settings(args)
     multiprocess = _multiprocess_run(args)
+    if multiprocess and (args.measure != "time" or args.to_solution):
+        raise ValueError("a multi-process bench times the fixed-iteration sweep only; --measure "
+                         "instructions and --to-solution run in one process")
+    if args.measure == "instructions":
+        return run_counted(args)
+    if args.to_solution:
+        return run_to_solution(args)
+    if args.target is not None:
+        raise ValueError("--target only applies with --to-solution")
+    settings = bench_settings(args)
     if multiprocess:
         settings = _lockstep(settings, args)
     if distributed.process_index() != 0:
         sweep.run_sweep(settings)
         return 0
-    out_dir = args.out or Path("results") / time.strftime("bench-%Y%m%d-%H%M%S")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
+    out_dir = _output_folder(args, "bench")
     print(f"gradi bench: {len(settings.backends)} backends, N={','.join(map(str, settings.sizes))}, "
           f"dim={','.join(map(str, settings.dims))}, {settings.niter} iterations, {settings.dtype}, "
           f"{settings.repeats} repeats, budget {settings.budget:g} s per run", file=sys.stderr)
@@ -310,26 +574,70 @@ def run_bench(args):
     if multiprocess:
         text += (f"\n{rowsolve.BACKEND} ran as {distributed.process_count()} processes of one "
                  f"jax.distributed run; threads = devices per process")
-    paths = report.write_results(out_dir, outcome, rows, text, sys.argv)
     try:
+        paths = report.write_results(out_dir, outcome, rows, text, sys.argv)
         paths += plots.save_bench_figures(rows, out_dir)
     except ImportError as exc:
-        print(f"gradi: figures skipped ({exc}); pip install 'gradi[plots]'", file=sys.stderr)
+        print(f"gradi bench: figures skipped ({exc}); pip install 'gradi[plots]'", file=sys.stderr)
+    except OSError as exc:
+        raise OutputError(f"cannot write the results in {out_dir}: {exc.strerror or exc}") from None
     print(text)
     print("\n".join(f"wrote {path}" for path in paths))
-    return 130 if outcome.interrupted else 0
+    if outcome.interrupted:
+        return 130
+    counts = Counter(measurement.status for measurement in outcome.measurements)
+    if not counts["ok"]:
+        found = ", ".join(f"{count} {status}" for status, count in counts.items()) or "no cases"
+        print(f"gradi bench: error: no case could be measured ({found}); the reasons are above",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Run the command line and return its exit code (see the module docstring)."""
+    args = build_parser().parse_args(argv)  # a parse error exits here with code 2 (argparse)
+    command = f"gradi {args.command}"
     try:
-        return args.run(args)
-    except (ValueError, TypeError, ImportError) as exc:
-        print(f"gradi: error: {exc}", file=sys.stderr)
-        return 2
-    except DivergenceError as exc:
-        print(f"gradi: {exc}", file=sys.stderr)
+        code = _run(args, command)
+        sys.stdout.flush()  # here, not at exit: a closed pipe or a full disk is reported as an error
+        return code
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # files raise OutputError (see _write, run_bench): this is standard output
+        _discard_stdout()
+        print(f"{command}: error: cannot write to standard output: {exc.strerror or exc}", file=sys.stderr)
         return 1
+
+
+def _run(args, command):
+    """Run the chosen subcommand; errors become one line starting with ``command``."""
+    def one_line_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"{command}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = one_line_warning
+        try:
+            return args.run(args)
+        except DivergenceError as exc:
+            print(f"{command}: {exc}", file=sys.stderr)
+            return 1
+        except OutputError as exc:
+            print(f"{command}: error: {exc}", file=sys.stderr)
+            return 1
+        except (ValueError, TypeError, ImportError) as exc:
+            print(f"{command}: error: {exc}", file=sys.stderr)
+            return 2
+
+
+def _discard_stdout():
+    """Send what is left for standard output to /dev/null, so that the interpreter's own flush
+    at exit does not fail a second time."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # not a file descriptor (e.g. captured by a test)
+        pass
 
 
 if __name__ == "__main__":

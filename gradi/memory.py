@@ -1,24 +1,29 @@
 """How much memory a solve needs, and whether this machine has it: checked before allocating.
 
-The estimate is what gradi itself allocates (its float64 work while validating D and computing
-the reference stress, see ``gradi_bytes``) plus what the backend allocates on top
-(``Backend.working_bytes``). It depends on N, dim, dtype and threads only, so a problem too
-large for the machine is refused before any N x N array exists.
+The estimate is what gradi itself allocates (see ``gradi_bytes``) plus what the backend
+allocates on top (``Backend.working_bytes``); the caller's own arrays are not counted. It
+depends on N, dim, dtype and threads only, so a problem too large for the machine is refused
+before any N x N array exists. tests/test_memory.py measures the real peak against it.
 """
 
 import numpy as np
 
 from . import host
+from .problem import block_rows
+
+BLOCK_TEMPORARIES = 5  # row-block temporaries gradi keeps at once (the stress: 4, see gradi.problem)
+POSITION_COPIES = 8  # float64 N x dim arrays alive at once in validation and solve
 
 
 def gradi_bytes(n, dim, dtype):
-    """Bytes gradi's own work needs: D in dtype, plus its float64 N x N work while validating.
+    """Bytes gradi's own work needs: D in ``dtype``, its row-block temporaries, copies of X.
 
-    Validation holds the caller's D converted to float64 and one float64 temporary (the
-    symmetry check and symmetrising), the reference stress forms pairwise differences
-    (dim + 1 float64 N x N arrays, see gradi.problem).
+    Validation checks and converts D, the step-size rule and the reference stress read it, all
+    in row blocks (gradi.problem.row_blocks), so beyond D itself gradi needs a few blocks of at
+    most ``BLOCK_BYTES`` (one row when a row is larger) and a few N x dim position arrays.
     """
-    return n * n * (np.dtype(dtype).itemsize + max(2, dim + 1) * 8)
+    block = 8 * n * block_rows(n, n)
+    return n * n * np.dtype(dtype).itemsize + BLOCK_TEMPORARIES * block + POSITION_COPIES * 8 * n * dim
 
 
 def needed(backend, n, dim, dtype, threads):

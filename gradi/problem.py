@@ -7,11 +7,16 @@ loss was 2S; gradi's S makes the gradient exact.
 
 These NumPy functions are the reference every backend is checked against. Stress is accumulated
 in float64 whatever the input dtype, so that it can be compared across dtypes and backends.
+They work through the N x N matrices in blocks of rows (``row_blocks``), so their own memory is
+O(N) beyond D itself: the memory guard (gradi.memory) can count on that.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+BLOCK_BYTES = 4 << 20  # bytes of one float64 temporary of a row block (see row_blocks)
 
 
 @dataclass(frozen=True)
@@ -19,13 +24,19 @@ class Problem:
     """A validated problem, the same for every backend: no backend, thread count or recording.
 
     D (N x N) and X0 (N x dim) are C-contiguous arrays of the problem's dtype; ``lr`` is the step
-    size (resolved when "auto"), ``niter`` the iterations asked for.
+    size (``lr_auto`` when lr="auto" chose it), ``niter`` the iterations asked for. They are what
+    the backends run: the caller's D and X0 times ``scale`` (a power of two, 1 unless the
+    caller's scale would leave the dtype's normal range; see gradi.validation), and the step
+    lr / scale^2. Gradient descent is exactly equivariant under such a scaling, so the caller's
+    positions, stress and step are ``caller_positions``, ``caller_stress`` and ``caller_lr``.
     """
 
     D: np.ndarray
     X0: np.ndarray
     lr: float
     niter: int
+    scale: float = 1.0
+    lr_auto: bool = False
 
     @property
     def n(self):
@@ -39,6 +50,23 @@ class Problem:
     def dtype(self):
         return self.D.dtype
 
+    @property
+    def caller_lr(self):
+        """The step size in the caller's units (``lr`` is in the problem's)."""
+        return self.lr * self.scale ** 2
+
+    def caller_positions(self, X):
+        """Positions X of this problem in the caller's units and dtype."""
+        X = np.asarray(X)
+        with np.errstate(over="ignore"):  # a position too large for the dtype becomes inf: divergence
+            if self.scale != 1.0:
+                X = X / self.scale
+            return X.astype(self.dtype, copy=False)
+
+    def caller_stress(self, X):
+        """Stress of positions X of this problem, in the caller's units (a float64 number)."""
+        return stress(X, self.D) / self.scale ** 4
+
 
 @dataclass(frozen=True)
 class ProblemSize:
@@ -49,36 +77,138 @@ class ProblemSize:
     dtype: np.dtype
 
 
-def distance_matrix(points):
-    """Euclidean distances between the rows of ``points`` (N x dim), as an N x N float64 array."""
+def block_rows(n, columns):
+    """Rows of a block of an n x ``columns`` matrix: at most ``BLOCK_BYTES`` of float64, one row at least."""
+    return min(n, max(1, BLOCK_BYTES // (8 * max(columns, 1))))
+
+
+def row_blocks(n, columns):
+    """``(start, stop)`` bounds of the row blocks of an n x ``columns`` matrix (see block_rows).
+
+    A computation that keeps a few float64 temporaries of one block at a time needs
+    O(``columns``) memory, not O(n^2).
+    """
+    rows = block_rows(n, columns)
+    return [(start, min(start + rows, n)) for start in range(0, n, rows)]
+
+
+def mean_square(D):
+    """Mean of the squared entries of the N x N array D, in float64, by row blocks."""
+    total = 0.0
+    for start, stop in row_blocks(*D.shape):
+        block = np.asarray(D[start:stop], dtype=np.float64)
+        total += float(np.sum(block * block))
+    return total / D.size
+
+
+def distance_matrix(points: ArrayLike) -> np.ndarray:
+    """Euclidean distances between points: the measurements D that the points would report.
+
+    Parameters
+    ----------
+    points : array_like, shape (N, dim) or (N,)
+        One point per row (a 1-D array is N points on a line).
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, N), float64
+        ``D[i, j] = |points[i] - points[j]|``: symmetric, zero diagonal, non-negative.
+
+    Notes
+    -----
+    The points are centred first: distances ignore translation, and centring avoids the
+    cancellation that ``|a|^2 + |b|^2 - 2 a.b`` suffers far from the origin. Builds the N x N
+    result with full N x N temporaries; gradi's own checks never call it on N x N data.
+    """
     P = np.asarray(points, dtype=np.float64)
     if P.ndim == 1:
         P = P[:, None]
-    P = P - P.mean(axis=0)  # distances ignore translation; centring avoids cancellation far out
+    P = P - P.mean(axis=0)
     sq = np.sum(P * P, axis=1)
     d2 = sq[:, None] + sq[None, :] - 2.0 * (P @ P.T)
     np.fill_diagonal(d2, 0.0)
     return np.sqrt(np.maximum(d2, 0.0))
 
 
-def residuals(X, D):
-    """C_ij = |X_i - X_j|^2 - D_ij^2, computed pairwise (no cancellation-prone expansion)."""
-    diff = X[:, None, :] - X[None, :, :]
-    return np.einsum("ijk,ijk->ij", diff, diff) - D * D
+def squared_distances(X, start, stop, columns_from=0):
+    """``|X_i - X_j|^2`` for rows i in [start, stop) and columns j >= ``columns_from``.
+
+    Computed from coordinate differences (no cancellation-prone expansion), one coordinate at a
+    time, so it needs two temporaries of the block's size and none of N x N x dim.
+    """
+    rows, others = X[start:stop], X[columns_from:]
+    total = np.zeros((stop - start, len(others)), dtype=X.dtype)
+    for k in range(X.shape[1]):
+        diff = np.subtract.outer(rows[:, k], others[:, k])
+        diff *= diff
+        total += diff
+    return total
 
 
-def stress(X, D):
-    """Stress of positions X (N x dim) against distances D (N x N), in float64."""
+def residuals(X, D, start, stop, columns_from=0):
+    """Rows [start, stop) of C_ij = |X_i - X_j|^2 - D_ij^2, columns j >= ``columns_from``."""
+    C = squared_distances(X, start, stop, columns_from)
+    D_block = np.asarray(D[start:stop, columns_from:], dtype=X.dtype)
+    C -= D_block * D_block
+    return C
+
+
+def stress(X: ArrayLike, D: ArrayLike) -> float:
+    """Stress of positions X against distances D: ``sum_{i<j} (|X_i - X_j|^2 - D_ij^2)^2``.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, dim)
+        Positions.
+    D : array_like, shape (N, N)
+        Distances; only the upper triangle (i < j) is read.
+
+    Returns
+    -------
+    float
+        The stress, computed and accumulated in float64 whatever the inputs' dtype (so that it
+        compares across dtypes and backends). It is inf or nan when the positions are.
+
+    Notes
+    -----
+    Works in row blocks: beyond X and D it needs O(N) memory, never an N x N temporary.
+    """
     X = np.asarray(X, dtype=np.float64)
-    D = np.asarray(D, dtype=np.float64)
-    C = residuals(X, D)
-    return float(np.sum(np.triu(C, 1) ** 2))
+    D = np.asarray(D)
+    total = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start, stop in row_blocks(X.shape[0], X.shape[0]):
+            C = residuals(X, D, start, stop, columns_from=start)
+            upper = np.triu(C, 1)  # columns start.. of rows start..: j - start > i - start
+            total += float(np.sum(upper * upper))
+    return total
 
 
-def gradient(X, D):
-    """Exact gradient of :func:`stress` with respect to X, in X's floating dtype."""
+def gradient(X: ArrayLike, D: ArrayLike) -> np.ndarray:
+    """Exact gradient of :func:`stress` with respect to X.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, dim)
+        Positions; a floating dtype is kept, any other is computed in float64.
+    D : array_like, shape (N, N)
+        Distances, symmetric.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, dim)
+        ``g_i = 4 sum_j (|X_i - X_j|^2 - D_ij^2)(X_i - X_j)``, in X's floating dtype.
+
+    Notes
+    -----
+    Works in row blocks, with O(N) memory beyond X and D.
+    """
     X = np.asarray(X)
     dtype = X.dtype if X.dtype.kind == "f" else np.float64
     X = X.astype(dtype, copy=False)
-    C = residuals(X, np.asarray(D, dtype=dtype))
-    return 4.0 * (C.sum(axis=1)[:, None] * X - C @ X)
+    D = np.asarray(D)
+    grad = np.empty_like(X)
+    for start, stop in row_blocks(X.shape[0], X.shape[0]):
+        C = residuals(X, D, start, stop)
+        grad[start:stop] = 4.0 * (C.sum(axis=1)[:, None] * X[start:stop] - C @ X)
+    return grad

@@ -4,10 +4,14 @@ Every shape returns an N x dim float64 array of points; ``gradi.distance_matrix`
 the measurements D that the drones would report.
 """
 
-import csv
+import os
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from . import io
+from .problem import mean_square
 
 
 def _check_n(n, minimum=2, name="n"):
@@ -18,15 +22,45 @@ def _check_n(n, minimum=2, name="n"):
     return int(n)
 
 
-def circle(n):
-    """N points evenly spaced on the unit circle (dim 2), as in the blog."""
+def circle(n: int) -> np.ndarray:
+    """N points evenly spaced on the unit circle, as in the blog.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 2.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 2), float64
+
+    Raises
+    ------
+    TypeError, ValueError
+        n is not an integer >= 2.
+    """
     n = _check_n(n)
     t = 2.0 * np.pi * np.arange(n) / n
     return np.column_stack([np.cos(t), np.sin(t)])
 
 
-def sphere(n):
-    """N points on the unit sphere (dim 3) by the golden spiral, as in the blog."""
+def sphere(n: int) -> np.ndarray:
+    """N points on the unit sphere by the golden spiral, as in the blog.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 2.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 3), float64
+
+    Raises
+    ------
+    TypeError, ValueError
+        n is not an integer >= 2.
+    """
     n = _check_n(n)
     i = np.arange(n) + 0.5
     polar = np.arccos(1.0 - 2.0 * i / n)
@@ -36,27 +70,76 @@ def sphere(n):
                             np.cos(polar)])
 
 
-def cube(n, dim=3, seed=42):
-    """N seeded uniform random points in the unit cube [0, 1]^dim."""
+def cube(n: int, dim: int = 3, seed: int = 42) -> np.ndarray:
+    """N seeded uniform random points in the unit cube [0, 1]^dim.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 2.
+    dim : int, default 3
+        Dimension, at least 1.
+    seed : int, default 42
+        Seed of numpy's default generator: the same seed gives the same points.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, dim), float64
+
+    Raises
+    ------
+    TypeError, ValueError
+        n is not an integer >= 2, or dim not an integer >= 1.
+    """
     n = _check_n(n)
     dim = _check_n(dim, minimum=1, name="dim")
     return np.random.default_rng(seed).random((n, dim))
 
 
-def random_start(D, dim, seed=42):
+def random_start(D: ArrayLike, dim: int, seed: int = 42) -> np.ndarray:
     """Seeded start positions: uniform in a cube whose side is the RMS of the distances D.
 
     Scaling by D keeps the start comparable in size to the target whatever units D uses.
+
+    Parameters
+    ----------
+    D : array_like, shape (N, N)
+        Distances (read in row blocks: no N x N temporary).
+    dim : int
+        Dimension of the positions.
+    seed : int, default 42
+        Seed of numpy's default generator.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, dim), float64
+        In [0, side]^dim with side = RMS(D), or 1 when D is all zero.
     """
-    D = np.asarray(D, dtype=np.float64)
-    side = float(np.sqrt(np.mean(D * D))) or 1.0
+    D = np.asarray(D)
+    side = float(np.sqrt(mean_square(D))) or 1.0
     return np.random.default_rng(seed).random((D.shape[0], dim)) * side
 
 
-def spiral(n, turns=3.0):
-    """N points along an Archimedean spiral (dim 2) of radius 1, roughly evenly spaced by arc length.
+def spiral(n: int, turns: float = 3.0) -> np.ndarray:
+    """N points along an Archimedean spiral of radius 1, roughly evenly spaced by arc length.
 
     The spiral's arc length grows like t^2, so t ~ sqrt(k) spaces the points about evenly.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 2.
+    turns : float, default 3.0
+        Turns of the spiral.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 2), float64
+
+    Raises
+    ------
+    TypeError, ValueError
+        n is not an integer >= 2.
     """
     n = _check_n(n)
     fraction = np.sqrt((np.arange(n) + 0.5) / n)
@@ -64,21 +147,56 @@ def spiral(n, turns=3.0):
     return np.column_stack([fraction * np.cos(t), fraction * np.sin(t)])
 
 
-def helix(n, turns=3.0, height=2.0):
-    """N points evenly spaced along a helix (dim 3) of radius 1 and the given height."""
+def helix(n: int, turns: float = 3.0, height: float = 2.0) -> np.ndarray:
+    """N points evenly spaced along a helix of radius 1.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 2.
+    turns : float, default 3.0
+        Turns of the helix.
+    height : float, default 2.0
+        Its height along z, centred on 0.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 3), float64
+
+    Raises
+    ------
+    TypeError, ValueError
+        n is not an integer >= 2.
+    """
     n = _check_n(n)
     fraction = (np.arange(n) + 0.5) / n
     t = 2.0 * np.pi * turns * fraction
     return np.column_stack([np.cos(t), np.sin(t), height * (fraction - 0.5)])
 
 
-def text(n, word="gradi"):
-    """N points evenly spaced along the outline of ``word`` rendered in a bold font (dim 2).
+def text(n: int, word: str = "gradi") -> np.ndarray:
+    """N points evenly spaced along the outline of ``word`` rendered in a bold font.
 
     The glyph outlines come from matplotlib's TextPath (lines and Bezier curves); each piece is
     flattened into short segments and N points are placed at equal arc-length steps over the
-    total outline, so every letter gets points in proportion to its outline's length. Centred on
-    the origin and scaled to a width of 2.
+    total outline, so every letter gets points in proportion to its outline's length.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 2.
+    word : str, default "gradi"
+        The text; at least one visible character.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 2), float64
+        Centred on the origin, scaled to a width of 2.
+
+    Raises
+    ------
+    TypeError, ValueError
+        n is not an integer >= 2, or word is empty.
     """
     n = _check_n(n)
     if not isinstance(word, str) or not word.strip():
@@ -108,46 +226,61 @@ def _outline_segments(word, steps=16):
     return starts[keep], ends[keep]
 
 
-def load(path):
+def load(path: str | os.PathLike, dtype: str | np.dtype = "float64") -> np.ndarray:
     """Points from a CSV file: one point per line, 2 or 3 numbers separated by commas.
 
-    Blank lines and lines starting with ``#`` are ignored. A malformed file raises ValueError
-    naming the file, the line and the problem; duplicated points (which the distances cannot
-    tell apart) give a warning.
+    Blank lines and lines starting with ``#`` are ignored.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file.
+    dtype : {"float32", "float64"}, default "float64"
+        The dtype the points will be solved in: squared distances it cannot hold (they would
+        underflow to 0 or overflow, e.g. coordinates of about 1e-30 in float32) are refused.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, 2) or (N, 3), float64
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read or is malformed (named: the file, the line and the problem),
+        has fewer than 2 points, all points the same, or a scale ``dtype`` cannot hold.
+
+    Warns
+    -----
+    UserWarning
+        Duplicated points, which the distances cannot tell apart.
     """
-    try:
-        with open(path, newline="") as handle:
-            lines = handle.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read shape file {path}: {exc}") from None
-    rows, numbers = [], []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        cells = next(csv.reader([line]))
-        if len(cells) not in (2, 3):
-            raise ValueError(f"{path}, line {number}: expected 2 or 3 comma-separated numbers "
-                             f"(x,y or x,y,z), got {len(cells)} columns")
-        if rows and len(cells) != len(rows[0]):
-            raise ValueError(f"{path}, line {number}: {len(cells)} columns, but line {numbers[0]} "
-                             f"has {len(rows[0])}; every point needs the same dimension")
-        rows.append([_cell(path, number, column, cell) for column, cell in enumerate(cells, start=1)])
-        numbers.append(number)
-    if len(rows) < 2:
-        raise ValueError(f"{path}: a shape needs at least 2 points, found {len(rows)}")
-    points = np.array(rows, dtype=np.float64)
+    points, numbers = io.read_csv(path, "shape file")
+    if len(points) < 2:
+        raise ValueError(f"{path}: a shape needs at least 2 points, found {len(points)}")
+    if points.shape[1] not in (2, 3):
+        raise ValueError(f"{path}, line {numbers[0]}: expected 2 or 3 comma-separated numbers "
+                         f"(x,y or x,y,z), got {points.shape[1]} columns")
+    _check_spread(path, points, np.dtype(dtype))
     _warn_duplicates(path, points, numbers)
     return points
 
 
-def _cell(path, line, column, text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{path}, line {line}, column {column}: {text.strip()!r} is not a number") from None
-    if not np.isfinite(value):
-        raise ValueError(f"{path}, line {line}, column {column}: {text.strip()!r} is not finite")
-    return value
+def _check_spread(path, points, dtype):
+    """Refuse points that are all the same, or too close or too far apart for ``dtype``."""
+    if np.ptp(points, axis=0).max() == 0:
+        raise ValueError(f"{path}: all {len(points)} points are the same point; their distances "
+                         f"are all 0, so there is no shape to recover")
+    scale = float(np.max(np.abs(points)))
+    unit = points / scale  # works at unit scale: squares of the raw numbers may over- or underflow
+    radius = scale * float(np.sqrt(np.max(np.sum((unit - unit.mean(axis=0)) ** 2, axis=1))))
+    finfo = np.finfo(dtype)
+    low, high = float(np.sqrt(finfo.tiny)), float(np.sqrt(finfo.max)) / 2  # squared distances <= (2r)^2
+    if not low <= radius <= high:
+        direction = "underflow to 0" if radius < low else "overflow"
+        raise ValueError(f"{path}: the points lie within {radius:.3g} of their centre; in {dtype.name} "
+                         f"their squared distances would {direction} (it holds radii from {low:.3g} "
+                         f"to {high:.3g}); multiply the coordinates by a constant so that they span "
+                         f"about 1")
 
 
 def _warn_duplicates(path, points, numbers):
@@ -158,3 +291,8 @@ def _warn_duplicates(path, points, numbers):
         warnings.warn(f"{path}: {int(np.sum(counts[counts > 1] - 1))} duplicated point(s), first "
                       f"seen at {examples}; duplicates are at distance 0 and cannot be told apart",
                       stacklevel=2)
+
+
+NAMED = {"circle": (circle, 2), "sphere": (sphere, 3), "cube": (cube, None), "spiral": (spiral, 2),
+         "helix": (helix, 3), "text": (text, 2)}
+"""Shapes by name: (function of N, its dimension, or None when it takes ``dim`` (default 3))."""

@@ -3,20 +3,23 @@
 A solve calls its backend in chunks on one prepared state (``Backend.prepare``), so chunking
 costs no set-up and changes no result: positions stay in the backend's working dtype between
 chunks, and every kernel computes each step the same whether it runs alone or in a longer call.
-Chunks end at every recording point (``record_every=k`` evaluates the reference stress there)
-and last at most about ``CHUNK_SECONDS``, so Ctrl-C is answered between two chunks within about
-that time on every backend. Only the backend calls are timed (``elapsed``); validation, the
+Chunks end at every recording point (``record_every=k`` evaluates the reference stress there),
+at every convergence check (``tol``, see gradi.convergence) and last at most about
+``CHUNK_SECONDS``, so Ctrl-C is answered between two chunks within about that time on every
+backend. Only the backend calls are timed (``elapsed``); validation, the
 step-size rule, ``prepare`` (``prepare_seconds``) and recording are not.
 """
 
+import numbers
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import backends
+from .convergence import DEFAULT_CHECK_EVERY, StressGauge, converged
 from .errors import DivergenceError
-from .problem import stress
 from .validation import check_int, resolve_threads, validate
 
 CHUNK_SECONDS = 0.25  # the longest backend call between two checks for Ctrl-C
@@ -24,7 +27,36 @@ CHUNK_SECONDS = 0.25  # the longest backend call between two checks for Ctrl-C
 
 @dataclass
 class Result:
-    """Outcome of a solve. ``history_*`` are filled when ``record_every`` was given."""
+    """Outcome of a solve, in the caller's units and dtype.
+
+    Attributes
+    ----------
+    X : numpy.ndarray, shape (N, dim)
+        The recovered positions, in the asked dtype (up to rotation, reflection, translation).
+    stress : float
+        Stress of X against D (gradi.stress), in float64.
+    elapsed : float
+        Seconds spent in the backend's iterations (validation, prepare and recording excluded).
+    backend : str
+        The backend that ran.
+    lr : float
+        The step size used (the one ``lr="auto"`` chose, if so).
+    niter : int
+        Iterations asked for.
+    iterations : int
+        Iterations that ran (fewer than niter when ``tol`` stopped the run).
+    stop_reason : str
+        "converged" (``tol`` met) or "niter reached".
+    threads : int
+        Threads the backend was given.
+    dtype : str
+        "float32" or "float64".
+    prepare_seconds : float
+        Seconds of the backend's one-off set-up (compiling, laying out D).
+    history_iterations, history_stress, history_X : list
+        With ``record_every=k``: the iterations 0, k, 2k, ... and niter, and the stress and a
+        copy of the positions after each. Empty otherwise.
+    """
 
     X: np.ndarray
     stress: float
@@ -35,39 +67,100 @@ class Result:
     threads: int
     dtype: str
     prepare_seconds: float
-    history_iterations: list = field(default_factory=list)
-    history_stress: list = field(default_factory=list)
-    history_X: list = field(default_factory=list)
+    iterations: int = 0
+    stop_reason: str = "niter reached"
+    history_iterations: list[int] = field(default_factory=list)
+    history_stress: list[float] = field(default_factory=list)
+    history_X: list[np.ndarray] = field(default_factory=list)
 
 
-def solve(D, dim=None, *, backend="numpy", lr="auto", niter=1000, threads=None,
-          dtype="float32", X0=None, seed=42, record_every=None):
-    """Recover N positions (N x dim) from the N x N distances D by plain gradient descent.
+def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
+          lr: float | str = "auto", niter: int = 1000, threads: int | None = None,
+          dtype: str | np.dtype = "float32", X0: ArrayLike | None = None, seed: int = 42,
+          record_every: int | None = None, tol: float | None = None,
+          check_every: int | None = None) -> Result:
+    """Recover N positions from their N x N distances by plain gradient descent on the stress.
 
-    ``dim`` defaults to X0's width, or 2. ``lr="auto"`` derives a converging step from D and the
-    start (see gradi.stepsize). ``threads=None`` means all usable cores for parallel backends,
-    one otherwise. Raises ValueError/TypeError for bad input and DivergenceError if the
-    positions or the stress become non-finite.
+    Parameters
+    ----------
+    D : array_like, shape (N, N)
+        Distances: finite, non-negative, symmetric (to 1e-6 of max(D, 1)), zero diagonal, N >= 2.
+        Any real dtype and layout; never modified. Masked arrays with masked entries are refused.
+    dim : int, optional
+        Dimension of the positions; defaults to X0's width, or 2.
+    backend : str, default "numpy"
+        A name from ``gradi.backends.names()``.
+    lr : float or "auto", default "auto"
+        Step size, in D's units (a step scales as 1/scale^2 with D). "auto" derives a converging
+        step from D and the start (gradi.stepsize).
+    niter : int, default 1000
+        Iterations, 0 to 2**40.
+    threads : int, optional
+        Threads for parallel backends (default: the usable cores); serial backends take 1.
+    dtype : {"float32", "float64"}, default "float32"
+        Precision of D, X and the computation (``python`` computes in Python floats).
+    X0 : array_like, shape (N, dim), optional
+        Start positions; default a seeded random start sized by D (gradi.shapes.random_start).
+    seed : int, default 42
+        Seed of the random start (ignored when X0 is given).
+    record_every : int, optional
+        Record the stress and positions every this many iterations (Result.history_*); the
+        result is bit-identical with or without recording.
+    tol : float in (0, 1), optional
+        Stop early once the stress decreased by less than ``tol`` (relative) over the last
+        ``check_every`` iterations (gradi.convergence); None runs exactly ``niter`` iterations.
+    check_every : int, optional
+        Iterations between two convergence checks with ``tol`` (default 10).
+
+    Returns
+    -------
+    Result
+        Positions, stress, timings and what ran.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad input, named with what is allowed; also a backend that cannot run the problem
+        (dtype, threads, memory), and scales the dtype cannot represent (rescale D).
+    gradi.BackendUnavailableError
+        The backend cannot run on this machine (missing package, failed build).
+    gradi.DivergenceError
+        The positions or the stress became non-finite: the step is too large.
+
+    Warns
+    -----
+    gradi.DegenerateStartWarning
+        X0 spans fewer dimensions than it could; the positions stay in its subspace.
+
+    Notes
+    -----
+    Problems whose scale would underflow or overflow the dtype run at a power-of-two rescaling
+    and are scaled back exactly (gradi.validation), so any representable scale gives the same
+    shape. The backend runs in chunks (recording points, about CHUNK_SECONDS each), so Ctrl-C is
+    answered between chunks.
     """
     runner = backends.get(backend)
     threads = resolve_threads(runner, threads)
     if record_every is not None:
         record_every = check_int("record_every", record_every, minimum=1)
+    tol, check_every = _check_tolerance(tol, check_every)
     problem = validate(D, dim, lr=lr, niter=niter, dtype=dtype, X0=X0, seed=seed,
                        backend=runner, threads=threads)
     started = time.perf_counter()
     with runner.prepare(problem, threads) as state:
         prepare_seconds = time.perf_counter() - started
         result = Result(X=problem.X0, stress=float("nan"), elapsed=0.0, backend=runner.name,
-                        lr=problem.lr, niter=problem.niter, threads=threads,
+                        lr=problem.caller_lr, niter=problem.niter, threads=threads,
                         dtype=problem.dtype.name, prepare_seconds=prepare_seconds)
         X = np.array(problem.X0, dtype=runner.working_dtype(problem.dtype), order="C")
         if record_every:
             _record(result, X, problem, 0)
+        gauge = StressGauge(problem.D) if tol is not None else None
+        last_stress = gauge(X) if gauge else None
         done, per_iteration = 0, None
         while done < problem.niter:
-            boundary = (done // record_every + 1) * record_every if record_every else problem.niter
-            length = min(boundary, problem.niter) - done
+            length = min(_next_multiple(done, every) for every in (record_every, check_every,
+                                                                    problem.niter)) - done
             if per_iteration is None:  # the first call is one step: it measures the pace
                 length = 1
             else:
@@ -84,24 +177,50 @@ def solve(D, dim=None, *, backend="numpy", lr="auto", niter=1000, threads=None,
             done += length
             if record_every and (done % record_every == 0 or done == problem.niter):
                 _record(result, X, problem, done)
-        result.X = X.astype(problem.dtype, copy=False)
-        result.stress = stress(X, problem.D)
-        if not np.isfinite(result.stress):
-            _diverged(runner, state, problem.X0, 0, problem.niter)
+            if gauge and done % check_every == 0:
+                now = gauge(X)
+                if converged(last_stress, now, tol):
+                    result.stop_reason = "converged"
+                    break
+                last_stress = now
+        result.iterations = done
+        result.X = problem.caller_positions(X)
+        result.stress = problem.caller_stress(X)
+        if not (np.isfinite(result.stress) and np.all(np.isfinite(result.X))):
+            _diverged(runner, state, problem.X0, 0, done)
     return result
+
+
+def _next_multiple(done, every):
+    """The first multiple of ``every`` after ``done`` (no limit when ``every`` is None)."""
+    return (done // every + 1) * every if every else float("inf")
+
+
+def _check_tolerance(tol, check_every):
+    """``tol`` as a float in (0, 1) or None, and the check interval it uses (None without tol)."""
+    if tol is None:
+        if check_every is not None:
+            raise ValueError("check_every only applies with tol; pass tol too")
+        return None, None
+    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real):
+        raise TypeError(f"tol must be None or a number in (0, 1), got {type(tol).__name__} {tol!r}")
+    if not 0 < tol < 1:
+        raise ValueError(f"tol must be None or a number in (0, 1), got {tol}")
+    every = DEFAULT_CHECK_EVERY if check_every is None else check_int("check_every", check_every, minimum=1)
+    return float(tol), every
 
 
 def _record(result, X, problem, iteration):
     result.history_iterations.append(iteration)
-    result.history_stress.append(stress(X, problem.D))
-    result.history_X.append(X.astype(problem.dtype))
+    result.history_stress.append(problem.caller_stress(X))
+    result.history_X.append(np.array(problem.caller_positions(X)))
 
 
 def _finite(X, problem):
-    """What is non-finite after a step: "positions", "stress", or None when both are finite."""
-    if not np.all(np.isfinite(X)):
+    """What is non-finite in the caller's units: "positions", "stress", or None when both are finite."""
+    if not np.all(np.isfinite(problem.caller_positions(X))):
         return "positions"
-    if not np.isfinite(stress(X, problem.D)):
+    if not np.isfinite(problem.caller_stress(X)):
         return "stress"
     return None
 
@@ -110,11 +229,16 @@ def _diverged(runner, state, start_X, start, nonfinite_at):
     """Raise DivergenceError naming the first iteration whose positions or stress are non-finite.
 
     The search replays the same backend on the same state from ``start_X`` (the positions after
-    ``start`` iterations), which gives the same steps as the run itself. Divergence of a quartic
-    is explosive, so doubling from the last known-finite point, then bisecting, costs a few
-    times the iterations it takes.
+    ``start`` iterations), which gives the same steps as the run itself; from the start X0 when
+    those are not finite themselves (only the positions are checked between chunks, and the
+    stress can overflow first). Divergence of a quartic is explosive, so doubling from the last
+    known-finite point, then bisecting, costs a few times the iterations it takes.
     """
     problem = state.problem
+    if _finite(start_X, problem) is not None:
+        start_X, start = problem.X0, 0
+
+    start_X = np.array(start_X, dtype=runner.working_dtype(problem.dtype), order="C")
 
     def after(iterations):
         with np.errstate(all="ignore"):
@@ -131,4 +255,5 @@ def _diverged(runner, state, start_X, start, nonfinite_at):
             low = middle
         else:
             high = middle
-    raise DivergenceError(high, problem.lr, runner.name, after(high) or "positions")
+    raise DivergenceError(high, problem.caller_lr, runner.name, after(high) or "positions",
+                          auto=problem.lr_auto)

@@ -8,20 +8,33 @@ pairs (a graph Laplacian of these blocks), Gershgorin's theorem bounds L by
 when the start is much larger than the target, as it must; taking D covers a start smaller than
 the target, which grows towards it. ``AUTO_SAFETY`` trades speed for margin: the bound is loose
 by about the dimension factor, so the step stays below 2/L in practice.
+
+The step scales as 1/scale^2 with the problem: gradi.validation computes it on the problem at a
+representable scale (gradi.problem.Problem), where the bound is a normal float64 number.
 """
 
 import numpy as np
 
-from .problem import distance_matrix
+from .problem import row_blocks, squared_distances
 
 AUTO_SAFETY = 1.0
 
 
 def auto_lr(D, X0):
-    """Step size for distances D (N x N) and start X0 (N x dim); see the module docstring."""
-    D = np.asarray(D, dtype=np.float64)
-    start_sq = distance_matrix(X0) ** 2
-    row_bound = np.maximum(start_sq, D * D).sum(axis=1).max()
+    """Step size for distances D (N x N) and start X0 (N x dim); see the module docstring.
+
+    Works in row blocks (O(N) memory beyond D and X0). Returns inf when the bound underflows
+    float64 (a problem far below gradi's representable scales).
+    """
+    D = np.asarray(D)
+    X0 = np.asarray(X0, dtype=np.float64)
+    row_bound = 0.0
+    for start, stop in row_blocks(len(X0), len(X0)):
+        bound = squared_distances(X0, start, stop)
+        D_block = np.asarray(D[start:stop], dtype=np.float64)
+        np.maximum(bound, D_block * D_block, out=bound)
+        row_bound = max(row_bound, float(bound.sum(axis=1).max()))
     if row_bound == 0.0:
         return 1.0
-    return float(AUTO_SAFETY / (24.0 * row_bound))
+    with np.errstate(divide="ignore", over="ignore"):
+        return float(AUTO_SAFETY / (24.0 * np.float64(row_bound)))

@@ -4,20 +4,41 @@
 writeable copies in the asked dtype (the caller's arrays are never modified) and checked values.
 Given a backend and threads, it asks the backend's ``check`` as soon as N, dim and dtype are
 known, before any N x N copy is made. Every refusal is a ValueError or TypeError naming the
-argument, what was wrong and what is allowed.
+argument, what was wrong and what is allowed; each limit is checked here once.
+
+Its own memory is D in the asked dtype plus O(N) (gradi.memory counts on it): D is checked and
+converted in row blocks (gradi.problem.row_blocks), never copied whole in float64.
+
+Scale. Distances fix a shape only up to scale, and gradient descent is exactly equivariant
+under scaling by a power of two (every product and sum is scaled exactly while no number leaves
+the dtype's normal range). A problem whose scale (its largest distance or start coordinate)
+lies in ``KEPT_SCALES`` runs as given; one outside runs rescaled by a power of two ``factor`` to
+a scale in [0.5, 1), where float32 neither underflows nor overflows, and its positions, stress
+and step are scaled back (see Problem): the result is the one the caller's scale gives with
+exact arithmetic. An explicit lr keeps its meaning, a step in the caller's units; it runs as
+lr / factor^2, and is refused when that step is not a normal number of the dtype. Only scales
+whose results the caller cannot receive are refused (``SCALE_LIMITS``).
 """
 
+import math
 import numbers
+import warnings
 
 import numpy as np
 
-from .errors import BackendUnavailableError
-from .problem import Problem, ProblemSize
+from .backends.base import MAX_NITER
+from .errors import BackendUnavailableError, DegenerateStartWarning
+from .problem import Problem, ProblemSize, row_blocks
 from .shapes import random_start
 from .stepsize import auto_lr
 
 DTYPES = ("float32", "float64")
 SYMMETRY_RTOL = 1e-6
+KEPT_SCALES = (2.0**-16, 2.0**16)  # run as given: nothing in a step leaves float32's normal range
+# Largest caller scale, and inverse of the smallest, per dtype: float32 positions (normal down
+# to 2^-126, up to 2^128) keep 2^23 of precision and room to move; the float64 stress, ~N^2
+# scale^4, stays a normal float64 for any N that fits in memory.
+SCALE_LIMITS = {"float32": 2.0**100, "float64": 2.0**240}
 
 
 def validate(D, dim=None, *, lr="auto", niter=1000, dtype="float32", X0=None, seed=42,
@@ -25,7 +46,8 @@ def validate(D, dim=None, *, lr="auto", niter=1000, dtype="float32", X0=None, se
     """Check the problem's arguments of ``gradi.solve`` and return a :class:`Problem`.
 
     With ``backend`` (a Backend), also refuse what it cannot run with ``threads``, before the
-    N x N work starts.
+    N x N work starts. Warns (DegenerateStartWarning) when X0 spans fewer dimensions than it
+    could: gradient descent never leaves the affine subspace of its start.
     """
     dtype = _check_dtype(dtype)
     D = _numeric_array("D", D)
@@ -33,22 +55,27 @@ def validate(D, dim=None, *, lr="auto", niter=1000, dtype="float32", X0=None, se
     n = D.shape[0]
     X0 = None if X0 is None else _numeric_array("X0", X0)
     dim = _check_dim(dim, X0)
-    niter = check_int("niter", niter, minimum=0)
+    niter = check_int("niter", niter, minimum=0, maximum=MAX_NITER)
+    auto = isinstance(lr, str) and lr == "auto"
+    lr = None if auto else _check_lr(lr)
+    seed = check_int("seed", seed, minimum=0) if X0 is None else None
     if backend is not None:
         ensure_runnable(backend, ProblemSize(n, dim, dtype), threads)
-    _check_distances(D)
-
-    D = np.array(D, dtype=np.float64, order="C")
-    D = 0.5 * (D + D.T)
-    np.fill_diagonal(D, 0.0)
-    if X0 is None:
-        X0 = random_start(D, dim, seed=check_int("seed", seed, minimum=0))
-    else:
+    largest = _check_distances(D)
+    if X0 is not None:
         X0 = _check_start(X0, n, dim)
-    _check_scale(D, X0, dtype)
-    lr = auto_lr(D, X0) if isinstance(lr, str) and lr == "auto" else _check_lr(lr)
-    return Problem(D=np.ascontiguousarray(D, dtype=dtype), X0=np.array(X0, dtype=dtype, order="C"),
-                   lr=lr, niter=niter)
+    # a random start lies in a cube of side RMS(D) <= max(D), or 1 when D is all zero
+    scale = (largest or 1.0) if X0 is None else max(largest, float(np.max(np.abs(X0))))
+    factor = _rescaling(scale, dtype)
+    D = _symmetrised(D, dtype, factor)
+    if X0 is None:
+        X0 = random_start(D, dim, seed=seed)
+    elif factor != 1.0:
+        X0 = X0 * factor
+    X0 = np.array(X0, dtype=dtype, order="C")
+    _check_start_can_move(X0, largest, dtype)
+    lr = auto_lr(D, X0) if auto else _step(lr, factor, dtype)
+    return Problem(D=D, X0=X0, lr=lr, niter=niter, scale=factor, lr_auto=auto)
 
 
 def resolve_threads(backend, threads):
@@ -63,6 +90,23 @@ def ensure_runnable(backend, problem, threads):
         raise (BackendUnavailableError if not backend.available else ValueError)(reason)
 
 
+def check_int(name, value, minimum, maximum=None):
+    """``value`` as an int, refusing bools, non-integers and values outside [minimum, maximum]."""
+    allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {_power_of_two(maximum)}]"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer {allowed}, got {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be an integer {allowed}, got {value}")
+    return int(value)
+
+
+def _power_of_two(value):
+    """2**k for a large power of two (as the limits are written), else the number itself."""
+    if value > 1024 and value & (value - 1) == 0:
+        return f"2**{value.bit_length() - 1}"
+    return str(value)
+
+
 def _check_dtype(dtype):
     try:
         name = np.dtype(dtype).name
@@ -74,6 +118,10 @@ def _check_dtype(dtype):
 
 
 def _numeric_array(name, value):
+    if isinstance(value, np.ma.MaskedArray) and np.ma.getmaskarray(value).any():
+        raise TypeError(f"{name} is a masked array with {int(np.ma.count_masked(value))} masked "
+                        f"entries; gradi needs every value and would silently drop the mask: fill "
+                        f"them ({name}.filled(value)) or pass {name}.data to use the values under it")
     try:
         array = np.asarray(value)
     except ValueError as exc:
@@ -93,28 +141,47 @@ def _check_square(D):
 
 
 def _check_distances(D):
-    if not np.all(np.isfinite(D)):
-        raise ValueError("D must be finite; it contains NaN or inf")
-    if np.any(D < 0):
-        raise ValueError(f"D must be non-negative distances; its smallest entry is {D.min()}")
-    tolerance = SYMMETRY_RTOL * max(float(np.max(D)), 1.0)
-    asymmetry = float(np.max(np.abs(D - D.T)))
+    """Refuse D unless finite, non-negative, symmetric, zero on the diagonal; return max(D).
+
+    Reads D in row blocks, each compared with the matching block of columns, in float64.
+    """
+    largest = asymmetry = diagonal = 0.0
+    for start, stop in row_blocks(*D.shape):
+        block = np.asarray(D[start:stop], dtype=np.float64)
+        if not np.all(np.isfinite(block)):
+            raise ValueError("D must be finite; it contains NaN or inf")
+        if block.min() < 0:
+            raise ValueError(f"D must be non-negative distances; it has the entry {block.min()}")
+        largest = max(largest, float(block.max()))
+        asymmetry = max(asymmetry, float(np.max(np.abs(block - D[:, start:stop].T))))
+        rows = np.arange(stop - start)
+        diagonal = max(diagonal, float(np.max(np.abs(block[rows, rows + start]))))
+    tolerance = SYMMETRY_RTOL * max(largest, 1.0)
     if asymmetry > tolerance:
         raise ValueError(f"D must be symmetric: |D - D.T| reaches {asymmetry:.3g}, "
                          f"allowed up to {tolerance:.3g} (1e-6 of max(D, 1))")
-    diagonal = float(np.max(np.abs(np.diagonal(D))))
     if diagonal > tolerance:
         raise ValueError(f"D must have a zero diagonal (a point is at distance 0 from itself); "
                          f"|D_ii| reaches {diagonal:.3g}")
+    return largest
 
 
-def check_int(name, value, minimum):
-    """``value`` as an int, refusing bools, non-integers and values below ``minimum``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
+def _symmetrised(D, dtype, factor):
+    """(D + D.T) / 2 with a zero diagonal, times ``factor``, as a new C-contiguous ``dtype`` array.
+
+    Built in row blocks in float64; exactly symmetric, since D_ij + D_ji == D_ji + D_ij.
+    """
+    out = np.empty(D.shape, dtype=dtype)
+    for start, stop in row_blocks(*D.shape):
+        block = np.array(D[start:stop], dtype=np.float64)
+        block += D[:, start:stop].T
+        block *= 0.5
+        rows = np.arange(stop - start)
+        block[rows, rows + start] = 0.0
+        if factor != 1.0:
+            block *= factor
+        out[start:stop] = block
+    return out
 
 
 def _check_dim(dim, X0):
@@ -130,19 +197,45 @@ def _check_dim(dim, X0):
 def _check_start(X0, n, dim):
     if X0.shape != (n, dim):
         raise ValueError(f"X0 must have shape (N, dim) = ({n}, {dim}), got {X0.shape}")
+    X0 = np.asarray(X0, dtype=np.float64)
     if not np.all(np.isfinite(X0)):
         raise ValueError("X0 must be finite; it contains NaN or inf")
     return X0
 
 
-def _check_scale(D, X0, dtype):
-    """Refuse distances or starts whose gradient terms (~ N x scale^3) overflow the dtype."""
-    scale = max(float(np.max(D)), float(np.max(np.abs(X0))))
-    limit = np.finfo(dtype).max ** (1 / 3) / (4 * D.shape[0]) ** (1 / 3)
-    if scale > limit:
-        raise ValueError(f"D and X0 must be rescaled: their scale {scale:.3g} makes the gradient "
-                         f"overflow {dtype.name} (allowed up to {limit:.3g} for N={D.shape[0]}); "
-                         f"divide D by a constant, or use float64")
+def _rescaling(scale, dtype):
+    """The power of two the problem is run at (see the module docstring); refuse what cannot be."""
+    limit = SCALE_LIMITS[dtype.name]
+    if scale != 0.0 and not 1.0 / limit <= scale <= limit:
+        raise ValueError(
+            f"D and X0 must be rescaled: their scale (largest entry) {scale:.3g} is outside what "
+            f"gradi can solve in {dtype.name}, [{1.0 / limit:.3g}, {limit:.3g}] (the positions and "
+            f"the stress, ~scale^4, must be representable); multiply D and X0 by a constant c, "
+            f"solve, and divide the positions by c"
+            + (", or use float64" if dtype.name == "float32" and scale <= SCALE_LIMITS["float64"] else ""))
+    if scale == 0.0 or KEPT_SCALES[0] <= scale <= KEPT_SCALES[1]:
+        return 1.0
+    return 2.0 ** -math.frexp(scale)[1]
+
+
+def _check_start_can_move(X0, largest, dtype):
+    """Refuse a start whose rows are all equal (its gradient is exactly 0); warn on a flat one."""
+    n, dim = X0.shape
+    if np.all(X0 == X0[0]):
+        if largest > 0:
+            raise ValueError(f"X0's rows are all identical (in {dtype.name}): every difference "
+                             f"X_i - X_j is 0, so the gradient is 0 and gradient descent cannot move "
+                             f"them; give distinct start positions, or omit X0 for a random start")
+        return
+    centred = np.asarray(X0, dtype=np.float64)
+    centred = centred - centred.mean(axis=0)
+    singular = np.linalg.svd(centred, compute_uv=False)
+    rank = int(np.sum(singular > singular[0] * max(n, dim) * np.finfo(dtype).eps))
+    if rank < min(dim, n - 1):
+        warnings.warn(f"X0 spans only {rank} of its {dim} dimensions: gradient descent keeps the "
+                      f"positions in the {rank}-dimensional affine subspace of the start (the "
+                      f"gradient has no component out of it); give a start that spans {dim}",
+                      DegenerateStartWarning, stacklevel=4)
 
 
 def _check_lr(lr):
@@ -150,6 +243,23 @@ def _check_lr(lr):
         raise ValueError(f"lr must be 'auto' or a positive finite number, got {lr!r}")
     if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, numbers.Real):
         raise TypeError(f"lr must be 'auto' or a positive finite number, got {type(lr).__name__}")
-    if not np.isfinite(lr) or lr <= 0:
+    try:
+        value = float(lr)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value) or value <= 0:
         raise ValueError(f"lr must be 'auto' or a positive finite number, got {lr}")
-    return float(lr)
+    return value
+
+
+def _step(lr, factor, dtype):
+    """The explicit step ``lr`` as run, lr / factor^2; refused unless a normal number of ``dtype``."""
+    step, info = lr / factor**2, np.finfo(dtype)
+    if float(info.tiny) <= step <= float(info.max):
+        return step
+    too = "small" if step < float(info.tiny) else "large"
+    run = "" if factor == 1.0 else f" (it runs as {step:.3g} on the problem rescaled by {factor:g})"
+    raise ValueError(f"lr={lr:.3g} is too {too} for {dtype.name}{run}: the steps would "
+                     f"{'underflow to 0' if too == 'small' else 'overflow'}; use a "
+                     f"{'larger' if too == 'small' else 'smaller'} lr, lr='auto'"
+                     + (", or float64" if dtype.name == "float32" else ""))

@@ -1,112 +1,274 @@
-# The Python extension: checks its arguments (numpy arrays), releases the GIL and runs a kernel.
-# Checks here repeat gradi's Python wrapper so that a direct call with a bad buffer raises
-# instead of letting the kernel read or write out of bounds (which would kill the interpreter).
+# The Python extension: checks every argument in Mojo (buffers.mojo), releases the GIL and runs a
+# kernel on the numpy memory itself (zero copy, X updated in place). The checks are the C++
+# entry points' (native/src/arrays.hpp): a direct call with a bad argument raises TypeError or
+# ValueError instead of letting a kernel read or write out of bounds.
+#
+# Entry points (positional arguments only):
+#   seed(X, D, lr, niter, threads)              the blog's loops (mojo, mojo-parallel)
+#   simd_workspace_size(n, dim, threads, itemsize)  elements of a mojo-simd workspace
+#   simd_prepare(W, D, dim, threads)            lay D^2 out in workspace W, once per solve
+#   simd(W, X, lr, niter, threads)              the tuned kernel on a prepared workspace
+#   info()                                      the SIMD widths compiled in
 
 from std.os import abort
 from std.python import Python, PythonObject
-from std.python._cpython import GILReleased
+from std.python._cpython import GILReleased, PyObjectPtr
 from std.python.bindings import PythonModuleBuilder
+from std.ffi import c_char
 from std.memory import Pointer
 from std.sys import simd_width_of
 
+from buffers import ArrayInfo, HeldBuffers, check_finite, check_int, type_error, value_error
 from seed_kernel import seed_descend
-from simd_kernel import simd_descend
+from simd_kernel import ALIGN, Layout, simd_descend, simd_prepare
+
+comptime MAX_THREADS = 1024  # as gradi.backends.base.MAX_THREADS
+comptime MAX_NITER = 1 << 40  # as gradi.backends.base.MAX_NITER
+comptime MAX_DIM = 1 << 20
+comptime MAX_N = 1 << 32
+comptime MAX_WORKSPACE = Float64(1 << 50)  # elements: far above any memory, far below Int overflow
 
 
-comptime MAX_THREADS = 1024
-comptime MAX_NITER = 1 << 40
+def arguments(args: PythonObject, name: String, count: Int) raises:
+    if len(args) != count:
+        raise type_error(String(name, "() takes ", count, " positional arguments, got ", len(args)))
 
 
-@fieldwise_init
-struct Args(Copyable):
-    """Checked arguments: buffer addresses, sizes, float64 lr, dtype flag."""
-    var x: Int
-    var d: Int
-    var n: Int
-    var dim: Int
-    var lr: Float64
-    var niter: Int
-    var threads: Int
-    var is_f32: Bool
+def check_pair(x: ArrayInfo, d: ArrayInfo) raises:
+    """X (N x dim, writeable) and D (N x N) as the C++ entry points check them."""
+    x.require_float()
+    x.require_same_dtype(d)
+    x.require_points()
+    d.require_square(x.rows)
+    x.require_layout()
+    d.require_layout()
+    x.require_writeable()
+    x.require_apart(d)
 
 
-def check_args(X: PythonObject, D: PythonObject, lr: PythonObject, niter: PythonObject,
-               threads: PythonObject) raises -> Args:
-    if Int(py=X.ndim) != 2 or Int(py=D.ndim) != 2:
-        raise Error("X and D must be 2-D arrays")
-    var n = Int(py=X.shape[0])
-    var dim = Int(py=X.shape[1])
-    if dim < 1:
-        raise Error("X must have at least one column")
-    if Int(py=D.shape[0]) != n or Int(py=D.shape[1]) != n:
-        raise Error("D must be n x n with n = X.shape[0]")
-    # dtype.char is 'f' for float32 and 'd' for float64 (dtype.name costs ~4 us a call).
-    var code = String(py=X.dtype.char)
-    if (code != "f" and code != "d") or not Bool(py=X.dtype.isnative):
-        raise Error("X must be float32 or float64 in native byte order")
-    if String(py=D.dtype.char) != code or not Bool(py=D.dtype.isnative):
-        raise Error("X and D must have the same dtype")
-    if not Bool(py=X.flags.c_contiguous) or not Bool(py=D.flags.c_contiguous):
-        raise Error("X and D must be C-contiguous")
-    if not Bool(py=X.flags.writeable):
-        raise Error("X must be writeable")
-    var steps = Int(py=niter)
-    var nthreads = Int(py=threads)
-    # Upper bounds keep task counts and per-worker buffers far from overflow and huge allocations.
-    if steps < 0 or steps > MAX_NITER:
-        raise Error("niter must be in [0, 2**40]")
-    if nthreads < 1 or nthreads > MAX_THREADS:
-        raise Error("threads must be in [1, 1024]")
-    var rate = Float64(py=lr)
-    return Args(Int(py=X.ctypes.data), Int(py=D.ctypes.data), n, dim, rate, steps, nthreads,
-                code == "f")
+# A workspace starts (at its first 64-byte boundary) with a header of three cache lines: what
+# it was prepared for (magic, N, dim, threads) and a busy flag, then the kernel's two task
+# counters, one per line; the Layout follows. `simd` refuses a workspace prepared for another
+# problem, and one that another call is using (its coordinates, partial sums and counters are
+# scratch of one call at a time). The flag is read and written with the GIL held, which orders
+# every call.
+comptime HEADER = 192
+comptime BUSY = 4  # header word of the busy flag
+comptime CLAIMED = 8  # header words of the task counters
+comptime DONE = 16
+comptime MAGIC = 0x3130577964617267  # "gradiW01"
 
 
-def run[dt: DType, tuned: Bool](a: Args):
-    var x = Pointer[Scalar[dt], MutUntrackedOrigin](unsafe_from_address=a.x)
-    var d = Pointer[Scalar[dt], MutUntrackedOrigin](unsafe_from_address=a.d)
-    comptime if tuned:
-        simd_descend[dt](x, d, a.n, a.dim, a.lr.cast[dt](), a.niter, a.threads)
-    else:
-        seed_descend[dt](x, d, a.n, a.dim, a.lr.cast[dt](), a.niter, a.threads)
+def aligned_offset(info: ArrayInfo) -> Int:
+    """Bytes from the workspace's start to its first 64-byte boundary."""
+    return (ALIGN - info.address % ALIGN) % ALIGN
 
 
-def descend[tuned: Bool](X: PythonObject, D: PythonObject, lr: PythonObject,
-                         niter: PythonObject, threads: PythonObject) raises -> PythonObject:
-    var a = check_args(X, D, lr, niter, threads)
-    if a.n > 0 and a.niter > 0:
+def workspace_elements(layout: Layout, itemsize: Int) -> Int:
+    """Elements of a workspace for `layout`: the Layout, the header, the slack that aligns it."""
+    return layout.total() + (HEADER + ALIGN) // itemsize
+
+
+def checked_workspace(info: ArrayInfo, layout: Layout) raises -> Int:
+    """The address of the header of workspace W, after checking it can hold `layout`: W is 1-d,
+    C-contiguous, writeable and big enough."""
+    info.require_layout()
+    info.require_writeable()
+    var need = aligned_offset(info) + HEADER + layout.total() * info.itemsize
+    if info.ndim != 1 or info.nbytes < need:
+        raise value_error(String("W must be a 1-d workspace of at least ", workspace_elements(layout, info.itemsize),
+                                 " elements for N=", layout.n, ", dim=", layout.dim, ", threads=",
+                                 layout.threads, " (see simd_workspace_size), got shape ", info.shape_text()))
+    return info.address + aligned_offset(info)
+
+
+def header(start: Int) -> Pointer[Int64, MutUntrackedOrigin]:
+    return Pointer[Int64, MutUntrackedOrigin](unsafe_from_address=start)
+
+
+def claim(start: Int) raises:
+    """Mark the workspace busy for this call; ValueError if another call has it."""
+    if header(start).unsafe_load(BUSY) != 0:
+        raise value_error("W is in use by another call (a workspace serves one call at a time)")
+    header(start).unsafe_store(BUSY, 1)
+
+
+def check_prepared(start: Int, layout: Layout) raises:
+    """W's header must say it holds the D^2 tiles of this N and dim, for at least these threads."""
+    var h = header(start)
+    if h.unsafe_load(0) != MAGIC:
+        raise value_error("W is not a prepared workspace (call simd_prepare first)")
+    var n = Int(h.unsafe_load(1))
+    var dim = Int(h.unsafe_load(2))
+    var threads = Int(h.unsafe_load(3))
+    if n != layout.n or dim != layout.dim or (dim > 4 and threads < layout.threads):
+        raise value_error(String("W was prepared for N=", n, ", dim=", dim, ", threads=", threads,
+                                 ", not N=", layout.n, ", dim=", layout.dim, ", threads=", layout.threads))
+
+
+def seed(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
+    arguments(args, "seed", 5)
+    var lr = check_finite(args[2], "lr")
+    var niter = check_int(args[3], "niter", 0, MAX_NITER)
+    var threads = check_int(args[4], "threads", 1, MAX_THREADS)
+    var x = held.take(args[0], "X")
+    var d = held.take(args[1], "D")
+    check_pair(x, d)
+    var d_address = d.address
+    var n = x.rows
+    var dim = x.cols
+    if n > 0 and niter > 0:
         with GILReleased(Python()):
-            if a.is_f32:
-                run[DType.float32, tuned](a)
+            if x.float_code == ord("f"):
+                seed_descend[DType.float32](Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=x.address),
+                                            Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=d_address),
+                                            n, dim, lr.cast[DType.float32](), niter, threads)
             else:
-                run[DType.float64, tuned](a)
-    return X
+                seed_descend[DType.float64](Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=x.address),
+                                            Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=d_address),
+                                            n, dim, lr, niter, threads)
+    return args[0]
 
 
-def seed(X: PythonObject, D: PythonObject, lr: PythonObject, niter: PythonObject,
-         threads: PythonObject) raises -> PythonObject:
-    return descend[False](X, D, lr, niter, threads)
+def checked_layout(n: Int, dim: Int, threads: Int) raises -> Layout:
+    var layout = Layout.of(n, dim, threads)
+    if layout.total_estimate() > MAX_WORKSPACE:
+        raise value_error(String("a workspace for N=", n, ", dim=", dim, ", threads=", threads,
+                                 " would exceed 2**50 elements"))
+    return layout^
 
 
-def simd(X: PythonObject, D: PythonObject, lr: PythonObject, niter: PythonObject,
-         threads: PythonObject) raises -> PythonObject:
-    return descend[True](X, D, lr, niter, threads)
+def simd_workspace_size(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
+    arguments(args, "simd_workspace_size", 4)
+    var n = check_int(args[0], "n", 0, MAX_N)
+    var dim = check_int(args[1], "dim", 1, MAX_DIM)
+    var threads = check_int(args[2], "threads", 1, MAX_THREADS)
+    var itemsize = check_int(args[3], "itemsize", 4, 8)
+    if itemsize != 4 and itemsize != 8:
+        raise value_error(String("itemsize must be 4 (float32) or 8 (float64), got ", itemsize))
+    return PythonObject(workspace_elements(checked_layout(n, dim, threads), itemsize))
 
 
-def info() raises -> PythonObject:
+def simd_prepare_entry(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
+    arguments(args, "simd_prepare", 4)
+    var dim = check_int(args[2], "dim", 1, MAX_DIM)
+    var threads = check_int(args[3], "threads", 1, MAX_THREADS)
+    var w = held.take(args[0], "W")
+    var d = held.take(args[1], "D")
+    d.require_float()
+    d.require_same_dtype(w)
+    d.require_square(-1)
+    d.require_layout()
+    w.require_apart(d)
+    var layout = checked_layout(d.rows, dim, threads)
+    var start = checked_workspace(w, layout)
+    if header(start).unsafe_load(0) == MAGIC:  # prepared before: not while a call uses it
+        claim(start)
+    header(start).unsafe_store(0, 0)  # not prepared until the tiles are in
+    header(start).unsafe_store(BUSY, 1)
+    with GILReleased(Python()):
+        if d.float_code == ord("f"):
+            simd_prepare[DType.float32](Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=d.address),
+                                        Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
+                                        layout, threads)
+        else:
+            simd_prepare[DType.float64](Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=d.address),
+                                        Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
+                                        layout, threads)
+    header(start).unsafe_store(1, Int64(layout.n))
+    header(start).unsafe_store(2, Int64(layout.dim))
+    header(start).unsafe_store(3, Int64(layout.threads))
+    header(start).unsafe_store(BUSY, 0)
+    header(start).unsafe_store(0, MAGIC)
+    return args[0]
+
+
+def simd(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
+    arguments(args, "simd", 5)
+    var lr = check_finite(args[2], "lr")
+    var niter = check_int(args[3], "niter", 0, MAX_NITER)
+    var threads = check_int(args[4], "threads", 1, MAX_THREADS)
+    var w = held.take(args[0], "W")
+    var x = held.take(args[1], "X")
+    x.require_float()
+    x.require_same_dtype(w)
+    x.require_points()
+    x.require_layout()
+    x.require_writeable()
+    x.require_apart(w)
+    var layout = checked_layout(x.rows, x.cols, threads)
+    var start = checked_workspace(w, layout)
+    check_prepared(start, layout)
+    if x.rows > 0 and niter > 0:
+        claim(start)
+        with GILReleased(Python()):
+            if x.float_code == ord("f"):
+                simd_descend[DType.float32](Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=x.address),
+                                            Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
+                                            layout, lr.cast[DType.float32](), niter, threads,
+                                            header(start).unsafe_offset(CLAIMED), header(start).unsafe_offset(DONE))
+            else:
+                simd_descend[DType.float64](Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=x.address),
+                                            Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
+                                            layout, lr, niter, threads,
+                                            header(start).unsafe_offset(CLAIMED), header(start).unsafe_offset(DONE))
+        header(start).unsafe_store(BUSY, 0)
+    return args[1]
+
+
+def info(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
+    arguments(args, "info", 0)
     return Python.dict(
         simd_width_float32=simd_width_of[DType.float32](),
         simd_width_float64=simd_width_of[DType.float64](),
     )
 
 
+def raise_in_python(message: String):
+    """Set the Python exception a check asked for ("TypeError: ..."/"ValueError: ..."); any
+    other error (an unexpected failure, not bad input) becomes RuntimeError."""
+    ref cpython = Python().cpython()
+    var kind = "PyExc_RuntimeError"
+    var text = message
+    if message.startswith("TypeError: "):
+        kind = "PyExc_TypeError"
+        text = String(message[byte=String("TypeError: ").byte_length():])
+    elif message.startswith("ValueError: "):
+        kind = "PyExc_ValueError"
+        text = String(message[byte=String("ValueError: ").byte_length():])
+    cpython.PyErr_SetString(cpython.get_error_global(kind),
+                            rebind[Pointer[c_char, ImmutAnyOrigin]](text.as_c_string_span().ptr()))
+
+
+def entry[body: def(PythonObject, mut HeldBuffers) raises thin -> PythonObject](
+    module: PyObjectPtr, args: PyObjectPtr
+) abi("C") -> PyObjectPtr:
+    """A CPython function around `body`: the buffers it took are released on every path, and
+    its errors become the Python exceptions they name."""
+    var held = HeldBuffers()
+    try:
+        var result = body(PythonObject(from_borrowed=args), held)
+        held.release()
+        return result.steal_data()
+    except e:
+        held.release()
+        raise_in_python(String(e))
+        return PyObjectPtr()
+
+
 @export
 def PyInit_gradi_mojo() abi("C") -> PythonObject:
     try:
         var m = PythonModuleBuilder("gradi_mojo")
-        m.def_function[seed]("seed", docstring="seed(X, D, lr, niter, threads): plain loops, in place")
-        m.def_function[simd]("simd", docstring="simd(X, D, lr, niter, threads): tuned SIMD kernel, in place")
-        m.def_function[info]("info", docstring="info(): the SIMD widths compiled in")
+        m.def_py_c_function(entry[seed], "seed",
+                            docstring="seed(X, D, lr, niter, threads): the blog's loops on X in place")
+        m.def_py_c_function(entry[simd_workspace_size], "simd_workspace_size",
+                            docstring="simd_workspace_size(n, dim, threads, itemsize): elements of a workspace")
+        m.def_py_c_function(entry[simd_prepare_entry], "simd_prepare",
+                            docstring="simd_prepare(W, D, dim, threads): lay D^2 out in workspace W")
+        m.def_py_c_function(entry[simd], "simd",
+                            docstring="simd(W, X, lr, niter, threads): tuned kernel on X in place")
+        m.def_py_c_function(entry[info], "info", docstring="info(): the SIMD widths compiled in")
         return m.finalize()
     except e:
         abort(String("gradi_mojo: cannot create the module: ", e))

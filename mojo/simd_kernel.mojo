@@ -1,6 +1,6 @@
-# The tuned kernel: structure-of-arrays coordinates, D^2 computed once per call, the loop over
-# j vectorised with the machine's SIMD width (simd_width_of, a masked last vector), parallel
-# with `threads` workers.
+# The tuned kernel: structure-of-arrays coordinates, D^2 laid out once per solve, the loop over j
+# vectorised with the machine's SIMD width (simd_width_of, a masked last vector), parallel with
+# `threads` workers.
 #
 # D^2 is symmetric, so each unordered pair is visited once: the points are cut into blocks
 # of TILE, and the task for a tile (I, J) with I < J adds c_ij (x_i - x_j) to the rows of I
@@ -9,18 +9,77 @@
 # own partial sums; a second phase adds the partials of each block in a fixed order and
 # updates X. No result depends on which worker ran which task, so every thread count gives
 # bit-identical positions.
+#
+# Per-solve state: `simd_prepare` fills the D^2 tiles of a workspace (one buffer the caller
+# owns, see Layout) once; every `simd_descend` call reuses them, so a solve run in chunks pays
+# the layout once. A call depends only on (X, D^2, lr, niter): chunking never changes a result.
 
 from std.atomic import Atomic
 from std.ffi import external_call
 from std.memory import Pointer
-from std.memory.alloc import unsafe_alloc
-from std.sys import CompilationTarget, simd_width_of, size_of
+from std.sys import simd_width_of
+from std.sys.intrinsics import PrefetchOptions, prefetch
 from max.algorithm import parallelize
 
 comptime Ptr = Pointer[_, MutUntrackedOrigin]
 
-# Tile edge: a multiple of every SIMD width, large enough to amortise the per-row reductions.
-comptime TILE = 128
+# Tile edge: a multiple of every SIMD width, large enough to amortise the per-row reductions
+# (16 AVX-512 vectors); a float32 tile of D^2 (256 KB) still fits in a core's L2.
+comptime TILE = 256
+# How far ahead (in tile rows, 32 KB of float32) the tile loop asks for D^2: the stream of D^2
+# from L3 or memory then keeps up with the arithmetic (measured, see mojo/README.md).
+comptime PREFETCH_ROWS = 32
+# Every part of the workspace starts on a 64-byte boundary (a whole AVX-512 vector, a cache line).
+comptime ALIGN = 64
+
+
+@fieldwise_init
+struct Layout(Copyable):
+    """The workspace of one problem (N points in dim dimensions, up to `threads` workers), in
+    elements from its 64-byte-aligned start: D^2 tiles, SoA coordinates, per-tile partial sums,
+    and for dim > 4 one TILE x TILE buffer per worker. Every part is a multiple of TILE
+    elements, so every part stays aligned."""
+    var n: Int
+    var dim: Int
+    var threads: Int
+    var blocks: Int
+    var stride: Int
+    var tiles: Int
+
+    @staticmethod
+    def of(n: Int, dim: Int, threads: Int) -> Layout:
+        var blocks = (n + TILE - 1) // TILE
+        return Layout(n, dim, threads, blocks, blocks * TILE, blocks * (blocks + 1) // 2)
+
+    def xs(self) -> Int:
+        return self.tiles * TILE * TILE
+
+    def partials(self) -> Int:
+        return self.xs() + self.dim * self.stride
+
+    def scratch(self) -> Int:
+        return self.partials() + self.blocks * self.blocks * self.dim * TILE
+
+    def total(self) -> Int:
+        return self.scratch() + (self.threads * TILE * TILE if self.dim > 4 else 0)
+
+    def total_estimate(self) -> Float64:
+        """total() in floating point, to refuse sizes whose element count would overflow Int."""
+        var blocks = Float64(self.blocks)
+        var tile = Float64(TILE)
+        var dim = Float64(self.dim)
+        return (blocks * (blocks + 1) / 2 * tile * tile + dim * blocks * tile + blocks * blocks * dim * tile
+                + Float64(self.threads) * tile * tile)
+
+
+def tile_position(t: Int, blocks: Int) -> Tuple[Int, Int]:
+    """(I, J) of the t-th packed upper-triangle tile, row by row."""
+    var bi = 0
+    var rest = t
+    while rest >= blocks - bi:
+        rest -= blocks - bi
+        bi += 1
+    return (bi, bi + rest)
 
 
 def wait_until(counter: Ptr[Int64], target: Int):
@@ -33,21 +92,6 @@ def wait_until(counter: Ptr[Int64], target: Int):
             spins = 0
 
 
-def scratch[dt: DType](count: Int) -> Ptr[Scalar[dt]]:
-    """A zeroed buffer; on Linux a large one is backed by 2 MiB pages (fewer TLB misses when
-    D^2 is streamed every step)."""
-    comptime huge = 2 * 1024 * 1024
-    var nbytes = count * size_of[dt]()
-    var buffer = unsafe_alloc[Scalar[dt]](count, alignment=huge if nbytes >= huge else 64)
-    comptime if CompilationTarget.is_linux():
-        if nbytes >= huge:
-            comptime MADV_HUGEPAGE = 14
-            _ = external_call["madvise", Int32](buffer, nbytes, Int32(MADV_HUGEPAGE))
-    for idx in range(count):
-        buffer.unsafe_store(idx, 0)
-    return buffer
-
-
 def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
     """1 in the first `valid` lanes, 0 in the others: cancels the padding columns."""
     var mask = SIMD[dt, W](0)
@@ -56,12 +100,58 @@ def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
     return mask
 
 
+@always_inline
+def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool](
+    xs: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]],
+    stride: Int, i0: Int, j0: Int, ii: Int, width: Int, last: Int, mask: SIMD[dt, simd_width_of[dt]()],
+):
+    """Rows ii..ii+R-1 of tile (i0, j0): their row sums into rows_out and, unless diagonal, their
+    terms subtracted from the column sums in cols_out, row after row (the same order for any R).
+    R rows share each load of x_j and of the column sums."""
+    comptime W = simd_width_of[dt]()
+    var xi = Array[SIMD[dt, W], R * DIM](fill=0)
+    comptime for r in range(R):
+        comptime for k in range(DIM):
+            xi[r * DIM + k] = SIMD[dt, W](xs.unsafe_load(k * stride + i0 + ii + r))
+    var acc = Array[SIMD[dt, W], R * DIM](fill=0)
+    for jj in range(0, width, W):
+        comptime for r in range(R):
+            prefetch[PrefetchOptions().for_read().high_locality()](
+                d2.unsafe_offset((ii + r + PREFETCH_ROWS) * TILE + jj))
+        var xj = Array[SIMD[dt, W], DIM](fill=0)
+        comptime for k in range(DIM):
+            xj[k] = xs.unsafe_load[width=W](k * stride + j0 + jj)
+        var col = Array[SIMD[dt, W], DIM](fill=0)
+        comptime if not diagonal:
+            comptime for k in range(DIM):
+                col[k] = cols_out.unsafe_load[width=W](k * TILE + jj)
+        comptime for r in range(R):
+            var diff = Array[SIMD[dt, W], DIM](fill=0)
+            var c = -d2.unsafe_load[width=W]((ii + r) * TILE + jj)
+            comptime for k in range(DIM):
+                diff[k] = xi[r * DIM + k] - xj[k]
+                c = diff[k].fma(diff[k], c)
+            if jj == last:
+                c *= mask
+            comptime for k in range(DIM):
+                acc[r * DIM + k] = c.fma(diff[k], acc[r * DIM + k])
+            comptime if not diagonal:
+                comptime for k in range(DIM):
+                    col[k] = (-c).fma(diff[k], col[k])
+        comptime if not diagonal:
+            comptime for k in range(DIM):
+                cols_out.unsafe_store[width=W](k * TILE + jj, col[k])
+    comptime for r in range(R):
+        comptime for k in range(DIM):
+            rows_out.unsafe_store(k * TILE + ii + r, acc[r * DIM + k].reduce_add())
+
+
 def tile_fixed[dt: DType, DIM: Int, diagonal: Bool](
     xs: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]],
     n: Int, stride: Int, i0: Int, j0: Int,
 ):
     """Tile (i0, j0), compile-time dim: row sums into rows_out; unless diagonal, minus the
-    column sums into cols_out (both DIM x TILE, coordinate-major)."""
+    column sums into cols_out (both DIM x TILE, coordinate-major). Two rows at a time."""
     comptime W = simd_width_of[dt]()
     var rows = min(TILE, n - i0)
     var width = min(TILE, (n - j0 + W - 1) // W * W)
@@ -70,27 +160,10 @@ def tile_fixed[dt: DType, DIM: Int, diagonal: Bool](
     comptime if not diagonal:
         for idx in range(DIM * TILE):
             cols_out.unsafe_store(idx, 0)
-    for ii in range(rows):
-        var xi = Array[SIMD[dt, W], DIM](fill=0)
-        comptime for k in range(DIM):
-            xi[k] = SIMD[dt, W](xs.unsafe_load(k * stride + i0 + ii))
-        var acc = Array[SIMD[dt, W], DIM](fill=0)
-        for jj in range(0, width, W):
-            var diff = Array[SIMD[dt, W], DIM](fill=0)
-            var c = -d2.unsafe_load[width=W](ii * TILE + jj)
-            comptime for k in range(DIM):
-                diff[k] = xi[k] - xs.unsafe_load[width=W](k * stride + j0 + jj)
-                c = diff[k].fma(diff[k], c)
-            if jj == last:
-                c *= mask
-            comptime for k in range(DIM):
-                acc[k] = c.fma(diff[k], acc[k])
-            comptime if not diagonal:
-                comptime for k in range(DIM):
-                    var col = cols_out.unsafe_load[width=W](k * TILE + jj)
-                    cols_out.unsafe_store[width=W](k * TILE + jj, (-c).fma(diff[k], col))
-        comptime for k in range(DIM):
-            rows_out.unsafe_store(k * TILE + ii, acc[k].reduce_add())
+    for ii in range(0, rows - 1, 2):
+        rows_pass[dt, DIM, 2, diagonal](xs, d2, rows_out, cols_out, stride, i0, j0, ii, width, last, mask)
+    if rows % 2 == 1:
+        rows_pass[dt, DIM, 1, diagonal](xs, d2, rows_out, cols_out, stride, i0, j0, rows - 1, width, last, mask)
     for ii in range(rows, TILE):
         comptime for k in range(DIM):
             rows_out.unsafe_store(k * TILE + ii, 0)
@@ -166,46 +239,67 @@ def update_block[dt: DType](
             xs.unsafe_store[width=W](at, xs.unsafe_load[width=W](at) - lr * 4 * g)
 
 
+def simd_prepare[dt: DType](d: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Layout, threads: Int):
+    """Fill the workspace's D^2 tiles from row-major D (n x n), zeros in the padding; each of
+    `threads` workers fills (and so first touches) every threads-th tile."""
+    var n = layout.n
+    var blocks = layout.blocks
+    var tiles = layout.tiles
+
+    def fill(w: Int) {imm d, imm ws, imm n, imm blocks, imm tiles, imm threads}:
+        for t in range(w, tiles, threads):
+            var bi, bj = tile_position(t, blocks)
+            var tile = ws.unsafe_offset(t * TILE * TILE)
+            var rows = min(TILE, n - bi * TILE)
+            var cols = min(TILE, n - bj * TILE)
+            for ii in range(TILE):
+                var row = d.unsafe_offset((bi * TILE + ii) * n + bj * TILE)
+                for jj in range(cols if ii < rows else 0):
+                    var dij = row.unsafe_load(jj)
+                    tile.unsafe_store(ii * TILE + jj, dij * dij)
+                for jj in range(cols if ii < rows else 0, TILE):
+                    tile.unsafe_store(ii * TILE + jj, 0)
+
+    if threads == 1:
+        fill(0)
+    else:
+        parallelize(fill, threads, threads)
+
+
 def simd_descend[dt: DType](
-    x: Ptr[Scalar[dt]], d: Ptr[Scalar[dt]], n: Int, dim: Int,
-    lr: Scalar[dt], niter: Int, threads: Int,
+    x: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Layout, lr: Scalar[dt], niter: Int, threads: Int,
+    claimed: Ptr[Int64], done: Ptr[Int64],
 ):
-    """niter steps on row-major x (n x dim) in place."""
-    var blocks = (n + TILE - 1) // TILE
-    var stride = blocks * TILE
-    var tiles = blocks * (blocks + 1) // 2
+    """niter steps on row-major x (n x dim) in place, with the D^2 tiles simd_prepare left in ws;
+    claimed and done are the task counters (on cache lines of their own)."""
+    var n = layout.n
+    var dim = layout.dim
+    var blocks = layout.blocks
+    var stride = layout.stride
+    var tiles = layout.tiles
+    var d2 = ws
+    var xs = ws.unsafe_offset(layout.xs())
+    var partials = ws.unsafe_offset(layout.partials())
+    var cbuf = ws.unsafe_offset(layout.scratch())
     # Padding (points n..stride-1) holds zeros: finite, and masked out of every sum.
-    var d2 = scratch[dt](tiles * TILE * TILE)
-    var xs = scratch[dt](dim * stride)
-    var partials = scratch[dt](blocks * blocks * dim * TILE)
-    var cbuf = scratch[dt]((threads if dim > 4 else 1) * TILE * TILE)
-    var t = 0
-    for bi in range(blocks):
-        for bj in range(bi, blocks):
-            for ii in range(min(TILE, n - bi * TILE)):
-                for jj in range(min(TILE, n - bj * TILE)):
-                    var dij = d.unsafe_load((bi * TILE + ii) * n + bj * TILE + jj)
-                    d2.unsafe_store((t * TILE + ii) * TILE + jj, dij * dij)
-            t += 1
-    for i in range(n):
-        for k in range(dim):
+    for k in range(dim):
+        for i in range(n):
             xs.unsafe_store(k * stride + i, x.unsafe_load(i * dim + k))
+        for i in range(n, stride):
+            xs.unsafe_store(k * stride + i, 0)
 
     # Tasks are numbered in order: per step, one per tile then one update per block. Workers
     # take numbers from a shared counter; a task waits until every task of the previous phase
-    # is done. One parallel dispatch per call (a dispatch costs ~100 us here, as much as a
-    # step at N=1000), and no deadlock however few workers run at once: a running worker
-    # takes every task nobody else took.
-    var counters = unsafe_alloc[Int64](16, alignment=64)
-    counters.unsafe_store(0, 0)
-    counters.unsafe_store(8, 0)
-    var claimed = counters
-    var done = counters.unsafe_offset(8)
+    # is done. One parallel dispatch per call (a dispatch costs about as much as a step at
+    # N=1000), and no deadlock however few workers run at once: a running worker takes every
+    # task nobody else took.
+    claimed.unsafe_store(0, 0)
+    done.unsafe_store(0, 0)
     var per_step = tiles + blocks
     var tasks = niter * per_step
 
     def worker(w: Int) {imm xs, imm d2, imm partials, imm cbuf, imm n, imm dim, imm stride, imm lr, imm blocks, imm tiles, imm per_step, imm tasks, imm claimed, imm done}:
-        var c = cbuf.unsafe_offset(w * TILE * TILE) if dim > 4 else cbuf
+        var c = cbuf.unsafe_offset(w * TILE * TILE)
         while True:
             var k = Int(Atomic[Int64].fetch_add(claimed, 1))
             if k >= tasks:
@@ -214,12 +308,7 @@ def simd_descend[dt: DType](
             var r = k % per_step
             if r < tiles:
                 wait_until(done, step * per_step)
-                var bi = 0
-                var rest = r
-                while rest >= blocks - bi:
-                    rest -= blocks - bi
-                    bi += 1
-                var bj = bi + rest
+                var bi, bj = tile_position(r, blocks)
                 var tile = d2.unsafe_offset(r * TILE * TILE)
                 var rows_out = partials.unsafe_offset((bi * blocks + bj) * dim * TILE)
                 var cols_out = partials.unsafe_offset((bj * blocks + bi) * dim * TILE)
@@ -240,8 +329,3 @@ def simd_descend[dt: DType](
     for i in range(n):
         for k in range(dim):
             x.unsafe_store(i * dim + k, xs.unsafe_load(k * stride + i))
-    d2.unsafe_free()
-    xs.unsafe_free()
-    partials.unsafe_free()
-    cbuf.unsafe_free()
-    counters.unsafe_free()

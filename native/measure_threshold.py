@@ -1,9 +1,10 @@
 """Measure where cpp-simd starts to gain from threads: the data behind kSimdParallelMinN.
 
-For each N, times ``descend_simd`` on one thread and on ``--threads`` threads (the serial cut-off
-disabled), float32, dim 3, best of ``--repeats`` interleaved runs of about 50 ms each, and prints
-the ratio. The threshold is the smallest N from which every larger N measured is faster in
-parallel. Run it on a quiet machine: ``python native/measure_threshold.py``.
+For each N, times ``SimdState.descend`` (the state built once, outside the timing) on one thread
+and on ``--threads`` threads (the serial cut-off disabled), float32, dim 3, best of ``--repeats``
+interleaved runs of about 30 ms each, and prints the ratio. The threshold is the smallest N from
+which every larger N measured is faster in parallel. Run it on a quiet machine:
+``python native/measure_threshold.py``.
 """
 
 import argparse
@@ -13,20 +14,17 @@ from gradi import _native
 from gradi.testing import make_case
 
 
-def best_time(X0, D, lr, niter, threads, repeats):
-    times = []
-    for _ in range(repeats):
-        X = X0.copy()
-        start = time.perf_counter()
-        _native.descend_simd(X, D, lr, niter, threads, parallel_min_n=0)
-        times.append(time.perf_counter() - start)
-    return min(times)
+def run_time(state, X0, niter):
+    X = X0.copy()
+    start = time.perf_counter()
+    state.descend(X, niter)
+    return time.perf_counter() - start
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+",
-                        default=[8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512])
+                        default=[64, 128, 192, 256, 320, 384, 448, 512, 640, 768, 1024])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
@@ -34,11 +32,13 @@ def main():
     faster = {}
     for n in args.sizes:
         X0, D, lr = make_case(n, 3, "float32")
-        niter = max(20, int(3e7 / (n * n)))  # about 50 ms serially
+        niter = max(20, int(4e8 / (n * n)))  # about 30 ms serially
+        one = _native.SimdState(D, 3, lr, 1)
+        team = _native.SimdState(D, 3, lr, args.threads, parallel_min_n=0)
         serial = parallel = float("inf")
         for _ in range(args.repeats):  # interleaved so that load changes hit both alike
-            serial = min(serial, best_time(X0, D, lr, niter, 1, 1))
-            parallel = min(parallel, best_time(X0, D, lr, niter, args.threads, 1))
+            serial = min(serial, run_time(one, X0, niter))
+            parallel = min(parallel, run_time(team, X0, niter))
         faster[n] = parallel < serial
         print(f"N={n:5d} niter={niter:6d}  1 thread {serial / niter * 1e6:8.2f} us/iter  "
               f"{args.threads} threads {parallel / niter * 1e6:8.2f} us/iter  "

@@ -3,7 +3,8 @@
 # Mojo included) into .asv/results, then publish the site to .asv/html.
 #   scripts/asv-history.sh RANGE [more `asv run` options]
 # RANGE is anything `asv run` takes: main~3..main, HEAD^!, NEW, ALL, HASHFILE:path.
-# Add --skip-existing-commits to measure only commits without results (what CI does).
+# Add --skip-existing-commits to measure only commits without results. The site is written by
+# scripts/asv-publish.sh (libraries shipped with it, so it works offline).
 # Exits 2 when a benchmark failed (asv's code), after publishing what did run.
 set -euo pipefail
 source "$(dirname "$0")/asv-common.sh"
@@ -12,6 +13,5 @@ shift
 
 status=0
 "${asv[@]}" run --machine "$machine" "$range" "$@" || status=$?
-"${asv[@]}" publish
-echo "asv-history: HTML report: $PWD/.asv/html/index.html"
+scripts/asv-publish.sh
 exit "$status"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the asv suite in the current environment (no second environment is built), record the
-# results against HEAD, publish the HTML site and say where it is.
+# results against HEAD, publish the HTML site (scripts/asv-publish.sh) and say where it is.
 #   scripts/asv-local.sh [--quick] [more `asv run` options, e.g. -b 'bench_solve.*numpy']
 # It measures the gradi that the environment imports: the installed one (scripts/setup.sh
 # installs the working tree, C++ extension included), else the working tree's sources.
@@ -30,6 +30,5 @@ fi
 
 status=0
 "${asv[@]}" run --machine "$machine" --python=same --set-commit-hash "$(git rev-parse HEAD)" "$@" || status=$?
-"${asv[@]}" publish
-echo "asv-local: HTML report: $PWD/.asv/html/index.html (serve it with: $python -m asv preview)"
+scripts/asv-publish.sh
 exit "$status"

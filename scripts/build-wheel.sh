@@ -15,26 +15,32 @@
 # compiler) lives at the same path on the same kind of CPU; elsewhere gradi simply compiles again.
 #
 #   PYTHON        interpreter whose environment provides Mojo (default .venv/bin/python, else python3)
-#   GRADI_DIST    output folder for the wheel (default dist)
+#   GRADI_DIST    output folder for the wheel (default dist/ in the repository)
 #   --with-mojo   first install the wheel with its [mojo] extra into PYTHON's environment (CI:
 #                 the runner's throwaway Python), so the Mojo extension is always compiled;
 #                 without it the cache is warmed only if a mojo compiler is already there.
 set -euo pipefail
+# Interpreter and folder given relative to where the script was called from: absolute from here
+# on, since the script works from the repository root and the wheel's unpacked copy.
+absolute() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+case "${PYTHON:-}" in */*) PYTHON=$(absolute "$PYTHON") ;; esac  # a bare name is found on PATH
+if [ -n "${GRADI_DIST:-}" ]; then GRADI_DIST=$(absolute "$GRADI_DIST"); fi
+self=$(absolute "$0")
 cd "$(dirname "$0")/.."
 
 with_mojo=0
 for arg in "$@"; do
   case "$arg" in
     --with-mojo) with_mojo=1 ;;
-    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$self"; exit 0 ;;
     *) echo "build-wheel.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
 
 if [ -z "${PYTHON:-}" ]; then
-  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+  if [ -x .venv/bin/python ]; then PYTHON="$PWD/.venv/bin/python"; else PYTHON=python3; fi
 fi
-dist=${GRADI_DIST:-dist}
+dist=${GRADI_DIST:-$PWD/dist}
 mkdir -p "$dist"
 
 # 1. The wheel. Older gradi wheels in dist/ are removed so exactly one is left for the next step.

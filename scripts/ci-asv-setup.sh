@@ -1,41 +1,49 @@
 #!/usr/bin/env bash
-# Prepare a machine for the asv jobs: install asv (and virtualenv, which builds asv's per-commit
-# environments) into PYTHON's environment, and register this machine under one stable asv machine
-# name. CI runners get a new hostname every run; without a fixed name each run would start a new
-# machine in the results and no history would form.
+# Prepare a machine for the asv jobs: install the pinned asv, asv_runner and virtualenv
+# (benchmarks/requirements-asv.txt) into PYTHON's environment, and describe this machine in the
+# project's asv machine file (.asv/asv-machine.json, or $ASV_MACHINE_FILE; the user's
+# ~/.asv-machine.json is never touched) under a name derived from the CPU model.
 #
-#   PYTHON        interpreter to install asv into (default .venv/bin/python, else python3)
-#   ASV_MACHINE       machine name (default gh-ubuntu-2core: GitHub's standard Linux runner)
-#   ASV_MACHINE_CPU   CPU description to record instead of this machine's CPU model
+#   PYTHON              interpreter to install asv into (default .venv/bin/python, else python3)
+#   ASV_MACHINE_PREFIX  first part of the machine name (default: the hostname; the workflows
+#                       use the runner image, gh-ubuntu-24.04)
+#   ASV_MACHINE         the whole machine name, when it must be fixed (overrides the derivation)
 #
-# asv keeps machine descriptions in ~/.asv-machine.json; when it holds a single machine, asv run
-# and asv continuous use it without --machine, so the asv scripts need no extra option.
+# The name is PREFIX-<cores>cpu-<cpu model>, e.g. gh-ubuntu-24.04-4cpu-amd-epyc-7763: hosted
+# runners of one label run on several CPU models, and asv draws one series per machine, so a
+# result measured on a different CPU starts its own series instead of looking like a regression
+# or an improvement of the code. The description records the real CPU model; the OS is the
+# distribution (not the kernel build) and the RAM is rounded to GB, so it stays the same from
+# run to run on one kind of runner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${PYTHON:-}" ]; then
-  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+  if [ -x .venv/bin/python ]; then PYTHON="$PWD/.venv/bin/python"; else PYTHON=python3; fi
 fi
-machine=${ASV_MACHINE:-gh-ubuntu-2core}
+machine_file=${ASV_MACHINE_FILE:-$PWD/.asv/asv-machine.json}
 
-"$PYTHON" -m pip install "asv==0.6.6" "virtualenv>=20.26"
+echo "ci-asv-setup: installing the pinned asv tools (benchmarks/requirements-asv.txt)"
+"$PYTHON" -m pip install --quiet -r benchmarks/requirements-asv.txt
 
-# The equivalent of `asv machine --machine NAME --yes`, through asv's own API: that command
-# stores only the fields that differ from its defaults (so no OS, CPU or core count at all).
-# asv draws one graph line per distinct machine description, so the description must not change
-# from run to run: the OS is the distribution (not the kernel build), the RAM is rounded to GB,
-# and ASV_MACHINE_CPU can replace the CPU model, which differs between runners of one class
-# (the workflows set it; the real model is still printed below for reading the noise).
 # shellcheck disable=SC1091  # the distribution's own file, read at run time
 os_name=$(. /etc/os-release 2>/dev/null && echo "${ID:-} ${VERSION_ID:-}")
-"$PYTHON" - "$machine" "$(uname -s) ${os_name}" "${ASV_MACHINE_CPU:-}" <<'PY'
-import sys
+"$PYTHON" - "$machine_file" "${ASV_MACHINE:-}" "${ASV_MACHINE_PREFIX:-$(hostname)}" \
+  "$(uname -s) ${os_name}" <<'PY'
+import os, re, sys
 from asv.machine import Machine, MachineCollection
-name, os_name, cpu = sys.argv[1:]
+path, name, prefix, os_name = sys.argv[1:]
 info = Machine.get_defaults()
-print(f"this runner: cpu={info['cpu']}, os={info['os']}, ram={info['ram']} bytes")
-info.update(machine=name, os=os_name.strip(), ram=f"{round(int(info['ram']) / 2**30)}GB")
-if cpu:
-    info["cpu"] = cpu
-MachineCollection.save(name, info)
-print("asv machine:", ", ".join(f"{k}={v}" for k, v in info.items()))
+cores = len(os.sched_getaffinity(0))
+if not name:
+    model = re.sub(r"\((R|TM|tm)\)|\bCPU\b|\bProcessor\b|@.*$|\b\d+-Core\b", " ", info["cpu"])
+    slug = re.sub(r"[^a-z0-9.]+", "-", model.lower()).strip("-")
+    name = f"{prefix}-{cores}cpu-{slug}"
+info.update(machine=name, os=os_name.strip(), num_cpu=str(cores),
+            ram=f"{round(int(info['ram']) / 2**30)}GB")
+os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+if os.path.exists(path):
+    os.remove(path)  # one machine per file: asv then uses it whatever the hostname
+MachineCollection.save(name, info, _path=path)
+print(f"ci-asv-setup: asv machine {name} in {path}:",
+      ", ".join(f"{k}={v}" for k, v in info.items() if k != "machine"))
 PY

@@ -7,18 +7,23 @@
 #
 #   PYTHON       interpreter whose environment receives the wheel (default .venv/bin/python,
 #                else python3): use a throwaway environment, the wheel replaces any gradi there
-#   GRADI_DIST   folder holding the wheel (default dist)
+#   GRADI_DIST   folder holding the wheel (default dist/ in the repository)
 #
 # The tests import gradi from the installed wheel, not from ./gradi (which has no compiled
 # extension): pytest's importlib import mode (pyproject.toml) does not put the repository on
 # sys.path and PYTHONSAFEPATH stops `python -m` from adding the working directory.
 set -euo pipefail
+# Interpreter and folder given relative to where the script was called from: absolute from here
+# on, since the script works from the repository root and the wheel's unpacked copy.
+absolute() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+case "${PYTHON:-}" in */*) PYTHON=$(absolute "$PYTHON") ;; esac  # a bare name is found on PATH
+if [ -n "${GRADI_DIST:-}" ]; then GRADI_DIST=$(absolute "$GRADI_DIST"); fi
 cd "$(dirname "$0")/.."
 
 if [ -z "${PYTHON:-}" ]; then
-  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+  if [ -x .venv/bin/python ]; then PYTHON="$PWD/.venv/bin/python"; else PYTHON=python3; fi
 fi
-dist=${GRADI_DIST:-dist}
+dist=${GRADI_DIST:-$PWD/dist}
 wheels=("$dist"/gradi-*.whl)
 if [ ! -f "${wheels[0]}" ] || [ ${#wheels[@]} -ne 1 ]; then
   echo "test-wheel.sh: expected exactly one $dist/gradi-*.whl (run scripts/build-wheel.sh)" >&2
@@ -32,6 +37,6 @@ export PYTHONSAFEPATH=1
 # Say which backends the tests are about to use, and check gradi comes from the wheel.
 (cd "$(mktemp -d)" && "$PYTHON" -m gradi backends)
 case "$("$PYTHON" -c 'import gradi; print(gradi.__file__)')" in
-  "$PWD"/*) echo "test-wheel.sh: gradi was imported from the source tree, not the wheel" >&2; exit 1 ;;
+  "$PWD"/gradi/*) echo "test-wheel.sh: gradi was imported from the source tree, not the wheel" >&2; exit 1 ;;
 esac
 exec "$PYTHON" -m pytest "$@"

@@ -6,6 +6,8 @@ a throw-away results directory, so the repository's .asv/ is untouched. A benchm
 because every selected benchmark must have a result.
 """
 
+import importlib
+import importlib.util
 import json
 import math
 import os
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import gradi
+from gradi.backends import BACKENDS
 
 pytest.importorskip("asv", reason="asv is not installed (pip install asv)")
 
@@ -81,3 +84,102 @@ def test_quick_run_posts_a_number_per_module(asv_config):
         values = [value for value in results[name][0] if value is not None and not math.isnan(value)]
         assert len(values) == 1, f"{name}: expected one result, got {results[name][0]}"
         assert values[0] > 0
+
+
+def load_module(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def suite(monkeypatch):
+    """Import a module of the asv suite by name; the variables its package pins are restored after."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(variable, os.environ.get(variable, "1"))
+    return lambda name: importlib.import_module(f"benchmarks.{name}")
+
+
+def test_parameter_lists_are_literal_and_name_every_registered_backend(suite):
+    common_source = (ROOT / "benchmarks" / "common.py").read_text()
+    assert "BACKEND_NAMES = list(" not in common_source
+    common = suite("common")
+    assert common.BACKEND_NAMES == list(BACKENDS)
+
+
+def test_a_backend_missing_from_this_commit_skips_with_the_reason(suite):
+    common = suite("common")
+    problem = common.make_problem(10, 2)
+    with pytest.raises(NotImplementedError, match="not in this commit's registry"):
+        common.skip_unless_runnable("fortran", problem, 1)
+    with pytest.raises(NotImplementedError, match="not in this commit's registry"):
+        common.default_threads("fortran")
+
+
+def test_every_benchmark_class_has_an_explicit_version(suite):
+    for path in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        module = suite(path.stem)
+        classes = [value for value in vars(module).values()
+                   if isinstance(value, type) and value.__module__ == module.__name__]
+        assert classes, path.name
+        for cls in classes:
+            assert isinstance(cls.__dict__.get("version"), str), f"{path.name}: {cls.__name__}"
+
+
+def test_counted_tracks_skip_or_fail_with_the_reason(suite):
+    bench = suite("bench_counted").Counted()
+    counts = {"numpy": {"instructions": 21.787654, "cycles": 27.74839},
+              "mojo": ("skip", "mojo is not installed"), "cpp": ("fail", "cpp crashed")}
+    bench.setup(counts, "numpy")
+    assert bench.track_instructions(counts, "numpy") == 21.788
+    assert bench.track_cycles(counts, "numpy") == 27.748
+    with pytest.raises(NotImplementedError, match="mojo is not installed"):
+        bench.setup(counts, "mojo")
+    with pytest.raises(RuntimeError, match="cpp crashed"):
+        bench.setup(counts, "cpp")
+
+
+COUNTS = r"^bench_counted\."
+SOLVE = "bench_solve.Solve.time_descend('numpy', 100, 2, 1)"
+INSTRUCTIONS = "bench_counted.Counted.track_instructions('numpy')"
+
+
+def gate(base, head, wall=2.0, count=1.05):
+    verdict = load_module(ROOT / "scripts" / "asv-gate-verdict.py", "asv_gate_verdict")
+    rows = verdict.verdict(base or {}, head or {}, wall, count, COUNTS)
+    return rows, verdict.decide(base, head, rows, "a" * 40, "b" * 40, wall, count, COUNTS)
+
+
+def test_gate_passes_same_figures_and_fails_a_count_above_five_percent():
+    base = {SOLVE: 1e-3, INSTRUCTIONS: 21.0}
+    assert gate(base, {SOLVE: 1.9e-3, INSTRUCTIONS: 22.0})[1][0] == 0  # 1.9x wall, 4.8% count
+    rows, (status, summary) = gate(base, {SOLVE: 1e-3, INSTRUCTIONS: 23.1})  # +10%
+    assert status == 1 and INSTRUCTIONS in summary and SOLVE not in summary
+    rows, (status, summary) = gate(base, {SOLVE: 2.1e-3, INSTRUCTIONS: 21.0})
+    assert status == 1 and SOLVE in summary
+
+
+def test_gate_calls_a_failure_a_failure_not_a_regression():
+    base = {SOLVE: 1e-3, INSTRUCTIONS: 21.0}
+    status, summary = gate(base, None)[1]
+    assert status == 2 and "did not build" in summary and "Not a regression" in summary
+    status, summary = gate(base, {SOLVE: None, INSTRUCTIONS: None})[1]  # asv's record of a failed build
+    assert status == 2 and "no results for HEAD" in summary
+    status, summary = gate(base, {SOLVE: None, INSTRUCTIONS: 21.0})[1]
+    assert status == 2 and "Failed to run on HEAD" in summary and SOLVE in summary
+    nan = float("nan")
+    status, summary = gate({SOLVE: 1e-3, INSTRUCTIONS: nan}, {SOLVE: 1e-3, INSTRUCTIONS: nan})[1]
+    assert status == 2 and "no deterministic count" in summary  # no valgrind: not a silent pass
+
+
+def test_gate_table_shows_only_rows_measured_in_this_run():
+    nan = float("nan")
+    rows, _ = gate({SOLVE: 1e-3, INSTRUCTIONS: 21.0, "bench_counted.Counted.track_cycles('mojo')": nan},
+                   {SOLVE: 1e-3, INSTRUCTIONS: 21.0, "bench_counted.Counted.track_cycles('mojo')": nan})
+    assert [row[0] for row in rows] == sorted([SOLVE, INSTRUCTIONS])
+    verdict = load_module(ROOT / "scripts" / "asv-gate-verdict.py", "asv_gate_verdict")
+    text = verdict.table(rows, {"bench_solve.Solve.time_descend": "seconds",
+                                "bench_counted.Counted.track_instructions": "instructions/pair-update"})
+    assert "1.00ms" in text and "| 1.000 |" in text and "1.05x" in text and "2x" in text

@@ -1,7 +1,9 @@
 """``gradi bench``: a tiny sweep's table, JSON, CSV and figures; exclusion of a wrong backend;
-budget scaling and skipping; Ctrl-C keeping partial results; implementation sizes; bad arguments."""
+budget scaling and skipping; a robust iteration count; Ctrl-C keeping partial results;
+implementation sizes; bad arguments; what the figures show."""
 
 import csv
+import itertools
 import json
 import time
 
@@ -9,9 +11,9 @@ import numpy as np
 import pytest
 
 import gradi
-from gradi.bench import plots, report, sourcelines, sweep
+from gradi.bench import plots, probes, report, sourcelines, sweep
 from gradi.backends.base import Backend
-from gradi.backends.numpy_matrix import descend_matrix
+from gradi.backends.numpy_matrix import Workspace, descend_matrix
 from gradi.cli import main
 
 TINY = ["bench", "--backends", "python,numpy", "--sizes", "5,8", "--dims", "2,3", "--niter", "5",
@@ -34,7 +36,7 @@ class _Fake(Backend):
 
 def numpy_steps(X, D, lr, niter):
     """The numpy backend's kernel on (X, D, lr): what the fake backends run when they behave."""
-    return descend_matrix(X, D * D, np.empty_like(D), lr, niter)
+    return descend_matrix(X, Workspace(D, 1), lr, niter)
 
 
 def register(monkeypatch, name, descend):
@@ -48,17 +50,32 @@ def slow(seconds_per_iteration):
     return descend
 
 
+FIGURES = ("bench-log.png", "bench-linear.png", "bench-roofline.png")
+FILES = ("table.txt", "bench.json", "bench.csv", *FIGURES)
+
+
 def read_json(out):
     return json.loads((out / "bench.json").read_text())
 
 
-def test_tiny_sweep_writes_table_json_csv_and_two_figures(tmp_path, capsys):
+PREPARE_SECONDS = 0.05  # a set-up cost that must be reported as prepare time, never timed
+
+
+def test_tiny_sweep_writes_table_json_csv_and_two_figures(tmp_path, capsys, monkeypatch):
     Image = pytest.importorskip("PIL.Image")
+    numpy_backend = gradi.backends.get("numpy")
+    prepare = numpy_backend.prepare
+
+    def slow_prepare(problem, threads):
+        time.sleep(PREPARE_SECONDS)
+        return prepare(problem, threads)
+    monkeypatch.setattr(numpy_backend, "prepare", slow_prepare)
     assert main([*TINY, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr()
     assert "x python" in out.out and "GFLOP/s" in out.out and "fastest is" in out.out
+    assert "% ceil" in out.out and "full-pair compute ceiling" in out.out
     assert "[8/8] numpy N=8 dim=3 ..." in out.err
-    for name in ("table.txt", "bench.json", "bench.csv", "bench-log.png", "bench-linear.png"):
+    for name in FILES:
         assert f"wrote {tmp_path / name}" in out.out
 
     document = read_json(tmp_path)
@@ -73,18 +90,34 @@ def test_tiny_sweep_writes_table_json_csv_and_two_figures(tmp_path, capsys):
     numpy_row = next(r for r in results if r["backend"] == "numpy" and r["n"] == 8 and r["dim"] == 3)
     assert len(numpy_row["repeat_seconds"]) == 2 and numpy_row["iterations_run"] == 5
     assert numpy_row["seconds_min"] <= numpy_row["seconds_median"] <= numpy_row["seconds_max"]
-    assert numpy_row["speedup_vs_numpy"] == pytest.approx(1.0)
+    python_row = next(r for r in results if r["backend"] == "python" and r["n"] == 8 and r["dim"] == 3)
+    assert python_row["speedup_vs_numpy"] == pytest.approx(numpy_row["seconds"] / python_row["seconds"])
+    assert numpy_row["speedup_vs_python"] == pytest.approx(python_row["seconds"] / numpy_row["seconds"])
     assert numpy_row["pair_updates_per_second"] == pytest.approx(64 * 5 / numpy_row["seconds"])
     assert numpy_row["gflops"] == pytest.approx(numpy_row["pair_updates_per_second"] * 15 / 1e9)
     assert numpy_row["check_error"] <= numpy_row["check_tolerance"] == 1e-5
-    assert numpy_row["source_lines"] > 10 and numpy_row["prepare_seconds"] >= 0
+    assert numpy_row["source_lines"] > 10
+    assert numpy_row["prepare_seconds"] >= PREPARE_SECONDS > max(numpy_row["repeat_seconds"])
+
+    hardware, reason = probes.measured()
+    if hardware is None:
+        assert document["roofline"] == {"unavailable": reason} and numpy_row["fraction_of_ceiling"] is None
+    else:
+        roof = document["roofline"]
+        assert roof["hardware"]["clock_hz"] == hardware.clock_hz and roof["cores"] == hardware.cores
+        wanted = next(c["pair_updates_per_second"] for c in roof["ceilings"]
+                      if (c["kind"], c["isa"], c["scheme"], c["dtype"], c["dim"])
+                      == ("compute", hardware.widest.isa, "full", "float32", 3))
+        assert numpy_row["isa"] == hardware.widest.isa and numpy_row["compute_ceiling"] == pytest.approx(wanted)
+        assert numpy_row["fraction_of_ceiling"] == pytest.approx(numpy_row["pair_updates_per_second"] / wanted)
+        assert numpy_row["fraction_of_symmetric_ceiling"] == pytest.approx(0.75 * numpy_row["fraction_of_ceiling"])
 
     with open(tmp_path / "bench.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 8 and rows[0]["backend"] == "python"
     assert len(rows[0]["repeat_seconds"].split(";")) == 2
 
-    for name in ("bench-log.png", "bench-linear.png"):
+    for name in FIGURES:
         with Image.open(tmp_path / name) as image:
             assert image.format == "PNG" and image.size == plots.FIGURE_PIXELS
 
@@ -111,6 +144,43 @@ def test_a_backend_over_budget_runs_fewer_iterations_and_is_marked_scaled(monkey
     assert sleepy["seconds"] >= 0.01 * 200
     table = report.format_table(report.rows(outcome))
     assert f"{sleepy['iterations_run']}/200" in table and "* scaled" in table
+
+
+def test_one_stalled_run_does_not_decide_the_iteration_count(monkeypatch):
+    stalls = []
+
+    def stall_once(X, D, lr, niter):
+        if niter > 1 and not stalls:  # the check run: what a thread team's first start can look like
+            stalls.append(niter)
+            time.sleep(0.3)
+        return numpy_steps(X, D, lr, niter)
+    register(monkeypatch, "stalling", stall_once)
+    settings = sweep.Settings(backends=("stalling",), sizes=(6,), dims=(2,), niter=1000, repeats=1,
+                              budget=0.5)
+    (measurement,) = sweep.run_sweep(settings).measurements
+    assert stalls == [sweep.CHECK_ITERATIONS] and measurement.status == "ok"
+    assert not measurement.scaled and measurement.iterations_run == 1000
+
+
+class _ClockedRunner:
+    """A runner whose runs take the given seconds, one after the other."""
+
+    def __init__(self, *seconds):
+        self.seconds = list(seconds)
+        self.calls = []
+
+    def run(self, iterations):
+        self.calls.append(iterations)
+        return None, self.seconds.pop(0)
+
+
+def test_the_estimate_is_the_best_of_a_few_probes_within_about_one_budget():
+    runner = _ClockedRunner(0.05, 0.001)
+    assert sweep.best_seconds_per_iteration(runner, 10, 1.0, [0.4]) == pytest.approx(0.0001)
+    assert runner.calls == [10, 10]  # with the measured run, sweep.PROBES runs in all
+    slow = _ClockedRunner(0.3, 0.3)
+    assert sweep.best_seconds_per_iteration(slow, 1, 0.5) == pytest.approx(0.3)
+    assert slow.calls == [1]  # a second run would take the probes past the budget
 
 
 def quadratic(seconds_per_pair):
@@ -148,7 +218,21 @@ def test_ctrl_c_stops_the_sweep_and_keeps_what_finished(tmp_path, capsys, monkey
     assert document["interrupted"] is True
     finished = [(r["backend"], r["n"]) for r in document["results"]]
     assert finished == [("numpy", 5), ("fragile", 5), ("numpy", 8)]
-    assert (tmp_path / "bench.csv").exists() and (tmp_path / "bench-log.png").exists()
+    assert all((tmp_path / name).exists() for name in FILES)
+
+
+def test_a_backend_over_budget_at_one_n_is_not_probed_again_at_the_next(monkeypatch):
+    sizes_run = []
+
+    def slow_quadratic(X, D, lr, niter):
+        sizes_run.append(len(X))
+        return quadratic(0.002)(X, D, lr, niter)  # 0.05 s per iteration at N=5
+    register(monkeypatch, "sleepy", slow_quadratic)
+    settings = sweep.Settings(backends=("sleepy",), sizes=(5, 50), dims=(2,), niter=3, repeats=1, budget=0.02)
+    small, large = sweep.run_sweep(settings).measurements
+    assert small.status == "skipped" and "one iteration took" in small.reason
+    assert large.status == "skipped" and "extrapolated from a smaller N" in large.reason
+    assert set(sizes_run) == {5}
 
 
 def test_a_backend_that_raises_is_recorded_as_failed_and_the_sweep_goes_on(monkeypatch):
@@ -229,3 +313,73 @@ def test_a_case_too_large_for_memory_is_skipped_and_the_sweep_goes_on(monkeypatc
     status = {m.n: m.status for m in outcome.measurements}
     assert status == {5: "ok", 8: "ok", 3000: "skipped"}
     assert "problem too large" in outcome.measurements[-1].reason
+
+
+def _lab(colour):
+    """CIELAB coordinates of an sRGB colour (D65), for perceptual distances."""
+    rgb = np.array(colour[:3], dtype=float)
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                    [0.0193, 0.1192, 0.9505]]) @ linear / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def _registry_rows(**fields):
+    return [{"backend": b.name, "language": b.language, "tier": b.tier, "parallel": b.parallel, **fields}
+            for b in gradi.backends.BACKENDS.values()]
+
+
+def test_every_backend_gets_a_colour_far_from_every_other():
+    pytest.importorskip("matplotlib")
+    colours = plots.colours_of(_registry_rows())
+    assert len(colours) == len(gradi.backends.BACKENDS) >= 11
+    closest = min(np.linalg.norm(_lab(colours[a]) - _lab(colours[b]))
+                  for a, b in itertools.combinations(colours, 2))
+    assert closest >= 30  # delta E 1976; the light shades of the first palette were 19.5 apart
+
+
+def _row(backend, n, dim, seconds, status="ok", reason="", scaled=False):
+    template = gradi.backends.get(backend)
+    return {"backend": backend, "language": template.language, "tier": template.tier,
+            "parallel": template.parallel, "n": n, "dim": dim, "dtype": "float32", "niter": 100,
+            "status": status, "reason": reason, "scaled": scaled, "seconds": seconds,
+            "pair_updates_per_second": None if seconds is None else n * n * 100 / seconds,
+            "ceiling_cores": None}
+
+
+def _texts(figure):
+    return [text.get_text().strip() for ax in figure.axes for text in ax.texts]
+
+
+def test_a_backend_that_did_not_run_a_case_leaves_a_gap_that_says_why():
+    pytest.importorskip("matplotlib")
+    table = [_row("numpy", 10, 2, 0.01), _row("cpp", 10, 2, 0.001),
+             _row("numpy", 100, 2, 0.1), _row("cpp", 100, 2, None, "skipped", "one iteration took "
+                                               "3 s, over the budget of 0.5 s per run"),
+             _row("jax", 10, 2, None, "skipped", "backend 'jax' is unavailable: jax is not installed"),
+             _row("jax", 100, 2, None, "excluded", "disagrees with the float64 reference")]
+    figure = plots._log_chart(table, plots.colours_of(table))
+    assert sorted(_texts(figure)) == ["excluded", "over budget", "unavailable"]
+
+
+def test_the_linear_chart_has_one_panel_per_n_each_with_its_own_scale_and_values():
+    pytest.importorskip("matplotlib")
+    table = [_row(name, n, dim, seconds * n * n) for name, seconds in (("numpy", 1e-6), ("cpp", 2e-7))
+             for n in (10, 100, 1000) for dim in (2, 3)]
+    figure = plots._linear_chart(table, plots.colours_of(table))
+    figure.canvas.draw()  # settle the autoscaled limits
+    assert [ax.get_title() for ax in figure.axes] == ["N = 10", "N = 100", "N = 1000"]
+    tops = [ax.get_ylim()[1] for ax in figure.axes]
+    assert tops[0] < 2e-3 < tops[1] < 2e-1 < tops[2]  # N=10 is not flattened by N=1000
+    assert "100 µs" in _texts(figure) and "1 s" in _texts(figure)  # numpy at N=10 and N=1000
+
+
+def test_the_figures_are_drawn_even_when_nothing_was_measured(tmp_path):
+    pytest.importorskip("matplotlib")
+    table = [_row("numpy", 10, 2, None, "failed", "RuntimeError: no"),
+             _row("python", 10, 2, None, "skipped", "over the budget")]
+    for row in table:
+        row["ceiling_cores"] = 2  # as when the ceilings were measured
+    paths = plots.save_bench_figures(table, tmp_path)
+    assert [path.name for path in paths] == list(FIGURES) and all(path.stat().st_size for path in paths)

@@ -6,6 +6,11 @@ on demand they are real benchmarks:
 (then ``--benchmark-compare`` to compare with the last saved run). Either way the positions are
 checked against the float64 NumPy reference, so a fast but wrong backend fails. The timed call is
 the backend's ``descend`` on an already validated and compiled problem, from a fresh copy of X0.
+
+A row times one call of ITERATIONS (50) steps, except python and numpy-loops (3 steps: they cost
+30-60 ms per step at N=100). Only rows of equal work compare, so the step count is in each row's
+name (``test_descend[numpy-50steps]``) and rows are grouped by it: pytest-benchmark prints one
+table per step count.
 """
 
 import pytest
@@ -25,13 +30,19 @@ def case():
     return make_case(N, DIM, DTYPE)
 
 
-@pytest.mark.parametrize("name", list(BACKENDS))
+def iterations(name):
+    return SLOW_ITERATIONS.get(name, ITERATIONS)
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, id=f"{name}-{iterations(name)}steps")
+                                  for name in BACKENDS])
 def test_descend(benchmark, case, name):
     backend = BACKENDS[name]
     if not backend.available:
         pytest.skip(f"{name} unavailable: {backend.unavailable_reason}")
     X0, D, lr = case
-    niter = SLOW_ITERATIONS.get(name, ITERATIONS)
+    niter = iterations(name)
+    benchmark.group = f"N={N}, dim={DIM}, {DTYPE}: one call of {niter} steps"
     threads = backend.default_threads()
     problem = validate(D, DIM, lr=lr, niter=niter, X0=X0, dtype=DTYPE, backend=backend, threads=threads)
     benchmark.extra_info.update(backend=name, n=N, dim=DIM, iterations=niter, threads=threads)

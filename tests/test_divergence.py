@@ -1,10 +1,12 @@
-"""A diverging run raises DivergenceError naming the iteration; lr='auto' does not diverge."""
+"""A diverging run raises DivergenceError naming what went non-finite and when; lr='auto' does not diverge."""
 
 import numpy as np
 import pytest
 
 import gradi
 from gradi import shapes
+from gradi.testing import run_backend
+from gradi.validation import validate
 
 
 def test_the_blogs_step_size_diverges_at_n1000_and_says_where():
@@ -64,3 +66,73 @@ def test_auto_lr_converges_at_n4000():
     if not gradi.backends.get("cpp-simd").available:
         pytest.skip(gradi.backends.get("cpp-simd").unavailable_reason)
     _check_auto_converges(4000, niter=1000, backend="cpp-simd")
+
+
+def _stress_and_positions_after(backend, problem, iterations):
+    X = np.array(problem.X0, dtype=gradi.backends.get(backend).working_dtype(problem.dtype))
+    with np.errstate(all="ignore"):
+        X = run_backend(backend, X, problem.D, problem.lr, iterations)
+        return gradi.stress(X, problem.D), problem.caller_positions(X)
+
+
+def test_the_error_names_what_went_non_finite_and_when():
+    """Issue 11.6: the stress overflowed at iteration 5 while the positions were finite (1.9e158)."""
+    D = gradi.distance_matrix(shapes.circle(8))
+    with pytest.raises(gradi.DivergenceError) as caught:
+        gradi.solve(D, dim=2, backend="numpy", lr=0.5, niter=5, dtype="float64")
+    assert (caught.value.iteration, caught.value.what) == (5, "stress")
+    assert "the stress became non-finite at iteration 5" in str(caught.value)
+    problem = validate(D, 2, lr=0.5, niter=5, dtype="float64")
+    stress, X = _stress_and_positions_after("numpy", problem, 5)
+    assert np.isinf(stress) and np.all(np.isfinite(X))
+    stress, X = _stress_and_positions_after("numpy", problem, 4)
+    assert np.isfinite(stress) and np.all(np.isfinite(X))
+
+
+@pytest.mark.parametrize("record_every", [None, 1, 2, 3, 7])
+def test_every_raise_site_reports_the_first_non_finite_iteration(record_every):
+    """Between chunks only the positions are checked; the stress went first (before: 6, "positions")."""
+    D = gradi.distance_matrix(shapes.circle(8))
+    with pytest.raises(gradi.DivergenceError) as caught:
+        gradi.solve(D, dim=2, backend="numpy", lr=0.5, niter=50, dtype="float64",
+                    record_every=record_every)
+    assert (caught.value.iteration, caught.value.what) == (5, "stress")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("backend", gradi.backends.available())
+def test_every_backend_reports_the_same_divergence_with_or_without_recording(backend, dtype):
+    """The iteration means the same everywhere: k - 1 steps are finite, k are not, in the caller's dtype."""
+    D = gradi.distance_matrix(shapes.circle(8))
+    reports = set()
+    for record_every in (None, 1, 3):
+        with pytest.raises(gradi.DivergenceError) as caught:
+            gradi.solve(D, 2, backend=backend, lr=0.5, niter=30, dtype=dtype, record_every=record_every)
+        reports.add((caught.value.iteration, caught.value.what))
+    assert len(reports) == 1, reports
+    (k, what), = reports
+    before = gradi.solve(D, 2, backend=backend, lr=0.5, niter=k - 1, dtype=dtype)
+    assert np.isfinite(before.stress) and np.all(np.isfinite(before.X))
+    with pytest.raises(gradi.DivergenceError, match=f"{what} became non-finite at iteration {k} "):
+        gradi.solve(D, 2, backend=backend, lr=0.5, niter=k, dtype=dtype)
+
+
+def test_positions_that_overflow_the_asked_dtype_are_a_divergence():
+    """python computes in float64: its positions overflowed float32 at iteration 4, returned as inf."""
+    D = gradi.distance_matrix(shapes.circle(8))
+    with pytest.raises(gradi.DivergenceError) as caught:
+        gradi.solve(D, 2, backend="python", lr=0.5, niter=4, dtype="float32")
+    assert (caught.value.iteration, caught.value.what) == (4, "positions")
+
+
+def test_a_divergence_under_auto_lr_does_not_advise_auto_lr(monkeypatch):
+    monkeypatch.setattr(gradi.stepsize, "AUTO_SAFETY", 1000.0)  # a step far beyond the bound
+    D = gradi.distance_matrix(shapes.circle(20))
+    with pytest.raises(gradi.DivergenceError) as caught:
+        gradi.solve(D, 2, niter=100)
+    message = str(caught.value)
+    assert caught.value.auto and "or lr='auto'" not in message
+    assert f"pass a smaller lr explicitly, e.g. lr={caught.value.lr / 10:.3g}" in message
+    with pytest.raises(gradi.DivergenceError) as caught:
+        gradi.solve(D, 2, niter=100, lr=0.5)
+    assert not caught.value.auto and "or lr='auto'" in str(caught.value)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import gradi
-from gradi import shapes
+from gradi import problem, shapes
 from gradi.testing import make_case
 
 
@@ -63,3 +63,32 @@ def test_distance_matrix_is_accurate_far_from_the_origin():
     circle = shapes.circle(20)
     np.testing.assert_allclose(gradi.distance_matrix(circle + 1e7), gradi.distance_matrix(circle),
                                atol=1e-7)
+
+
+def _naive_stress(X, D):
+    return sum((np.sum((X[i] - X[j]) ** 2) - D[i, j] ** 2) ** 2
+               for i in range(len(X)) for j in range(i + 1, len(X)))
+
+
+def test_stress_reads_the_upper_triangle_only():
+    X, D, _ = make_case(9, 2, "float64", seed=4)
+    lower_changed = D + np.tril(np.full_like(D, 5.0), -1)
+    assert gradi.stress(X, lower_changed) == pytest.approx(_naive_stress(X, D), rel=1e-12)
+    assert gradi.stress(X, lower_changed) == pytest.approx(gradi.stress(X, D), rel=1e-12)
+
+
+@pytest.mark.parametrize("block_bytes", [1, 8 * 3 * 40, 1 << 30])
+def test_row_blocks_change_nothing_but_the_summation_order(monkeypatch, block_bytes):
+    """stress and gradient work in row blocks of at most BLOCK_BYTES (one row at least)."""
+    X, D, _ = make_case(40, 3, "float64", seed=5)
+    expected_stress = _naive_stress(X, D)
+    monkeypatch.setattr(problem, "BLOCK_BYTES", block_bytes)
+    blocks = problem.row_blocks(40, 40)
+    assert blocks[0][0] == 0 and blocks[-1][1] == 40
+    assert all(stop == start for (_, stop), (start, _) in zip(blocks, blocks[1:]))
+    assert len(blocks) == {1: 40, 8 * 3 * 40: 14, 1 << 30: 1}[block_bytes]
+    assert gradi.stress(X, D) == pytest.approx(expected_stress, rel=1e-12)
+    diff = X[:, None, :] - X[None, :, :]
+    C = np.sum(diff * diff, axis=-1) - D * D
+    expected_gradient = 4 * np.einsum("ij,ijk->ik", C, diff)
+    np.testing.assert_allclose(gradi.gradient(X, D), expected_gradient, rtol=1e-12, atol=1e-12)

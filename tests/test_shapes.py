@@ -43,7 +43,8 @@ def test_load_reads_2d_and_3d_files_skipping_comments_and_blank_lines(tmp_path):
 
 
 @pytest.mark.parametrize("text, words", [
-    ("0,0\n1,2,3,4\n", "line 2: expected 2 or 3"),
+    ("0,0\n1,2,3,4\n", "line 2: 4 columns, but line 1 has 2"),
+    ("0,0,0,0\n1,2,3,4\n", "line 1: expected 2 or 3"),
     ("0\n1\n", "line 1: expected 2 or 3"),
     ("0,0\n1,1\n2,2,2\n", "line 3: 3 columns, but line 1 has 2"),
     ("0,0\n1,abc\n", "line 2, column 2: 'abc' is not a number"),
@@ -62,6 +63,53 @@ def test_load_rejects_malformed_files_naming_file_line_and_problem(tmp_path, tex
 def test_load_of_a_missing_file_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="cannot read shape file"):
         shapes.load(tmp_path / "absent.csv")
+
+
+@pytest.mark.parametrize("rows, dtype, words", [
+    (["1,1", "1,1", "1,1"], "float64", "all 3 points are the same point"),
+    (["2.5,-1,0"] * 4, "float32", "all 4 points are the same point"),
+    (["0,0", "1e-320,0"], "float64", "line 2, column 1: '1e-320' underflows float64"),
+    (["0,0", "1e-200,0", "0,1e-200"], "float64", "in float64 their squared distances would underflow to 0"),
+    (["0,0", "1e200,0", "0,1e200"], "float64", "in float64 their squared distances would overflow"),
+    (["0,0", "1e-30,0", "0,1e-30"], "float32", "in float32 their squared distances would underflow to 0"),
+    (["0,0", "1e30,0", "0,1e30"], "float32", "in float32 their squared distances would overflow"),
+])
+def test_load_refuses_degenerate_shapes_for_the_dtype_they_will_be_solved_in(tmp_path, rows, dtype, words):
+    path = tmp_path / "degenerate.csv"
+    path.write_text("\n".join(rows))
+    with pytest.raises(ValueError) as error:
+        shapes.load(path, dtype)
+    assert str(path) in str(error.value) and words in str(error.value)
+
+
+def test_load_keeps_small_and_large_shapes_the_dtype_can_hold(tmp_path):
+    path = tmp_path / "small.csv"
+    path.write_text("0,0\n1e-30,0\n0,1e-30\n")
+    assert shapes.load(path, "float64")[1, 0] == 1e-30
+    path.write_text("0,0\n1e15,0\n0,1e15\n")
+    assert shapes.load(path, "float32").max() == 1e15
+
+
+@pytest.mark.parametrize("rows, words", [
+    (["1,1", "1,1", "1,1"], "all 3 points are the same point"),
+    (["0,0", "1e-320,0"], "underflows float64"),
+    (["0,0", "1e-30,0", "0,1e-30"], "in float32 their squared distances would underflow"),
+    (["0,0", "1e200,0", "0,1e200"], "overflow"),
+])
+def test_cli_refuses_degenerate_csv_shapes_before_solving(tmp_path, capsys, rows, words):
+    path = tmp_path / "degenerate.csv"
+    path.write_text("\n".join(rows))
+    assert main(["solve", "--shape", str(path), "--niter", "20"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == "" and len(lines) == 1
+    assert lines[0].startswith("gradi solve: error: ") and words in lines[0]
+
+
+def test_named_shapes_have_the_dimension_the_registry_says():
+    for name, (make, dim) in shapes.NAMED.items():
+        points = make(12)
+        assert points.shape == (12, 3 if dim is None else dim), name
 
 
 def test_load_warns_about_duplicated_points(tmp_path):

@@ -1,10 +1,15 @@
 """Bad input is refused before any backend runs, with a message that says what and why."""
 
+import warnings
+from decimal import Decimal
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
 import gradi
-from gradi import host, memory, shapes, validation
+from gradi import host, memory, shapes
+from gradi.backends.base import MAX_THREADS
 
 D5 = gradi.distance_matrix(shapes.circle(5))
 
@@ -43,11 +48,24 @@ BAD_INPUTS = [
     ("lr inf", _with(lr=float("inf")), ValueError, "lr must be"),
     ("lr unknown word", _with(lr="fast"), ValueError, "'auto'"),
     ("lr list", _with(lr=[1e-3]), TypeError, "lr must be"),
-    ("niter negative", _with(niter=-1), ValueError, "niter must be an integer >= 0"),
+    ("niter negative", _with(niter=-1), ValueError, "niter must be an integer in [0, 2**40], got -1"),
+    ("niter 2**63", _with(niter=2**63), ValueError,
+     "niter must be an integer in [0, 2**40], got 9223372036854775808"),
+    ("niter numpy float", _with(niter=np.float64(5)), TypeError, "niter must be an integer in [0, 2**40]"),
     ("niter float", _with(niter=10.0), TypeError, "niter must be an integer"),
     ("niter bool", _with(niter=True), TypeError, "niter must be an integer"),
     ("threads zero", _with(threads=0), ValueError, "threads must be an integer >= 1"),
     ("threads float", _with(threads=1.5), TypeError, "threads must be an integer"),
+    ("threads True", _with(threads=True), TypeError, "threads must be an integer >= 1, got bool True"),
+    ("lr huge int", _with(lr=10**400), ValueError, "lr must be 'auto' or a positive finite number"),
+    ("lr tiny Fraction", _with(lr=Fraction(1, 10**400)), ValueError, "lr must be 'auto' or a positive"),
+    ("lr Decimal", _with(lr=Decimal("0.001")), TypeError, "lr must be 'auto' or a positive finite number"),
+    ("masked D", _with(D=np.ma.masked_greater(D5, 1.5)), TypeError, "D is a masked array with 10 masked"),
+    ("masked X0", _with(X0=np.ma.masked_equal(np.arange(10.0).reshape(5, 2), 3.0)), TypeError,
+     "X0 is a masked array with 1 masked"),
+    ("X0 rows identical", _with(X0=np.ones((5, 2))), ValueError, "X0's rows are all identical (in float32)"),
+    ("X0 rows identical in float32", _with(X0=np.ones((5, 2)) + np.arange(5)[:, None] * 1e-9), ValueError,
+     "X0's rows are all identical (in float32)"),
     ("serial backend, 2 threads", _with(threads=2, backend="python"), ValueError, "runs on one thread"),
     ("unknown backend", _with(backend="fortran"), ValueError, "known backends: python"),
     ("backend not a name", _with(backend=3), TypeError, "backend must be"),
@@ -125,10 +143,12 @@ def test_the_callers_arrays_are_never_modified():
 def test_tiny_asymmetry_within_tolerance_is_accepted():
     D = D5.copy()
     D[0, 1] += 1e-9
-    gradi.solve(D, 2, niter=1)
+    result = gradi.solve(D, 2, niter=1)
+    assert result.niter == 1 and np.isfinite(result.stress)
 
 
-def test_numpy_honours_threads_for_its_blas_pool():
+def test_numpy_holds_its_blas_to_one_thread_whatever_threads():
+    """numpy's workers split the rows; BLAS itself stays on one thread (gradi.backends.numpy_matrix)."""
     import threadpoolctl
 
     def numpy_blas_threads():
@@ -148,14 +168,57 @@ def test_numpy_honours_threads_for_its_blas_pool():
     gradi.backends.numpy_matrix.descend_matrix = spy
     try:
         gradi.solve(D5, 2, backend="numpy", threads=1, niter=1)
-        assert gradi.solve(D5, 2, backend="numpy", niter=1).threads == 1
+        gradi.solve(D5, 2, backend="numpy", threads=2, niter=1)
     finally:
         gradi.backends.numpy_matrix.descend_matrix = original
     assert seen == [1, 1]
 
 
-def test_distances_too_large_for_float32_are_refused_but_fit_float64():
-    with pytest.raises(ValueError, match="rescaled.*overflow float32"):
-        gradi.solve(D5 * 1e15, 2, dtype="float32")
-    result = gradi.solve(D5 * 1e15, 2, dtype="float64", niter=10)
-    assert np.isfinite(result.stress)
+@pytest.mark.parametrize("backend", gradi.backends.available())
+def test_every_backend_gets_the_same_refusals_from_validation(backend):
+    """Limits are checked once, before any backend: the same error and words for every backend."""
+    parallel = gradi.backends.get(backend).parallel
+    cases = [(dict(niter=2**63), ValueError, r"niter must be an integer in \[0, 2\*\*40\]"),
+             (dict(niter=2**40 + 1), ValueError, r"niter must be an integer in \[0, 2\*\*40\]"),
+             (dict(threads=True), TypeError, "threads must be an integer >= 1, got bool"),
+             (dict(threads=MAX_THREADS + 1), ValueError,
+              f"supports at most {MAX_THREADS} threads" if parallel else "runs on one thread"),
+             (dict(lr=10**400), ValueError, "lr must be 'auto' or a positive finite number")]
+    for options, error, words in cases:
+        with pytest.raises(error, match=words):
+            gradi.solve(D5, 2, backend=backend, **options)
+
+
+@pytest.mark.parametrize("backend", gradi.backends.available())
+def test_a_fraction_is_a_step_like_any_real_number(backend):
+    """Before: numpy's isfinite raised an unhelpful TypeError on a Fraction."""
+    expected = gradi.solve(D5, 2, backend=backend, lr=0.001, niter=3).X
+    result = gradi.solve(D5, 2, backend=backend, lr=Fraction(1, 1000), niter=3)
+    assert result.lr == 0.001
+    np.testing.assert_array_equal(result.X, expected)
+
+
+def test_a_mask_that_hides_nothing_is_not_refused():
+    result = gradi.solve(np.ma.masked_array(D5, mask=False), 2, niter=3)
+    np.testing.assert_array_equal(result.X, gradi.solve(D5, 2, niter=3).X)
+
+
+def test_identical_rows_are_accepted_when_the_distances_are_all_zero():
+    result = gradi.solve(np.zeros((4, 4)), X0=np.ones((4, 2)), niter=3)
+    np.testing.assert_array_equal(result.X, np.ones((4, 2)))
+    assert result.stress == 0.0
+
+
+@pytest.mark.parametrize("X0, rank", [(np.column_stack([np.arange(5.0), 2 * np.arange(5.0)]), 1),
+                                      (np.column_stack([shapes.circle(5), np.zeros(5)]), 2)])
+def test_a_flat_start_warns_that_it_cannot_leave_its_subspace(X0, rank):
+    with pytest.warns(gradi.DegenerateStartWarning, match=f"spans only {rank} of its {X0.shape[1]}"):
+        result = gradi.solve(D5, X0=X0, niter=50, dtype="float64")
+    centred = result.X - result.X.mean(axis=0)
+    assert np.linalg.matrix_rank(centred, tol=1e-9 * np.abs(centred).max()) == rank
+
+
+def test_a_spanning_start_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gradi.solve(D5, X0=shapes.random_start(D5, 3), niter=1)

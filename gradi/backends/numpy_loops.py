@@ -26,6 +26,10 @@ class NumpyLoops(Backend):
     summary = "Python loops over i, j with NumPy row operations (the blog's NumPy)"
     sources = ("gradi/backends/numpy_loops.py",)
 
+    def working_bytes(self, n, dim, itemsize, threads):
+        # The gradient and the step (N x dim), and a few row-sized temporaries per pair.
+        return 2 * n * dim * itemsize + (16 << 10)
+
     def descend(self, state, X, niter):
         step = X.dtype.type(state.problem.lr)
         for _ in range(niter):

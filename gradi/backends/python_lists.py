@@ -44,8 +44,10 @@ class PythonLists(Backend):
         return np.dtype(np.float64)  # Python floats: chunks continue from unrounded positions
 
     def working_bytes(self, n, dim, itemsize, threads):
-        # A Python float is 24 bytes plus an 8-byte list slot; D is copied to lists once.
-        return 32 * (n * n + 3 * n * dim)
+        # A Python float takes a 32-byte block of Python's allocator (24 bytes, 16-byte aligned)
+        # and an 8-byte list slot, a list 72 bytes with its GC header: D as lists once, and X,
+        # the gradient, the new X and one row's differences as lists.
+        return n * (72 + 40 * n) + 4 * n * (72 + 40 * dim)
 
     def prepare(self, problem, threads):
         return State(problem, threads, data=problem.D.tolist())

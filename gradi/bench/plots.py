@@ -1,87 +1,262 @@
-"""The blog's two charts for ``gradi bench``: time per backend for growing N, log and linear.
+"""The figures of ``gradi bench``: time per backend (log scale, and linear per N) and the roofline.
 
-One subplot per dim, problem sizes on the x axis, one bar per backend (a hue per language, the
-same colours in both charts); bars whose time was scaled from fewer iterations are hatched. The
-linear chart leaves out the slow tiers (``SLOW_TIERS``), which would flatten every other bar to
-nothing. Figures are drawn on matplotlib's non-interactive Agg canvas (no pyplot state, no
-display needed).
+- ``bench-log.png``: one panel per dim, problem sizes on the x axis, one bar per backend;
+- ``bench-linear.png``: one panel per N (each with its own linear y scale, so N=10 is as
+  readable as N=1000), bars grouped by dim; the slow tiers (``SLOW_TIERS``) are left out;
+- ``bench-roofline.png``: pair-updates per second against N (log-log), one line per backend,
+  with this machine's compute and memory ceilings drawn (``gradi.bench.roofline``).
+
+Colours: a hue per language family, a shade per tier within it (lightest the blog's serial
+seed, darkest the tuned or idiomatic), the same in every figure. Bars whose time was scaled from
+fewer iterations are hatched; a backend that did not run a case leaves a labelled gap saying
+why (skipped, over budget, excluded...). Figures are drawn on matplotlib's Agg canvas (no
+pyplot state, no display needed).
 """
 
 import numpy as np
+
+from . import probes, roofline
 
 SLOW_TIERS = ("python", "numpy-loops")
 FIGSIZE = (13.0, 5.5)
 DPI = 100
 FIGURE_PIXELS = (int(FIGSIZE[0] * DPI), int(FIGSIZE[1] * DPI))
-LANGUAGE_COLOURS = {"Python": "Greys", "NumPy": "Blues", "JAX": "Greens", "C++": "Oranges",
-                    "Mojo": "Purples"}
+# Colour maps and shades chosen so that the eleven backends stay at least 30 apart in CIELAB
+# (delta E 1976; tests/test_bench.py checks it), and still 31 apart with a third JAX backend:
+# hues far apart, well-separated shades, none too pale to see on white.
+LANGUAGE_COLOURS = {"Python": "Greys", "NumPy": "Blues", "JAX": "Greens", "C++": "YlOrBr",
+                    "Mojo": "RdPu"}
+SHADES = {1: [0.65], 2: [0.5, 0.9], 3: [0.35, 0.65, 0.95]}
+TIER_ORDER = {"seed": 0, "idiomatic": 1, "tuned": 2}
+TIER_MARKERS = {"seed": "o", "idiomatic": "s", "tuned": "D"}
+MEMORY_COLOUR = "#b35806"
 
 
 def save_bench_figures(table, out_dir):
-    """Draw the log-scale and linear-scale charts of the ``ok`` rows; returns their paths."""
-    measured = [row for row in table if row["status"] == "ok"]
+    """Draw the log, linear and roofline figures of a sweep's rows; returns their paths."""
+    colours = colours_of(table)
+    hardware = probes.measured()[0]
+    figures = {"log": _log_chart(table, colours),
+               "linear": _linear_chart([row for row in table if row["backend"] not in SLOW_TIERS], colours),
+               "roofline": _roofline_chart(table, colours, hardware)}
     paths = []
-    fast = [row for row in measured if row["backend"] not in SLOW_TIERS]
-    for scale, rows in (("log", measured), ("linear", fast)):
-        path = out_dir / f"bench-{scale}.png"
-        _chart(rows, scale, _colours(table)).savefig(path, dpi=DPI)
+    for name, figure in figures.items():
+        path = out_dir / f"bench-{name}.png"
+        figure.savefig(path, dpi=DPI)
         paths.append(path)
     return paths
 
 
-def _colours(table):
-    """A hue per language (``LANGUAGE_COLOURS``), a distinct shade per backend within it."""
+def colours_of(table):
+    """A hue per language (``LANGUAGE_COLOURS``), well-separated shades by tier within it."""
     from matplotlib import colormaps
 
-    languages = {}
+    families = {}
     for row in table:
-        languages.setdefault(row["language"], {})[row["backend"]] = None
+        families.setdefault(row["language"], {})[row["backend"]] = (TIER_ORDER.get(row["tier"], 1),
+                                                                     row["parallel"])
     colours = {}
-    for language, names in languages.items():
+    for language, members in families.items():
         palette = colormaps[LANGUAGE_COLOURS.get(language, "Reds")]
-        shades = np.linspace(0.85, 0.45, len(names)) if len(names) > 1 else [0.7]
+        names = sorted(members, key=lambda name: members[name])
+        shades = SHADES.get(len(names), np.linspace(0.35, 0.95, len(names)))
         colours.update({name: palette(shade) for name, shade in zip(names, shades)})
     return colours
 
 
 def _contrast(colour):
-    """White on dark colours, dark grey on light ones: for hatches that stay visible."""
+    """White on dark colours, near-black on light ones: for hatches and labels that stay visible."""
     red, green, blue = colour[:3]
-    return "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.5 else "#444444"
+    return "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.45 else "#222222"
 
 
-def _chart(rows, scale, colours):
-    from matplotlib.figure import Figure
+def _gap_label(row):
+    """A word or two on why a backend has no bar for a case."""
+    reason = row["reason"].lower()
+    if row["status"] == "skipped":
+        for words, label in (("budget", "over budget"), ("unavailable", "unavailable"),
+                             ("too large", "too large"), ("memory", "too large"),
+                             ("one thread", "serial only"), ("dtype", "no such dtype")):
+            if words in reason:
+                return label
+    return row["status"]
+
+
+def _bars(ax, rows, names, colours, groups, key, values=False):
+    """One bar per backend (``names``) in each group (``groups``, the values of ``key``);
+    scaled bars hatched, gaps labelled, and each bar's time written above it if ``values``."""
+    from matplotlib.transforms import blended_transform_factory
+
+    width = 0.84 / max(len(names), 1)
+    below = blended_transform_factory(ax.transData, ax.transAxes)
+    for k, name in enumerate(names):
+        cells = {row[key]: row for row in rows if row["backend"] == name}
+        for i, group in enumerate(groups):
+            row = cells.get(group)
+            if row is None:
+                continue
+            x = i + (k - (len(names) - 1) / 2) * width
+            if row["status"] == "ok":
+                ax.bar(x, row["seconds"], width, color=colours[name], linewidth=0.4,
+                       hatch="////" if row["scaled"] else "", edgecolor=_contrast(colours[name]))
+                if values:
+                    ax.text(x, row["seconds"], " " + _duration(row["seconds"]), rotation=90,
+                            ha="center", va="bottom", fontsize=6.5, color="#222222")
+            else:
+                ax.text(x, 0.015, _gap_label(row), transform=below, rotation=90, ha="center",
+                        va="bottom", fontsize=6.5, color=_contrast(colours[name]),
+                        bbox={"facecolor": colours[name], "edgecolor": "none", "pad": 1.2})
+    ax.set_xticks(np.arange(len(groups)))
+    ax.yaxis.set_major_formatter(_seconds_formatter())
+
+
+def _duration(seconds):
+    """Three significant digits in the unit that fits: '24.1 ms', '594 µs'."""
+    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def _seconds_formatter():
+    from matplotlib.ticker import EngFormatter
+
+    return EngFormatter(unit="s", sep=" ")
+
+
+def _legend(figure, rows, names, colours):
     from matplotlib.patches import Patch
 
-    dims = sorted({row["dim"] for row in rows}) or [None]
-    figure = Figure(figsize=FIGSIZE, layout="constrained")
-    axes = figure.subplots(1, len(dims), squeeze=False)[0]
-    names = [name for name in colours if any(row["backend"] == name for row in rows)]
-    for ax, dim in zip(axes, dims):
-        here = [row for row in rows if row["dim"] == dim]
-        sizes = sorted({row["n"] for row in here})
-        width = 0.8 / max(len(names), 1)
-        for k, name in enumerate(names):
-            bars = {row["n"]: row for row in here if row["backend"] == name}
-            xs = [i + (k - (len(names) - 1) / 2) * width for i, n in enumerate(sizes) if n in bars]
-            values = [bars[n]["seconds"] for n in sizes if n in bars]
-            hatches = ["//" if bars[n]["scaled"] else "" for n in sizes if n in bars]
-            for x, value, hatch in zip(xs, values, hatches):
-                ax.bar(x, value, width, color=colours[name], hatch=hatch, linewidth=0.3,
-                       edgecolor=_contrast(colours[name]))
-        ax.set_xticks(np.arange(len(sizes)), [f"N={n}" for n in sizes])
-        ax.set_yscale(scale)
-        ax.set_title(f"dim = {dim}" if dim is not None else "no measurements")
-        ax.grid(axis="y", which="both" if scale == "log" else "major", alpha=0.3)
-        if rows:
-            ax.set_ylabel(f"seconds for {rows[0]['niter']} iterations ({scale} scale)")
-    handles = [Patch(color=colours[name], label=name) for name in names]
+    tier = {row["backend"]: row["tier"] for row in rows}
+    handles = [Patch(color=colours[name], label=f"{name} ({tier[name]})") for name in names]
     if any(row["scaled"] for row in rows):
-        handles.append(Patch(facecolor="grey", hatch="//", edgecolor="white",
+        handles.append(Patch(facecolor="#bbbbbb", hatch="////", edgecolor="#222222",
                              label="scaled from fewer iterations"))
-    figure.legend(handles=handles, loc="outside right upper", fontsize="small")
-    left_out = " (python and numpy-loops left out)" if scale == "linear" else ""
-    dtype = rows[0]["dtype"] if rows else ""
-    figure.suptitle(f"gradi bench: time per backend, {dtype}, lower is better{left_out}")
+    if any(row["status"] != "ok" for row in rows):
+        handles.append(Patch(facecolor="none", edgecolor="none",
+                             label="no bar: the word says why\n(details in table.txt)"))
+    figure.legend(handles=handles, loc="outside right center", fontsize="small")
+
+
+def _niter(rows):
+    return rows[0]["niter"] if rows else ""
+
+
+def _log_chart(table, colours):
+    from matplotlib.figure import Figure
+
+    dims = sorted({row["dim"] for row in table}) or [None]
+    names = [name for name in colours if any(row["backend"] == name for row in table)]
+    figure = Figure(figsize=FIGSIZE, layout="constrained")
+    for ax, dim in zip(figure.subplots(1, len(dims), squeeze=False)[0], dims):
+        here = [row for row in table if row["dim"] == dim]
+        sizes = sorted({row["n"] for row in here})
+        ax.set_yscale("log")
+        _bars(ax, here, names, colours, sizes, "n")
+        ax.set_xticklabels([f"N={n}" for n in sizes])
+        ax.set_title(f"dim = {dim}" if dim is not None else "no measurements")
+        ax.grid(axis="y", which="both", alpha=0.3)
+        ax.set_ylabel(f"time for {_niter(table)} iterations (log scale)")
+    _legend(figure, table, names, colours)
+    dtype = table[0]["dtype"] if table else ""
+    figure.suptitle(f"gradi bench: time per backend, {dtype}, lower is better")
     return figure
+
+
+def _linear_chart(table, colours):
+    from matplotlib.figure import Figure
+
+    sizes = sorted({row["n"] for row in table}) or [None]
+    dims = sorted({row["dim"] for row in table})
+    names = [name for name in colours if any(row["backend"] == name for row in table)]
+    figure = Figure(figsize=FIGSIZE, layout="constrained")
+    for ax, n in zip(figure.subplots(1, len(sizes), squeeze=False)[0], sizes):
+        here = [row for row in table if row["n"] == n]
+        _bars(ax, here, names, colours, dims, "dim", values=True)
+        ax.margins(y=0.18)  # room for the values above the tallest bar
+        ax.set_xticklabels([f"dim {dim}" for dim in dims])
+        ax.set_title(f"N = {n}" if n is not None else "no measurements")
+        ax.grid(axis="y", alpha=0.3)
+    if table:
+        figure.axes[0].set_ylabel(f"time for {_niter(table)} iterations (linear scale, own per N)")
+        _legend(figure, table, names, colours)
+    dtype = table[0]["dtype"] if table else ""
+    figure.suptitle(f"gradi bench: time per backend, {dtype}, lower is better; linear scale, "
+                    f"one per N ({', '.join(SLOW_TIERS)} left out)")
+    return figure
+
+
+def _roofline_chart(table, colours, hardware):
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    measured = [row for row in table if row["status"] == "ok"]
+    dims = sorted({row["dim"] for row in measured}) or [None]
+    names = [name for name in colours if any(row["backend"] == name for row in measured)]
+    figure = Figure(figsize=FIGSIZE, layout="constrained")
+    axes = figure.subplots(1, len(dims), squeeze=False, sharey=True)[0]
+    cores = next((row["ceiling_cores"] for row in table if row["ceiling_cores"]), None)
+    dtype = table[0]["dtype"] if table else "float32"
+    ceilings = []
+    for ax, dim in zip(axes, dims):
+        here = [row for row in measured if row["dim"] == dim]
+        for name in names:
+            points = sorted((row["n"], row["pair_updates_per_second"], row["tier"])
+                            for row in here if row["backend"] == name)
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], color=colours[name],
+                        marker=TIER_MARKERS.get(points[0][2], "o"), linewidth=1.6, markersize=5)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        title = f"dim = {dim}" if dim is not None else "no measurements"
+        if hardware is not None and cores and dim is not None:
+            ceilings = _ceiling_lines(ax, hardware, dtype, dim, cores)
+            title += f": compute ceiling {roofline.compute_ceiling(hardware, hardware.widest.isa, dtype, dim, cores):.3g}/s"
+        ax.set_title(title)
+        ax.set_xlabel("N (points)")
+        ax.grid(which="both", alpha=0.25)
+    axes[0].set_ylabel("pair-updates per second (N² per iteration), higher is better")
+    tier = {row["backend"]: row["tier"] for row in measured}
+    handles = [Line2D([], [], color=colours[name], marker=TIER_MARKERS.get(tier[name], "o"),
+                      label=f"{name} ({tier[name]})") for name in names]
+    if ceilings:
+        handles += [Line2D([], [], color=colour, linestyle=style, label=label)
+                    for label, colour, style in ceilings]
+    figure.legend(handles=handles, loc="outside right center", fontsize="small")
+    if hardware is None:
+        where = f"ceilings not measured: {probes.measured()[1]}"
+    else:
+        where = (f"ceilings of {cores} core{'s' if cores != 1 else ''} of this {hardware.cpu or 'CPU'} "
+                 f"at {hardware.clock_hz / 1e9:.2f} GHz (serial backends use one)")
+    figure.suptitle(f"gradi bench: roofline, {dtype}; {where}")
+    return figure
+
+
+def _ceiling_lines(ax, hardware, dtype, dim, cores):
+    """Draw the compute ceilings (widest ISA every pair and each pair once, narrower ISAs every
+    pair) and the memory ceiling (from the N where D^2 outgrows the last-level cache); returns
+    (label, colour, style) of each line for the legend."""
+    widest = hardware.widest.isa
+    lines = [(roofline.compute_ceiling(hardware, widest, dtype, dim, cores, "symmetric"),
+              f"compute ceiling, {widest}, each pair once", "black", "--")]
+    greys = iter(("#777777", "#aaaaaa", "#cccccc"))
+    for unit in reversed(hardware.vector_units):
+        lines.append((roofline.compute_ceiling(hardware, unit.isa, dtype, dim, cores),
+                      f"compute ceiling, {unit.isa}, every pair",
+                      "black" if unit.isa == widest else next(greys, "#cccccc"),
+                      "-" if unit.isa == widest else ":"))
+    for value, _, colour, style in lines:
+        ax.axhline(value, color=colour, linestyle=style, linewidth=1.2)
+    memory = roofline.memory_ceiling(hardware, dtype, cores)
+    limit = roofline.cache_limit_n(hardware, dtype)
+    left, right = ax.get_xlim()
+    if limit:  # show where the memory ceiling starts to bind, even past the largest N measured
+        right = max(right, 1.6 * limit)
+        ax.axvline(limit, color=MEMORY_COLOUR, linestyle=":", linewidth=0.9)
+        ax.text(limit, 0.02, " D² outgrows the\n last-level cache", transform=ax.get_xaxis_transform(),
+                fontsize=7, color=MEMORY_COLOUR, va="bottom")
+    ax.plot([max(left, limit or left), right], [memory, memory], color=MEMORY_COLOUR, linestyle="-.",
+            linewidth=1.4)
+    ax.set_xlim(left, right)
+    return [(label, colour, style) for _, label, colour, style in lines] + [
+        ("memory ceiling, D² streamed each step", MEMORY_COLOUR, "-.")]

@@ -8,6 +8,10 @@ g_i += err * d, dim multiplications and dim additions. Per-point work (the facto
 is O(N) and not counted. Backends that compute another way (the matrix forms of ``numpy`` and
 ``jax``) are credited with the same count: their GFLOP/s is the rate of the loop algorithm they
 replace, a normalised throughput, not a hardware counter.
+
+Every row also carries its fraction of this machine's pair-update ceiling (``gradi.bench.roofline``,
+measured once per process by ``gradi.bench.probes``): the "% ceil" column, which stays
+comparable from one machine to the next where absolute times do not.
 """
 
 import csv
@@ -16,6 +20,7 @@ import math
 import statistics
 import time
 
+from . import probes, roofline
 from .machine import describe
 from .sourcelines import count_backend_lines
 
@@ -33,7 +38,7 @@ def speedup_key(baseline):
 
 
 def rows(sweep):
-    """One dict per measurement: the raw repeats plus everything derived from them."""
+    """One dict per measurement: the raw repeats plus everything derived from them, with the ceilings."""
     lines_of = {}
     ok = {(m.backend, m.n, m.dim): m for m in sweep.measurements if m.status == "ok"}
     table = []
@@ -56,7 +61,7 @@ def rows(sweep):
         if m.status == "ok":
             row.update(_timings(m, ok))
         table.append(row)
-    return table
+    return roofline.annotate(table, probes.measured()[0], sweep.settings.threads)
 
 
 def _timings(m, ok):
@@ -78,7 +83,8 @@ def _timings(m, ok):
 def format_table(table):
     """The terminal table of the measured rows, then the rows that were not measured and why."""
     header = ["backend", "N", "dim", "threads", "iters run", "seconds", "s/iter", "spread",
-              "x python", "x numpy-loops", "x numpy", "pair-upd/s", "GFLOP/s", "compile s", "lines"]
+              "x python", "x numpy-loops", "x numpy", "pair-upd/s", "GFLOP/s", "% ceil", "compile s",
+              "lines"]
     body, cases = [], []
     scaled = {(row["n"], row["dim"], row["backend"]) for row in table if row["scaled"]}
     for row in table:
@@ -96,6 +102,7 @@ def format_table(table):
                      f"{row['iterations_run']}/{row['niter']}", f"{row['seconds']:.4g}{mark}",
                      f"{row['seconds_per_iteration']:.3g}", f"±{50 * spread:.0f}%", *speedups,
                      f"{row['pair_updates_per_second']:.3g}", f"{row['gflops']:.3g}",
+                     _percent(row["fraction_of_ceiling"]),
                      _optional(row["prepare_seconds"], ".3f"), _optional(row["source_lines"], "d")])
     aligned = _align([header] + body)
     lines = aligned[:1]
@@ -109,13 +116,37 @@ def format_table(table):
     lines.append(f"spread = half the range (max - min) of the repeats, relative to the median; "
                  f"GFLOP/s counts {FLOPS_FORMULA} flops per pair-update; "
                  f"lines = non-blank, non-comment source lines")
+    note = _ceiling_note(table)
+    if note:
+        lines.append(note)
     lines += [f"{row['status']}: {row['backend']} N={row['n']} dim={row['dim']}: {row['reason']}"
               for row in table if row["status"] != "ok"]
     return "\n".join(lines)
 
 
+def _ceiling_note(table):
+    """What "% ceil" divides by: the full-pair ceilings used, per ISA, dtype and dim."""
+    used = {}
+    for row in table:
+        if row["compute_ceiling"] is not None:
+            used.setdefault((row["isa"], row["dtype"]), {})[row["dim"]] = row["compute_ceiling"]
+    if not used:
+        reason = probes.measured()[1]
+        return reason and f"% ceil: n/a ({reason})"
+    cores = next(row["ceiling_cores"] for row in table if row["ceiling_cores"])
+    parts = [f"{isa} {dtype} " + ", ".join(f"dim {dim} {value:.3g}" for dim, value in sorted(dims.items()))
+             for (isa, dtype), dims in used.items()]
+    tuned = sorted({(row["backend"], row["isa"]) for row in table
+                    if row["backend"] in roofline.TUNED_ISA_BACKENDS and row["status"] == "ok"})
+    return (f"% ceil = pair-upd/s over the full-pair compute ceiling on {cores} core"
+            f"{'s' if cores > 1 else ''} ({'; '.join(parts)} pair-updates/s; a backend visiting each "
+            f"unordered pair once can reach 4/3 of it)"
+            + (f"; tuned backends' ISA: {', '.join(f'{name} {isa}' for name, isa in tuned)}" if tuned else "")
+            + "; see gradi machine")
+
+
 def headlines(table):
-    """At the largest N of each dim: the fastest backend and its speed-ups over the baselines."""
+    """At the largest N of each dim: the fastest backend, its speed-ups, the tuned tier's fractions."""
     lines = []
     for dim in sorted({row["dim"] for row in table}):
         measured = [row for row in table if row["dim"] == dim and row["status"] == "ok"]
@@ -127,6 +158,13 @@ def headlines(table):
                   if best[speedup_key(b)] is not None and b != best["backend"]]
         lines.append(f"N={n} dim={dim}: fastest is {best['backend']} ({best['seconds']:.4g} s for "
                      f"{best['niter']} iterations)" + (", " + ", ".join(ratios) if ratios else ""))
+        tuned = [row for row in measured if row["n"] == n and row["tier"] == "tuned"
+                 and row["fraction_of_ceiling"] is not None]
+        if tuned:
+            lines.append(f"N={n} dim={dim}: tuned tier at " + ", ".join(
+                f"{row['backend']} {_fraction(row['fraction_of_ceiling'])} of the full-pair ceiling "
+                f"({_fraction(row['fraction_of_symmetric_ceiling'])} of the symmetric one, {row['isa']})"
+                for row in tuned))
     return lines
 
 
@@ -134,12 +172,14 @@ def write_results(out_dir, sweep, table, text, command):
     """Write table.txt, bench.json (with the machine description) and bench.csv; returns their paths."""
     paths = [out_dir / "table.txt", out_dir / "bench.json", out_dir / "bench.csv"]
     paths[0].write_text(text + "\n")
-    write_json(paths[1], sweep, table, describe(), command)
+    hardware, reason = probes.measured()
+    cores = roofline.sweep_cores(hardware, sweep.settings.threads) if hardware else None
+    write_json(paths[1], sweep, table, describe(), command, roofline.document(hardware, reason, cores))
     write_csv(paths[2], table)
     return paths
 
 
-def write_json(path, sweep, table, machine, command):
+def write_json(path, sweep, table, machine, command, ceilings):
     """Write every measurement and its context as JSON.
 
     Fields: ``format`` ("gradi-bench/1"); ``created`` and ``finished`` (UTC, ISO 8601);
@@ -148,7 +188,12 @@ def write_json(path, sweep, table, machine, command):
     for parallel backends), dtype, repeats, budget (seconds per timed run), seed,
     check_iterations); ``machine`` (cpu, cores, usable_cores, memory_bytes, load_average (1, 5,
     15 min, when the sweep ended), os, machine, python, packages {name: version}, compiler,
-    mojo, gradi, git_commit; see gradi.bench.machine);
+    mojo, gradi, git_commit; see gradi.bench.machine); ``roofline`` (``hardware``: what
+    ``gradi machine`` measured — clock_hz, vector_units [isa, vector_bytes, fma_per_second per
+    core, fma_per_cycle], read_bandwidth {threads: bytes/s}, read_bytes, last_level_cache_bytes,
+    cores, load_average, seconds; ``cores``: cores the ceilings count; ``ceilings``: every compute
+    (per isa, scheme full/symmetric, dtype, dim) and memory (per scheme, dtype) ceiling in
+    pair-updates/s; or ``unavailable`` with the reason);
     ``flops_per_pair_update`` (formula and meaning); ``results``: one object per backend and
     case with backend, language, tier, parallel, n, dim, dtype, threads, niter, lr, status
     ("ok", "excluded" = disagreed with the reference or diverged, "skipped" = cannot run or over
@@ -157,7 +202,10 @@ def write_json(path, sweep, table, machine, command):
     niter), seconds_per_iteration, speedup_vs_python / _numpy_loops / _numpy (baseline seconds /
     these seconds, same case), pair_updates_per_second, gflops, prepare_seconds (first
     compile/warm-up), check_iterations, check_error and check_tolerance (relative to the largest
-    distance), source_lines. Unmeasured or unknown values are null.
+    distance), source_lines, and from the roofline: isa (the ceiling's instruction set: the one a
+    tuned backend ran, else the widest), ceiling_cores, compute_ceiling and symmetric_ceiling
+    (full-pair and symmetric compute ceilings), memory_ceiling (full scheme, D^2 from memory),
+    fraction_of_ceiling and fraction_of_symmetric_ceiling. Unmeasured or unknown values are null.
     """
     document = {
         "format": "gradi-bench/1",
@@ -168,6 +216,7 @@ def write_json(path, sweep, table, machine, command):
         "settings": {**vars(sweep.settings), "backends": list(sweep.settings.backends),
                      "sizes": list(sweep.settings.sizes), "dims": list(sweep.settings.dims)},
         "machine": machine,
+        "roofline": ceilings,
         "flops_per_pair_update": {"formula": FLOPS_FORMULA,
                                   "meaning": "flops of one (i, j) term of the gradient loop, "
                                              "D^2 precomputed; see gradi.bench.report"},
@@ -189,6 +238,17 @@ def write_csv(path, table):
 
 def _ratio(value):
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _fraction(value):
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
+
+
+def _percent(fraction):
+    if fraction is None:
+        return "-"
+    percent = 100 * fraction
+    return f"{percent:.0f}%" if percent >= 10 else f"{percent:.2g}%"
 
 
 def _optional(value, spec):

@@ -5,8 +5,9 @@ with Python's tokenizer (Mojo's syntax is close enough), so comments and docstri
 statements) are not counted; C and C++ files drop ``//`` and ``/* */`` comments (string
 literals are not parsed, an approximation that only matters for comment markers inside
 strings); other files (CMake, shell) drop ``#`` comment lines. The paths in ``.sources`` are
-relative to the repository, found next to the installed package or in the working directory;
-when the files are not there (an installed wheel without the repository) the size is unknown.
+relative to the repository, found next to the installed package (a wheel ships the C++ and Mojo
+sources under gradi/native_src and gradi/mojo_src) or in the working directory; when a file is
+not there the size is unknown.
 """
 
 import io
@@ -23,9 +24,21 @@ _SKIPPED_TOKENS = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.IND
                    tokenize.DEDENT, tokenize.ENCODING, tokenize.ENDMARKER}
 
 
+# Where an installed wheel keeps the non-Python sources (native/CMakeLists.txt installs them).
+INSTALLED_SOURCES = {"native/src/": "gradi/native_src/", "mojo/": "gradi/mojo_src/"}
+
+
 def repository_roots():
     """Where ``.sources`` paths may be rooted: the package's parent directory, then the cwd."""
     return [Path(gradi.__file__).resolve().parent.parent, Path.cwd()]
+
+
+def _candidates(root, source):
+    """The file ``source`` (a repository path) as a checkout has it, then as a wheel installs it."""
+    yield root / source
+    for prefix, installed in INSTALLED_SOURCES.items():
+        if source.startswith(prefix):
+            yield root / (installed + source[len(prefix):])
 
 
 def count_backend_lines(sources):
@@ -33,8 +46,9 @@ def count_backend_lines(sources):
     if not sources:
         return None
     for root in repository_roots():
-        paths = [root / source for source in sources]
-        if all(path.is_file() for path in paths):
+        paths = [next((path for path in _candidates(root, source) if path.is_file()), None)
+                 for source in sources]
+        if all(paths):
             return sum(count_code_lines(path) for path in paths)
     return None
 

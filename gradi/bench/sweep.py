@@ -7,8 +7,9 @@ every backend gets the same D, X0, lr and dtype. For each backend of a case:
 1. skip it, with the reason, if it cannot run the case (unavailable, dtype, memory) or if one
    iteration, extrapolated as N^2 from the fastest repeat at a smaller N of the same sweep,
    exceeds ``EXTRAPOLATION_MARGIN`` times ``budget``; between 1 and that many times, the
-   extrapolation (blind to overheads, caches and a busy machine) is only a hint: one timed
-   iteration (a probe) decides, and the backend is skipped if that alone exceeds ``budget``;
+   extrapolation (blind to overheads, caches and a busy machine) is only a hint: timed single
+   iterations (probes, the best of up to ``PROBES``) decide, and the backend is skipped if one
+   alone exceeds ``budget``;
 2. ``prepare`` (compile / JIT) is timed on its own: that is the reported compile time;
 3. agreement: ``check_iterations`` (20) steps from X0 are compared with gradi's float64
    reference (``gradi.testing.reference_descend``) with the dtype's tolerance; a backend that
@@ -19,8 +20,13 @@ every backend gets the same D, X0, lr and dtype. For each backend of a case:
    ``budget`` seconds (the slow seed tiers, or any backend at a large N): then it runs as many
    iterations as fit (at least one) and the time is scaled per iteration to ``niter`` — each
    iteration does the same work, so the scaling is linear — and marked ``scaled``.
+   The cost per iteration that decides it is the best of the check run and up to ``PROBES`` - 1
+   more runs as long (together at most about ``budget``): one stalled run (a thread team's first
+   start, a busy machine) no longer cuts the iterations of a backend that is really fast.
 
-When the first N of a sweep has no smaller N to extrapolate from, a probe gives the estimate.
+When the first N of a sweep has no smaller N to extrapolate from, probes give the estimate; a
+backend they found over budget is extrapolated from that at the next N, never probed again
+(one iteration of a seed tier at N=4000 can take minutes).
 Ctrl-C stops the sweep and keeps every measurement that finished.
 """
 
@@ -39,6 +45,7 @@ from ..validation import validate
 
 CHECK_ITERATIONS = 20
 EXTRAPOLATION_MARGIN = 4.0
+PROBES = 3
 REFERENCE_BACKEND = "numpy"
 
 
@@ -84,6 +91,7 @@ class Measurement:
     check_iterations: int = 0
     check_error: float | None = None
     check_tolerance: float | None = None
+    probe_seconds: float | None = None  # one iteration, when the probes found it over budget
 
     @property
     def scaled(self):
@@ -167,6 +175,21 @@ def affordable_iterations(seconds_per_iteration, budget, niter):
     return max(1, min(niter, math.floor(budget / seconds_per_iteration)))
 
 
+def best_seconds_per_iteration(runner, iterations, budget, measured=()):
+    """The least disturbed cost of one iteration: the best of ``PROBES`` runs of ``iterations``
+    steps, counting the ``measured`` seconds of runs already made.
+
+    Runs stop early once another, at the best speed seen, would take the time they spent past
+    ``budget``: a slow backend pays about one budget for the estimate, a fast one a few runs.
+    """
+    samples, spent = list(measured), 0.0
+    while len(samples) < PROBES and spent + min(samples, default=0.0) <= budget:
+        _, seconds = runner.run(iterations)
+        samples.append(seconds)
+        spent += seconds
+    return min(samples) / iterations
+
+
 def measure(backend, problem, reference, settings, estimate=None):
     """Check and time one backend on one validated case (see the module docstring)."""
     result = _start(backend, problem, settings)
@@ -186,8 +209,9 @@ def _timed(runner, result, reference, settings, estimate):
     """Steps 3 and 4 of the module docstring on a prepared backend."""
     problem = runner.problem
     if estimate is None or estimate > settings.budget:
-        _, estimate = runner.run(1)
+        estimate = best_seconds_per_iteration(runner, 1, settings.budget)
         if estimate > settings.budget:
+            result.probe_seconds = estimate
             return _finish(result, "skipped", f"one iteration took {estimate:.3g} s, over the budget "
                                               f"of {settings.budget:g} s per run")
     check = min(settings.check_iterations, affordable_iterations(estimate, settings.budget, settings.niter))
@@ -201,7 +225,8 @@ def _timed(runner, result, reference, settings, estimate):
                        f"disagrees with the float64 reference after {check} iterations: error "
                        f"{result.check_error:.3g} of the scale, tolerance {result.check_tolerance:g}")
 
-    result.iterations_run = affordable_iterations(seconds / check, settings.budget, settings.niter)
+    per_iteration = best_seconds_per_iteration(runner, check, settings.budget, [seconds])
+    result.iterations_run = affordable_iterations(per_iteration, settings.budget, settings.niter)
     if result.iterations_run != check:  # warm up: a fresh executable's first call, caches
         runner.run(result.iterations_run)
     for _ in range(settings.repeats):
@@ -266,6 +291,8 @@ def run_sweep(settings, progress=None):
                     measurement = _guarded(backend, problem, reference, settings, estimate)
                     if measurement.status == "ok":
                         last[(name, dim)] = (n, measurement.best_seconds_per_iteration)
+                    elif measurement.probe_seconds is not None:  # the next N extrapolates, not probes
+                        last[(name, dim)] = (n, measurement.probe_seconds)
                     sweep.measurements.append(measurement)
                     if progress:
                         progress.done(measurement)

@@ -13,15 +13,6 @@ namespace gradi {
 
 namespace py = pybind11;
 
-// Raw views of validated X (n x dim, writeable) and D (n x n), both C-contiguous of dtype T.
-template <class T>
-struct Buffers {
-  T* x;
-  const T* d;
-  long n;
-  long dim;
-};
-
 inline std::string shape_text(const py::array& a) {
   std::string s = "(";
   for (py::ssize_t k = 0; k < a.ndim(); ++k) s += (k ? ", " : "") + std::to_string(a.shape(k));
@@ -35,20 +26,23 @@ inline py::array as_array(const py::object& obj, const char* name) {
   return py::reinterpret_borrow<py::array>(obj);
 }
 
-// The dtype both arrays share: "float32" or "float64" in native byte order, else TypeError.
-inline std::string common_dtype(const py::array& X, const py::array& D) {
-  std::string name;
-  if (py::isinstance<py::array_t<float>>(X)) name = "float32";
-  else if (py::isinstance<py::array_t<double>>(X)) name = "float64";
-  else
-    throw py::type_error("X must have dtype float32 or float64 in native byte order, got " +
-                         std::string(py::str(X.dtype())));
-  const bool same = name == "float32" ? py::isinstance<py::array_t<float>>(D)
-                                      : py::isinstance<py::array_t<double>>(D);
-  if (!same)
-    throw py::type_error("D must have the same dtype as X (" + name + "), got " +
-                         std::string(py::str(D.dtype())));
-  return name;
+// Whether `a` holds T (float or double) in native byte order.
+template <class T>
+bool holds(const py::array& a) {
+  return py::isinstance<py::array_t<T>>(a);
+}
+
+template <class T>
+constexpr const char* dtype_name() {
+  return sizeof(T) == 4 ? "float32" : "float64";
+}
+
+// "float32" or "float64" for D in native byte order, else TypeError.
+inline std::string distances_dtype(const py::array& D) {
+  if (holds<float>(D)) return dtype_name<float>();
+  if (holds<double>(D)) return dtype_name<double>();
+  throw py::type_error("D must have dtype float32 or float64 in native byte order, got " +
+                       std::string(py::str(D.dtype())));
 }
 
 inline void require_layout(const py::array& a, const char* name) {
@@ -65,27 +59,39 @@ inline bool overlaps(const py::array& a, const py::array& b) {
   return a.nbytes() > 0 && b.nbytes() > 0 && a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
 }
 
-// Checks shapes, layout, writeability and aliasing of X and D whose dtype is T.
+// D (n x n, C-contiguous, aligned, of dtype T): its data and n.
 template <class T>
-Buffers<T> checked_buffers(const py::array& X, const py::array& D) {
-  if (X.ndim() != 2) throw py::value_error("X must be 2-D (N x dim), got shape " + shape_text(X));
-  const long n = static_cast<long>(X.shape(0)), dim = static_cast<long>(X.shape(1));
-  if (dim < 1) throw py::value_error("X must have at least one column, got shape " + shape_text(X));
-  if (D.ndim() != 2 || D.shape(0) != n || D.shape(1) != n)
-    throw py::value_error("D must be N x N with N = " + std::to_string(n) + " (rows of X), got shape " +
-                          shape_text(D));
-  require_layout(X, "X");
+const T* checked_distances(const py::array& D, long& n) {
+  if (D.ndim() != 2 || D.shape(0) != D.shape(1))
+    throw py::value_error("D must be a square N x N matrix, got shape " + shape_text(D));
   require_layout(D, "D");
-  if (!X.writeable()) throw py::value_error("X must be writeable: it is updated in place");
-  if (overlaps(X, D)) throw py::value_error("X and D must not share memory");
-  return {static_cast<T*>(const_cast<void*>(X.data())), static_cast<const T*>(D.data()), n, dim};
+  n = static_cast<long>(D.shape(0));
+  return static_cast<const T*>(D.data());
 }
 
-inline void check_scalars(double lr, long long niter, long long threads) {
+// X (n x dim, C-contiguous, aligned, writeable, of dtype T), updated in place: its data.
+template <class T>
+T* checked_positions(const py::array& X, long n, long dim) {
+  if (!holds<T>(X))
+    throw py::type_error(std::string("X must have the dtype of D (") + dtype_name<T>() +
+                         " in native byte order), got " + std::string(py::str(X.dtype())));
+  if (X.ndim() != 2 || X.shape(0) != n || X.shape(1) != dim)
+    throw py::value_error("X must be N x dim = (" + std::to_string(n) + ", " + std::to_string(dim) +
+                          "), got shape " + shape_text(X));
+  require_layout(X, "X");
+  if (!X.writeable()) throw py::value_error("X must be writeable: it is updated in place");
+  return static_cast<T*>(const_cast<void*>(X.data()));
+}
+
+inline void check_problem(long dim, double lr, long long threads) {
+  if (dim < 1) throw py::value_error("dim must be >= 1, got " + std::to_string(dim));
   if (!std::isfinite(lr)) throw py::value_error("lr must be finite, got " + std::to_string(lr));
-  if (niter < 0) throw py::value_error("niter must be >= 0, got " + std::to_string(niter));
   if (threads < 1) throw py::value_error("threads must be >= 1, got " + std::to_string(threads));
   if (threads > 4096) throw py::value_error("threads must be <= 4096, got " + std::to_string(threads));
+}
+
+inline void check_niter(long long niter) {
+  if (niter < 0) throw py::value_error("niter must be >= 0, got " + std::to_string(niter));
 }
 
 }  // namespace gradi

@@ -10,9 +10,9 @@
 
 #include <Eigen/Dense>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <cstddef>
+
+#include "team.hpp"
 
 namespace gradi {
 
@@ -33,29 +33,43 @@ inline void seed_row(const T* x, const T* d, T* g, long n, long dim, long i) {
   }
 }
 
-// Run niter steps on X (n x dim, row-major, updated in place) with distances D (n x n).
-// Returns the number of threads that ran the row loop (0 when niter is 0).
+// One solve of the seed tier: the caller's D (read in place, kept alive by the caller), lr, the
+// thread count and the gradient matrix, allocated once and reused by every descend.
 template <class T>
-int seed_descend(T* x, const T* d, long n, long dim, double lr, long niter, int threads) {
-  Eigen::Map<RowMatrix<T>> X(x, n, dim);
-  RowMatrix<T> G(n, dim);  // the whole gradient, allocated once per call
-  T* g = G.data();
-  const T step = static_cast<T>(lr);
-  int used = niter > 0 ? 1 : 0;
-  static_cast<void>(threads);  // unused when built without OpenMP
-  for (long it = 0; it < niter; ++it) {
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-#ifdef _OPENMP
-#pragma omp master
-      used = omp_get_num_threads();
-#endif
-#pragma omp for schedule(static)
-      for (long i = 0; i < n; ++i) seed_row(x, d, g + i * dim, n, dim, i);
-    }
-    X.noalias() -= step * G;
+class SeedState {
+ public:
+  SeedState(const T* d, long n, long dim, double lr, int threads)
+      : d_(d), n_(n), dim_(dim), step_(static_cast<T>(lr)), threads_(threads), g_(n, dim) {}
+
+  // What a state allocates: the gradient (n x dim), and the state's own overhead.
+  static std::size_t working_bytes(long n, long dim, std::size_t itemsize) {
+    return static_cast<std::size_t>(n) * static_cast<std::size_t>(dim) * itemsize + kStateOverhead;
   }
-  return used;
-}
+
+  // Run niter steps on X (n x dim, row-major, updated in place). Returns the number of threads
+  // that ran the row loop (0 when niter is 0).
+  int descend(T* x, long niter) {
+    Eigen::Map<RowMatrix<T>> X(x, n_, dim_);
+    T* g = g_.data();
+    int used = niter > 0 ? 1 : 0;
+    for (long it = 0; it < niter; ++it) {
+      run_team(threads_, [&] {
+        if (team_index() == 0) used = team_size();
+#pragma omp for schedule(static)
+        for (long i = 0; i < n_; ++i) seed_row(x, d_, g + i * dim_, n_, dim_, i);
+      });
+      X.noalias() -= step_ * g_;
+    }
+    return used;
+  }
+
+ private:
+  const T* d_;
+  long n_;
+  long dim_;
+  T step_;
+  int threads_;
+  RowMatrix<T> g_;
+};
 
 }  // namespace gradi

@@ -1,12 +1,14 @@
-// Driver of the tuned tier: allocates the per-call scratch (squared distances, structure-of-arrays
-// positions), picks the kernel for this CPU's instruction set, runs it, copies the result back.
+// The per-solve state of the tuned tier: allocates D^2 in tiles, the structure-of-arrays
+// positions and the partial sums once, fills D^2 on the solve's threads, picks the kernel for
+// this CPU's instruction set, and copies X in and out around each run of the kernel.
 #include "simd.hpp"
 
+#include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <initializer_list>
-#include <memory>
 #include <new>
+
+#include "team.hpp"
 
 #ifdef __linux__
 #include <sys/mman.h>
@@ -17,27 +19,51 @@ namespace {
 
 constexpr std::size_t kAlign = 64;
 // Buffers from 4 MiB up (D^2 from N of about 1000) are aligned to 2 MiB and offered transparent
-// huge pages: streaming D^2 each iteration then misses the TLB far less (N=4000, 2 threads:
-// 5.0-5.9e9 -> 6.4-6.8e9 pair-updates/s here).
+// huge pages: streaming D^2 each iteration then misses the TLB far less (see native/README.md).
 constexpr std::size_t kHugePage = std::size_t(2) << 20;
 
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
+bool is_huge(std::size_t bytes) { return bytes >= 2 * kHugePage; }
 
-// A zeroed buffer of `count` T, 64-byte aligned (2 MiB and huge pages when large).
+// Bytes really allocated for `bytes`: whole 64-byte lines, or whole huge pages when large.
+std::size_t allocated_bytes(std::size_t bytes) {
+  const std::size_t align = is_huge(bytes) ? kHugePage : kAlign;
+  return (bytes + align - 1) / align * align;
+}
+
+// An uninitialised buffer of `count` T (64-byte aligned; 2 MiB and huge pages when large),
+// empty when count is 0.
 template <class T>
-std::unique_ptr<T[], AlignedFree> aligned_zeros(std::size_t count) {
-  const bool huge = count * sizeof(T) >= 2 * kHugePage;
-  const std::size_t align = huge ? kHugePage : kAlign;
-  const std::size_t bytes = (count * sizeof(T) + align - 1) / align * align;
-  void* p = std::aligned_alloc(align, bytes > 0 ? bytes : align);
+AlignedBuffer<T> aligned_buffer(std::size_t count) {
+  if (count == 0) return nullptr;
+  const std::size_t bytes = allocated_bytes(count * sizeof(T));
+  void* p = std::aligned_alloc(is_huge(bytes) ? kHugePage : kAlign, bytes);
   if (p == nullptr) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (huge) madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure just means normal pages
+  if (is_huge(bytes)) madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure just means normal pages
 #endif
-  std::memset(p, 0, bytes);
-  return std::unique_ptr<T[], AlignedFree>(static_cast<T*>(p));
+  return AlignedBuffer<T>(static_cast<T*>(p));
+}
+
+// The sizes of the state's buffers for n points in dim dimensions on `threads` threads.
+struct Layout {
+  long blocks, stride, ntiles;
+  std::size_t d2, x, partials, scratch;  // element counts
+
+  Layout(long n, long dim, int threads, std::size_t itemsize)
+      : blocks((n + kTile - 1) / kTile),
+        stride(blocks * kTile),
+        ntiles(blocks * (blocks + 1) / 2),
+        d2(static_cast<std::size_t>(ntiles) * kTile * kTile),
+        x(static_cast<std::size_t>(dim) * stride),
+        partials(static_cast<std::size_t>(blocks) * blocks * dim * kTile),
+        scratch(static_cast<std::size_t>(threads) * scratch_per_thread(dim, static_cast<long>(itemsize))) {}
+};
+
+// Tile t's work in fused multiply-adds per lane: rows x columns, 3 per pair off the diagonal
+// (c, the row sum, the column sum) and 2 on it (no column sums).
+double tile_work(long n, long a, long b) {
+  const long rows = std::min(kTile, n - a * kTile), cols = std::min(kTile, n - b * kTile);
+  return static_cast<double>(rows) * static_cast<double>(cols) * (a == b ? 2 : 3);
 }
 
 template <class T>
@@ -51,7 +77,25 @@ void run_kernel(SimdJob<T>& job, Isa isa) {
   }
 }
 
+// Row i of D, squared, into the tiles (a, a), (a, a+1), ... of its block row a (first_tile is
+// (a, a)'s number), zero past n: D is read in order, one row at a time.
+template <class T>
+void fill_row(const T* d, long n, long blocks, long i, T* d2) {
+  const long a = i / kTile, ii = i % kTile;
+  const long first_tile = a * blocks - a * (a - 1) / 2;
+  for (long b = a; b < blocks; ++b) {
+    T* row = d2 + (static_cast<std::size_t>(first_tile + b - a) * kTile + ii) * kTile;
+    const long cols = i < n ? std::min(kTile, n - b * kTile) : 0;
+    const T* src = d + i * n + b * kTile;
+    long jj = 0;
+    for (; jj < cols; ++jj) row[jj] = src[jj] * src[jj];
+    for (; jj < kTile; ++jj) row[jj] = 0;
+  }
+}
+
 }  // namespace
+
+void AlignedFree::operator()(void* p) const { std::free(p); }
 
 bool simd_supports(Isa isa) {
   switch (isa) {
@@ -81,34 +125,74 @@ const char* simd_isa_name(Isa isa) {
 }
 
 template <class T>
-int simd_descend(T* x, const T* d, long n, long dim, double lr, long niter, int threads, Isa isa,
-                 long parallel_min_n) {
-  const long lanes = static_cast<long>(kAlign / sizeof(T));
-  const long stride = (n + lanes - 1) / lanes * lanes;
-  const std::size_t rows = static_cast<std::size_t>(n), cols = static_cast<std::size_t>(stride);
-  const int team = n >= parallel_min_n ? threads : 1;
-
-  auto d2 = aligned_zeros<T>(rows * cols);
-  for (long i = 0; i < n; ++i)
-    for (long j = 0; j < n; ++j) d2[i * stride + j] = d[i * n + j] * d[i * n + j];
-  auto cur = aligned_zeros<T>(static_cast<std::size_t>(dim) * cols);
-  auto next = aligned_zeros<T>(static_cast<std::size_t>(dim) * cols);
-  for (long i = 0; i < n; ++i)
-    for (long k = 0; k < dim; ++k) cur[k * stride + i] = x[i * dim + k];
-  const std::size_t acc_count = dim > kMaxFusedDim ? static_cast<std::size_t>(team) * dim * lanes : 0;
-  auto acc = aligned_zeros<T>(acc_count);
-
-  SimdJob<T> job{d2.get(), cur.get(), next.get(), n, dim, stride, niter,
-                 static_cast<T>(4.0 * lr), team, acc.get(), 0};
-  run_kernel(job, isa);
-
-  const T* result = niter % 2 == 0 ? cur.get() : next.get();
-  for (long i = 0; i < n; ++i)
-    for (long k = 0; k < dim; ++k) x[i * dim + k] = result[k * stride + i];
-  return job.used;
+std::size_t SimdState<T>::working_bytes(long n, long dim, int threads) {
+  const Layout l(n, dim, threads, sizeof(T));
+  std::size_t bytes = 0;
+  for (std::size_t count : {l.d2, l.x, l.partials, l.scratch})
+    if (count > 0) bytes += allocated_bytes(count * sizeof(T));
+  return bytes + 2 * static_cast<std::size_t>(l.ntiles) * sizeof(int) + threads * sizeof(TileRun) +
+         kStateOverhead;
 }
 
-template int simd_descend<float>(float*, const float*, long, long, double, long, int, Isa, long);
-template int simd_descend<double>(double*, const double*, long, long, double, long, int, Isa, long);
+template <class T>
+SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Isa isa,
+                        long parallel_min_n)
+    : isa_(isa) {
+  const int team = n >= parallel_min_n ? threads : 1;
+  check_team(team);  // before allocating
+  const Layout l(n, dim, team, sizeof(T));
+  d2_ = aligned_buffer<T>(l.d2);
+  x_ = aligned_buffer<T>(l.x);
+  partials_ = aligned_buffer<T>(l.partials);
+  scratch_ = aligned_buffer<T>(l.scratch);
+  tiles_.reset(new int[2 * l.ntiles]);
+  double total = 0;
+  for (long a = 0, t = 0; a < l.blocks; ++a)
+    for (long b = a; b < l.blocks; ++b, ++t) {
+      tiles_[2 * t] = static_cast<int>(a);
+      tiles_[2 * t + 1] = static_cast<int>(b);
+      total += tile_work(n, a, b);
+    }
+  // Thread k's run starts at the first tile past k/team of the work.
+  runs_.reset(new TileRun[team]);
+  double done = 0;
+  for (long t = 0, k = 0; k < team; ++k) {
+    runs_[k].begin = t;
+    for (; t < l.ntiles && done < total * (k + 1) / team; ++t)
+      done += tile_work(n, tiles_[2 * t], tiles_[2 * t + 1]);
+    runs_[k].end = k + 1 == team ? l.ntiles : t;
+  }
+  T* d2 = d2_.get();
+  const int* tiles = tiles_.get();
+  // D^2's pages are first touched here, by the solve's threads. A block row's tiles are
+  // contiguous, so each thread faults in pages of its own: two threads faulting in one huge
+  // page take turns.
+  run_team(team, [&] {
+#pragma omp for schedule(dynamic, 1)
+    for (long a = 0; a < l.blocks; ++a)
+      for (long i = a * kTile; i < (a + 1) * kTile; ++i) fill_row(d, n, l.blocks, i, d2);
+  });
+  job_ = SimdJob<T>{d2, tiles, l.ntiles, runs_.get(), x_.get(), partials_.get(), scratch_.get(), n,
+                    dim, l.blocks, 0, static_cast<T>(4.0 * lr), team, 0};
+}
+
+template <class T>
+int SimdState<T>::descend(T* x, long niter) {
+  const long n = job_.n, dim = job_.dim, stride = job_.blocks * kTile;
+  T* xs = job_.x;
+  for (long k = 0; k < dim; ++k) {
+    for (long i = 0; i < n; ++i) xs[k * stride + i] = x[i * dim + k];
+    std::fill(xs + k * stride + n, xs + (k + 1) * stride, T(0));  // a failed run may leave NaN
+  }
+  job_.niter = niter;
+  job_.used = 0;
+  run_kernel(job_, isa_);
+  for (long i = 0; i < n; ++i)
+    for (long k = 0; k < dim; ++k) x[i * dim + k] = xs[k * stride + i];
+  return job_.used;
+}
+
+template class SimdState<float>;
+template class SimdState<double>;
 
 }  // namespace gradi

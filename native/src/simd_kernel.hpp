@@ -1,18 +1,23 @@
 // The tuned kernel, compiled once per instruction set: simd_<isa>.cpp defines GRADI_VECTOR_BYTES
 // (the vector width), GRADI_VECTOR_REGISTERS (how many the ISA has) and GRADI_RUN (the entry
-// point's name), then includes this file with its own -m flags. Everything here has internal linkage and uses no inline library templates, so no
-// AVX-512 code can leak into a function the linker shares with the rest of the module.
+// point's name), then includes this file with its own -m flags. Everything here has internal
+// linkage and uses no inline library templates, so no AVX-512 code can leak into a function the
+// linker shares with the rest of the module.
 //
-// Per row i and vector of L points j, with coordinates in structure-of-arrays form:
-//   d_k = x_ik - x_jk,  c = sum_k d_k^2 - D2_ij,  acc_k += c d_k   (lane-wise, fused multiply-adds)
-// then X_ik <- x_ik - 4 lr sum_lanes(acc_k). Lanes past n in the last vector are masked to zero;
-// j = i contributes d = 0. Each row's sum runs over j in the same order whatever the thread
-// count, and the rows are split statically, so results are bit-identical for any thread count.
-#include "simd.hpp"
+// One step is two phases (see simd.hpp for the tiles). Tiles: for a row i of block a and a
+// vector of L columns j of block b, with coordinates in structure-of-arrays form,
+//   d_k = x_ik - x_jk,  c = sum_k d_k^2 - D2_ij,  row_k += c d_k,  col_jk -= c d_k
+// (lane-wise fused multiply-adds). The row sums of a tile are reduced over its lanes in a fixed
+// order; the column sums stay lane-wise, accumulated row after row. Lanes past n are masked to
+// zero; j = i contributes d = 0. Update: block a sums its partials over b = 0, 1, ... and steps.
+// Which thread runs a tile or a block never changes its arithmetic, so results are bit-identical
+// for any thread count.
+#include <cstdint>
+#include <type_traits>
+#include <utility>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "simd.hpp"
+#include "team.hpp"
 
 namespace gradi {
 namespace {
@@ -24,6 +29,9 @@ struct VecOf {
 template <class T>
 using V = typename VecOf<T, GRADI_VECTOR_BYTES>::type;
 template <class T>
+using Bits = typename VecOf<std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>,
+                            GRADI_VECTOR_BYTES>::type;
+template <class T>
 constexpr int kLanes = GRADI_VECTOR_BYTES / static_cast<int>(sizeof(T));
 
 template <class T>
@@ -32,165 +40,255 @@ inline V<T> load(const T* p) {
 }
 
 template <class T>
+inline void store(T* p, V<T> v) {
+  *reinterpret_cast<V<T>*>(p) = v;
+}
+
+template <class T>
 inline V<T> splat(T a) {
   V<T> zero = {};
   return zero + a;
 }
 
-// Sum of the lanes by adding halves (log2(L) vector adds), always in the same order.
-template <class T, int BYTES = GRADI_VECTOR_BYTES>
-inline T lane_sum(typename VecOf<T, BYTES>::type v) {
-  if constexpr (BYTES == 2 * sizeof(T)) {
+// v in the lanes where mask is all ones, +0 elsewhere (exactly, even where v is inf or NaN).
+template <class T>
+inline V<T> keep(V<T> v, Bits<T> mask) {
+  return reinterpret_cast<V<T>>(reinterpret_cast<Bits<T>>(v) & mask);
+}
+
+// The lower (OFFSET 0) or upper (OFFSET L/2) half of a vector of L lanes.
+template <int OFFSET, class Vec, std::size_t... I>
+inline auto half(Vec v, std::index_sequence<I...>) {
+  return __builtin_shufflevector(v, v, (OFFSET + static_cast<int>(I))...);
+}
+
+// Sum of the L lanes by adding halves (log2(L) vector adds), always in the same order. Shuffles,
+// not a copy through memory, so the accumulators stay in registers.
+template <int L, class Vec>
+inline auto lane_sum(Vec v) {
+  if constexpr (L == 2) {
     return v[0] + v[1];
   } else {
-    typename VecOf<T, BYTES / 2>::type lo, hi;
-    __builtin_memcpy(&lo, &v, BYTES / 2);
-    __builtin_memcpy(&hi, reinterpret_cast<const char*>(&v) + BYTES / 2, BYTES / 2);
-    return lane_sum<T, BYTES / 2>(lo + hi);
+    return lane_sum<L / 2>(half<0>(v, std::make_index_sequence<L / 2>()) +
+                           half<L / 2>(v, std::make_index_sequence<L / 2>()));
   }
 }
 
-// The view of one iteration: read cur, write next.
+// The view of one tile (a, b) in one step.
 template <class T>
-struct Step {
-  const SimdJob<T>& job;
-  const T* cur;
-  T* next;
-  long nfull;        // points in full vectors (a multiple of the lane count)
-  V<T> tail_mask;    // 1 for the lanes of the last vector below n, else 0
+struct Tile {
+  const T* d2;    // this tile's D^2, kTile x kTile row-major
+  const T* xi;    // coordinate k of row ii of block a at xi[k * stride + ii]
+  const T* xj;    // coordinate k of column jj of block b at xj[k * stride + jj]
+  T* rows_out;    // dim x kTile: row sums (in the thread's scratch)
+  T* cols_out;    // dim x kTile: column sums (in the thread's scratch; off-diagonal tiles)
+  long stride;
+  long rows;      // rows below n
+  long full;      // columns in whole vectors below n (a multiple of the lane count)
+  long width;     // columns computed: full, or full plus one masked vector
+  Bits<T> mask;   // all ones in the lanes of the vector at `full` that are below n
 };
 
-// One vector of points j for R rows with DIM coordinates held in registers.
-template <class T, int DIM, int R, bool MASKED>
-inline void pair_block(const Step<T>& s, long i0, long j, const V<T> (&xi)[R][DIM], V<T> (&acc)[R][DIM]) {
-  const long stride = s.job.stride;
-  V<T> xj[DIM];
-  for (int k = 0; k < DIM; ++k) xj[k] = load<T>(s.cur + k * stride + j);
+// The column sums start from zero; those of padding columns are written (as zeros) too.
+template <class T>
+void zero_columns(const Tile<T>& t, long dim) {
+  for (long idx = 0; idx < dim * kTile; idx += kLanes<T>) store<T>(t.cols_out + idx, V<T>{});
+}
+
+// count elements (a multiple of the lane count) from src to dst, both aligned.
+template <class T>
+void copy(T* dst, const T* src, long count) {
+  for (long idx = 0; idx < count; idx += kLanes<T>) store<T>(dst + idx, load<T>(src + idx));
+}
+
+// Rows per register block. The R rows share the loads of x_j and of the column sums and give
+// R * DIM independent accumulator chains; R is the most for which the broadcast x_i, the row and
+// column accumulators, x_j and the differences fit the vector registers.
+constexpr int row_block(int dim) {
+  const int r = (GRADI_VECTOR_REGISTERS - 3 * dim - 2) / (2 * dim);
+  return r > 8 ? 8 : r < 1 ? 1 : r;
+}
+
+// Ask for the D^2 that the row block four blocks on will read at p's column: with R rows read side
+// by side the hardware prefetchers fall behind once D^2 leaves the L2 (measured: N=4000, AVX-512,
+// R=3 ran at 0.4 of the speed it reaches with this). Integer arithmetic: the address may lie past
+// the buffer, which a prefetch never faults on.
+template <class T, int R>
+inline void prefetch_ahead(const T* p) {
+  constexpr std::uintptr_t ahead = 4 * R * kTile * sizeof(T);
+  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + ahead));
+}
+
+// One vector of columns jj for R rows ii.. with DIM coordinates held in registers: the column
+// sums are loaded once, take the R rows in order, and are stored back.
+template <class T, int DIM, int R, bool DIAG, bool MASKED>
+inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][DIM], V<T> (&acc)[R][DIM]) {
+  V<T> xj[DIM], col[DIM];
+  for (int k = 0; k < DIM; ++k) {
+    xj[k] = load<T>(t.xj + k * t.stride + jj);
+    if (!DIAG) col[k] = load<T>(t.cols_out + k * kTile + jj);
+  }
   for (int r = 0; r < R; ++r) {
     V<T> d[DIM];
-    V<T> c = -load<T>(s.job.d2 + (i0 + r) * stride + j);
+    prefetch_ahead<T, R>(t.d2 + (ii + r) * kTile + jj);
+    V<T> c = -load<T>(t.d2 + (ii + r) * kTile + jj);
     for (int k = 0; k < DIM; ++k) {
       d[k] = xi[r][k] - xj[k];
       c = d[k] * d[k] + c;
     }
-    if (MASKED) c = c * s.tail_mask;
-    for (int k = 0; k < DIM; ++k) acc[r][k] = c * d[k] + acc[r][k];
+    if (MASKED) c = keep<T>(c, t.mask);
+    for (int k = 0; k < DIM; ++k) {
+      acc[r][k] = c * d[k] + acc[r][k];
+      if (!DIAG) col[k] = col[k] - c * d[k];
+    }
   }
+  if (!DIAG)
+    for (int k = 0; k < DIM; ++k) store<T>(t.cols_out + k * kTile + jj, col[k]);
 }
 
-// Rows i0 .. i0+R-1 of one step, DIM known at compile time.
-template <class T, int DIM, int R>
-inline void rows_fixed(const Step<T>& s, long i0) {
-  const long stride = s.job.stride;
+// Rows ii .. ii+R-1 of a tile, DIM known at compile time.
+template <class T, int DIM, int R, bool DIAG>
+inline void rows_fixed(const Tile<T>& t, long ii) {
   V<T> xi[R][DIM];
   V<T> acc[R][DIM];
   for (int r = 0; r < R; ++r)
     for (int k = 0; k < DIM; ++k) {
-      xi[r][k] = splat<T>(s.cur[k * stride + i0 + r]);
+      xi[r][k] = splat<T>(t.xi[k * t.stride + ii + r]);
       acc[r][k] = V<T>{};
     }
-  long j = 0;
-  for (; j < s.nfull; j += kLanes<T>) pair_block<T, DIM, R, false>(s, i0, j, xi, acc);
-  if (j < s.job.n) pair_block<T, DIM, R, true>(s, i0, j, xi, acc);
+  long jj = 0;
+  for (; jj < t.full; jj += kLanes<T>) pair_vector<T, DIM, R, DIAG, false>(t, ii, jj, xi, acc);
+  if (jj < t.width) pair_vector<T, DIM, R, DIAG, true>(t, ii, jj, xi, acc);
   for (int r = 0; r < R; ++r)
-    for (int k = 0; k < DIM; ++k)
-      s.next[k * stride + i0 + r] = s.cur[k * stride + i0 + r] - s.job.step * lane_sum<T>(acc[r][k]);
+    for (int k = 0; k < DIM; ++k) t.rows_out[k * kTile + ii + r] = lane_sum<kLanes<T>>(acc[r][k]);
 }
 
-// One row of one step for any dim: c is computed in a first pass over k, then accumulated into
-// acc (dim vectors of this thread's scratch) in a second pass.
-template <class T, bool MASKED>
-inline void pair_generic(const Step<T>& s, long i, long j, V<T>* acc) {
-  const long stride = s.job.stride;
-  V<T> c = -load<T>(s.job.d2 + i * stride + j);
-  for (long k = 0; k < s.job.dim; ++k) {
-    const V<T> d = splat<T>(s.cur[k * stride + i]) - load<T>(s.cur + k * stride + j);
+// Whole tile, DIM known at compile time, row after row (so the column sums add row after row).
+template <class T, int DIM, bool DIAG>
+void tile_fixed(const Tile<T>& t) {
+  if (!DIAG) zero_columns(t, DIM);
+  constexpr int R = row_block(DIM);
+  long ii = 0;
+  for (; ii + R <= t.rows; ii += R) rows_fixed<T, DIM, R, DIAG>(t, ii);
+  for (; ii < t.rows; ++ii) rows_fixed<T, DIM, 1, DIAG>(t, ii);
+  for (; ii < kTile; ++ii)
+    for (int k = 0; k < DIM; ++k) t.rows_out[k * kTile + ii] = 0;
+}
+
+// One vector of columns jj for row ii, any dim: c in a first pass over k, then the sums in a second.
+template <class T, bool DIAG, bool MASKED>
+inline void pair_generic(const Tile<T>& t, long dim, long ii, long jj, V<T>* acc) {
+  V<T> c = -load<T>(t.d2 + ii * kTile + jj);
+  for (long k = 0; k < dim; ++k) {
+    const V<T> d = splat<T>(t.xi[k * t.stride + ii]) - load<T>(t.xj + k * t.stride + jj);
     c = d * d + c;
   }
-  if (MASKED) c = c * s.tail_mask;
-  for (long k = 0; k < s.job.dim; ++k) {
-    const V<T> d = splat<T>(s.cur[k * stride + i]) - load<T>(s.cur + k * stride + j);
+  if (MASKED) c = keep<T>(c, t.mask);
+  for (long k = 0; k < dim; ++k) {
+    const V<T> d = splat<T>(t.xi[k * t.stride + ii]) - load<T>(t.xj + k * t.stride + jj);
     acc[k] = c * d + acc[k];
+    if (!DIAG) store<T>(t.cols_out + k * kTile + jj, load<T>(t.cols_out + k * kTile + jj) - c * d);
   }
 }
 
-template <class T>
-inline void row_generic(const Step<T>& s, long i, V<T>* acc) {
-  const long stride = s.job.stride;
-  for (long k = 0; k < s.job.dim; ++k) acc[k] = V<T>{};
-  long j = 0;
-  for (; j < s.nfull; j += kLanes<T>) pair_generic<T, false>(s, i, j, acc);
-  if (j < s.job.n) pair_generic<T, true>(s, i, j, acc);
-  for (long k = 0; k < s.job.dim; ++k)
-    s.next[k * stride + i] = s.cur[k * stride + i] - s.job.step * lane_sum<T>(acc[k]);
+// Whole tile, any dim, row by row; acc is this thread's scratch of dim vectors.
+template <class T, bool DIAG>
+void tile_generic(const Tile<T>& t, long dim, V<T>* acc) {
+  if (!DIAG) zero_columns(t, dim);
+  for (long ii = 0; ii < kTile; ++ii) {
+    if (ii >= t.rows) {
+      for (long k = 0; k < dim; ++k) t.rows_out[k * kTile + ii] = 0;
+      continue;
+    }
+    for (long k = 0; k < dim; ++k) acc[k] = V<T>{};
+    long jj = 0;
+    for (; jj < t.full; jj += kLanes<T>) pair_generic<T, DIAG, false>(t, dim, ii, jj, acc);
+    if (jj < t.width) pair_generic<T, DIAG, true>(t, dim, ii, jj, acc);
+    for (long k = 0; k < dim; ++k) t.rows_out[k * kTile + ii] = lane_sum<kLanes<T>>(acc[k]);
+  }
 }
 
-// Rows per register block. The R rows share the loads of x_j and give R * DIM independent
-// accumulator chains; R is sized so that the accumulators and the broadcast x_i fill about 3/4 of
-// the vector registers (measured at N=1000 on Zen 4: dim 3 with AVX-512 gains 1.6x from R=2 to
-// R=4, and R=2 is best with AVX2's 16 registers).
-constexpr int row_block(int dim) {
-  const int r = dim > 0 ? GRADI_VECTOR_REGISTERS * 3 / 4 / (2 * dim) : 1;
-  return r > 8 ? 8 : r < 1 ? 1 : r;
-}
-
-// The rows of block b (row_block(DIM) rows; the last block may be shorter and then runs row by row,
-// each row with the same arithmetic as in a full block).
+// The tile number `index` of one step: rows of block a, columns of block b >= a. Its row and
+// column sums build up in this thread's scratch and are copied to the partials at the end: the
+// partials were last read by whichever thread updated their block, and storing into them from
+// the inner loop waits on those cache lines.
 template <class T, int DIM>
-inline void block_fixed(const Step<T>& s, long b) {
-  constexpr int R = row_block(DIM);
-  const long i0 = b * R;
-  if (i0 + R <= s.job.n) {
-    rows_fixed<T, DIM, R>(s, i0);
+void run_tile(const SimdJob<T>& job, long index, T* scratch) {
+  const long a = job.tiles[2 * index], b = job.tiles[2 * index + 1];
+  const long stride = job.blocks * kTile, dim = job.dim;
+  const long cols = job.n - b * kTile < kTile ? job.n - b * kTile : kTile;
+  const long full = cols / kLanes<T> * kLanes<T>;
+  Tile<T> t{job.d2 + index * kTile * kTile,
+            job.x + a * kTile,
+            job.x + b * kTile,
+            scratch,
+            scratch + dim * kTile,
+            stride,
+            job.n - a * kTile < kTile ? job.n - a * kTile : kTile,
+            full,
+            full < cols ? full + kLanes<T> : full,
+            Bits<T>{}};
+  for (int l = 0; l < kLanes<T>; ++l) t.mask[l] = full + l < cols ? -1 : 0;
+  if constexpr (DIM > 0) {
+    if (a == b) tile_fixed<T, DIM, true>(t);
+    else tile_fixed<T, DIM, false>(t);
   } else {
-    for (long i = i0; i < s.job.n; ++i) rows_fixed<T, DIM, 1>(s, i);
+    V<T>* acc = reinterpret_cast<V<T>*>(scratch + 2 * dim * kTile);
+    if (a == b) tile_generic<T, true>(t, dim, acc);
+    else tile_generic<T, false>(t, dim, acc);
+  }
+  copy<T>(job.partials + (a * job.blocks + b) * dim * kTile, t.rows_out, dim * kTile);
+  if (a != b) copy<T>(job.partials + (b * job.blocks + a) * dim * kTile, t.cols_out, dim * kTile);
+}
+
+// The tiles of one step, shared out among the team: each thread works through its own run of
+// tiles in order (so it streams D^2 sequentially), then takes what is left of the others' runs
+// (so a thread that falls behind, or is descheduled, is helped). Claims are atomic
+// fetch-and-adds on the run's counter; which thread runs a tile never changes the result.
+template <class T, int DIM>
+void run_tiles(const SimdJob<T>& job, int me, int team, T* scratch) {
+  for (int k = 0; k < team; ++k) {
+    TileRun& run = job.runs[(me + k) % team];
+    for (long index = __atomic_fetch_add(&run.next, 1, __ATOMIC_RELAXED); index < run.end;
+         index = __atomic_fetch_add(&run.next, 1, __ATOMIC_RELAXED))
+      run_tile<T, DIM>(job, index, scratch);
   }
 }
 
+// x <- x - step * (sum over b = 0, 1, ... of block a's partials) for the points of block a.
 template <class T>
-inline int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
+void update_block(const SimdJob<T>& job, long a) {
+  const long stride = job.blocks * kTile;
+  const V<T> step = splat<T>(job.step);
+  for (long k = 0; k < job.dim; ++k)
+    for (long ii = 0; ii < kTile; ii += kLanes<T>) {
+      V<T> g = {};
+      for (long b = 0; b < job.blocks; ++b)
+        g += load<T>(job.partials + ((a * job.blocks + b) * job.dim + k) * kTile + ii);
+      T* at = job.x + k * stride + a * kTile + ii;
+      store<T>(at, load<T>(at) - step * g);
+    }
 }
 
-// All iterations inside one parallel region: each iteration is one statically scheduled loop over
-// row blocks (its implicit barrier separates the steps), then every thread swaps its view of
-// cur/next.
+// All iterations inside one team: per step, the tiles, a barrier, then the block updates
+// (statically split; the loop's barrier ends the step). Each thread rewinds its run's counter
+// between the two barriers, when no thread claims tiles.
 template <class T, int DIM>
 void run_iterations(SimdJob<T>& job) {
-  constexpr int R = row_block(DIM);
-  const long nblocks = (job.n + R - 1) / R;
-  const long nfull = job.n / kLanes<T> * kLanes<T>;
-  V<T> mask = {};
-  for (int l = 0; l < kLanes<T>; ++l) mask[l] = nfull + l < job.n ? T(1) : T(0);
   int used = job.niter > 0 ? 1 : 0;
-#pragma omp parallel num_threads(job.threads) if (job.threads > 1)
-  {
-#ifdef _OPENMP
-#pragma omp master
-    if (job.niter > 0) used = omp_get_num_threads();
-#endif
-    V<T>* acc = DIM > 0 ? nullptr : reinterpret_cast<V<T>*>(job.acc) + thread_id<T>() * job.dim;
-    T* cur = job.cur;
-    T* next = job.next;
+  for (int k = 0; k < job.threads; ++k) job.runs[k].next = job.runs[k].begin;
+  run_team(job.threads, [&] {
+    const int me = team_index(), team = team_size();
+    if (me == 0 && job.niter > 0) used = team;
+    T* scratch = job.scratch + me * scratch_per_thread(job.dim, sizeof(T));
     for (long it = 0; it < job.niter; ++it) {
-      const Step<T> s{job, cur, next, nfull, mask};
+      run_tiles<T, DIM>(job, me, team, scratch);
+#pragma omp barrier
+      __atomic_store_n(&job.runs[me].next, job.runs[me].begin, __ATOMIC_RELAXED);
 #pragma omp for schedule(static)
-      for (long b = 0; b < nblocks; ++b) {
-        if constexpr (DIM > 0) {
-          block_fixed<T, DIM>(s, b);
-        } else {
-          row_generic<T>(s, b, acc);
-        }
-      }
-      T* t = cur;
-      cur = next;
-      next = t;
+      for (long a = 0; a < job.blocks; ++a) update_block<T>(job, a);
     }
-  }
+  });
   job.used = used;
 }
 

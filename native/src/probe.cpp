@@ -1,0 +1,260 @@
+// Micro-benchmarks behind `gradi machine`, the ceilings every report compares against:
+//  - the clock, from a chain of dependent integer adds (one cycle each on every x86-64 and ARM
+//    core we know of, so adds per second = cycles per second);
+//  - vector fused multiply-add throughput on one core for each instruction set the tuned kernel is
+//    built for (simd.hpp's Isa): independent chains of FMAs, enough to cover latency x throughput
+//    (4 cycles x 2 pipes = 8 on current cores) with room to spare, within the register file;
+//  - memory read bandwidth: a streaming sum over a buffer far larger than the last-level cache.
+// Each probe returns the seconds its loop took; gradi/bench/probes.py sizes the work, repeats it
+// and keeps the best. The work is always consumed (an asm barrier or a volatile store), so the
+// compiler cannot drop or fold it.
+#include "probe.hpp"
+
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "simd.hpp"
+
+#ifdef GRADI_X86_DISPATCH
+#include <immintrin.h>
+#endif
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+namespace py = pybind11;
+
+namespace gradi {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The compiler must have computed everything stored at p by here: call it before the clock stops,
+// or a loop with no side effects could move past the clock read.
+inline void escape(const void* p) { asm volatile("" : : "r"(p) : "memory"); }
+
+template <class T>
+void consume(const T& value) {
+  volatile unsigned char sink = 0;
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(&value);
+  for (std::size_t k = 0; k < sizeof(T); ++k) sink = sink + bytes[k];
+}
+
+double add_chain(long long adds) {
+  constexpr int kUnroll = 16;
+  std::uint64_t x = 0;
+  const auto start = Clock::now();
+  for (long long done = 0; done < adds; done += kUnroll) {
+#pragma GCC unroll 16
+    for (int k = 0; k < kUnroll; ++k) {
+      x += 1;
+      asm volatile("" : "+r"(x));  // x is opaque after every add: the adds stay one dependent chain
+    }
+  }
+  escape(&x);
+  const double seconds = seconds_since(start);
+  consume(x);
+  return seconds;
+}
+
+// Baseline: 16-byte vectors of the target's baseline (SSE2 on x86-64: a multiply and an add,
+// which is what the baseline kernel runs; a true FMA where the baseline has one, e.g. ARM NEON).
+typedef float Baseline __attribute__((vector_size(16)));
+
+std::pair<long long, double> fma_baseline(long long rounds) {
+  constexpr int kChains = 12;  // of 16 xmm registers
+  const Baseline zero = {};
+  const Baseline m = zero + 0.999999f, c = zero + 1e-6f;
+  Baseline acc[kChains];
+  for (int k = 0; k < kChains; ++k) acc[k] = zero + 1.0f;
+  const auto begin = Clock::now();
+  for (long long r = 0; r < rounds; ++r) {
+#pragma GCC unroll 32
+    for (int k = 0; k < kChains; ++k) acc[k] = acc[k] * m + c;
+  }
+  escape(acc);
+  const double seconds = seconds_since(begin);
+  Baseline sum = acc[0];
+  for (int k = 1; k < kChains; ++k) sum = sum + acc[k];
+  consume(sum);
+  return {rounds * kChains, seconds};
+}
+
+#ifdef GRADI_X86_DISPATCH
+__attribute__((target("avx2,fma"))) std::pair<long long, double> fma_avx2(long long rounds) {
+  constexpr int kChains = 12;  // of 16 ymm registers
+  __m256 acc[kChains];
+  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm256_set1_ps(1.0f);
+  const auto begin = Clock::now();
+  for (long long r = 0; r < rounds; ++r) {
+#pragma GCC unroll 32
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm256_fmadd_ps(acc[k], m, c);
+  }
+  escape(acc);
+  const double seconds = seconds_since(begin);
+  __m256 sum = acc[0];
+  for (int k = 1; k < kChains; ++k) sum = _mm256_add_ps(sum, acc[k]);
+  float lanes[8];
+  _mm256_storeu_ps(lanes, sum);
+  consume(lanes);
+  return {rounds * kChains, seconds};
+}
+
+__attribute__((target("avx512f"))) std::pair<long long, double> fma_avx512(long long rounds) {
+  constexpr int kChains = 24;  // of 32 zmm registers
+  __m512 acc[kChains];
+  const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-6f);
+  for (int k = 0; k < kChains; ++k) acc[k] = _mm512_set1_ps(1.0f);
+  const auto begin = Clock::now();
+  for (long long r = 0; r < rounds; ++r) {
+#pragma GCC unroll 32
+    for (int k = 0; k < kChains; ++k) acc[k] = _mm512_fmadd_ps(acc[k], m, c);
+  }
+  escape(acc);
+  const double seconds = seconds_since(begin);
+  __m512 sum = acc[0];
+  for (int k = 1; k < kChains; ++k) sum = _mm512_add_ps(sum, acc[k]);
+  float lanes[16];
+  _mm512_storeu_ps(lanes, sum);
+  consume(lanes);
+  return {rounds * kChains, seconds};
+}
+#endif
+
+Isa supported_isa(const std::string& name) {
+  for (Isa isa : {Isa::baseline, Isa::avx2, Isa::avx512}) {
+    if (name != simd_isa_name(isa)) continue;
+    if (!simd_supports(isa))
+      throw py::value_error("isa '" + name + "' is not supported by this CPU or build");
+    return isa;
+  }
+  throw py::value_error("isa must be 'baseline', 'avx2' or 'avx512', got '" + name + "'");
+}
+
+// Vector width of each instruction set, as its tuned kernel uses it (GRADI_VECTOR_BYTES).
+int vector_bytes(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return 64;
+    case Isa::avx2: return 32;
+    default: return 16;
+  }
+}
+
+std::pair<long long, double> fma(Isa isa, long long rounds) {
+  switch (isa) {
+#ifdef GRADI_X86_DISPATCH
+    case Isa::avx512: return fma_avx512(rounds);
+    case Isa::avx2: return fma_avx2(rounds);
+#endif
+    default: return fma_baseline(rounds);
+  }
+}
+
+// Two 64-bit words: the baseline vector every x86-64 and ARM core has.
+typedef std::uint64_t Words __attribute__((vector_size(16)));
+
+struct Free {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// Seconds of each streaming pass over `bytes` of memory, read by `threads` threads (each its own
+// contiguous share, first touched by the thread that reads it). 2 MiB-aligned and offered huge
+// pages, as the tuned kernel's D^2 is, so the TLB does not limit either.
+std::vector<double> read_passes(std::size_t bytes, int threads, int passes) {
+  constexpr std::size_t kHugePage = std::size_t(2) << 20;
+  constexpr long kWordsPerLine = 8;  // one 64-byte cache line
+  const std::size_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  std::unique_ptr<std::uint64_t[], Free> buffer(static_cast<std::uint64_t*>(std::aligned_alloc(kHugePage, size)));
+  if (!buffer) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  madvise(buffer.get(), size, MADV_HUGEPAGE);  // a hint: failure just means normal pages
+#endif
+  std::uint64_t* words = buffer.get();
+  const long count = static_cast<long>(size / sizeof(std::uint64_t));
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (long i = 0; i < count; ++i) words[i] = static_cast<std::uint64_t>(i);
+  std::vector<double> seconds;
+  std::uint64_t total = 0;
+  const long lines = count / kWordsPerLine;
+  for (int pass = 0; pass < passes; ++pass) {
+    std::uint64_t sum = 0;
+    const auto begin = Clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : sum)
+    {
+      Words acc = {};
+#pragma omp for schedule(static)
+      for (long line = 0; line < lines; ++line) {
+        const Words* v = reinterpret_cast<const Words*>(words + line * kWordsPerLine);
+        acc += (v[0] + v[1]) + (v[2] + v[3]);  // one short chain per cache line
+      }
+      sum += acc[0] + acc[1];
+    }
+    escape(&sum);
+    seconds.push_back(seconds_since(begin));
+    total += sum;
+  }
+  consume(total);
+  return seconds;
+}
+
+void require_positive(long long value, const char* name) {
+  if (value < 1) throw py::value_error(std::string(name) + " must be >= 1, got " + std::to_string(value));
+}
+
+}  // namespace
+
+void register_probes(py::module_& m) {
+  m.def(
+      "probe_add_chain",
+      [](long long adds) {
+        require_positive(adds, "adds");
+        py::gil_scoped_release release;
+        return add_chain(adds);
+      },
+      py::arg("adds"), "Seconds for a chain of `adds` dependent integer adds (rounded up to 16): the clock.");
+  m.def(
+      "probe_fma",
+      [](const std::string& isa, long long rounds) {
+        require_positive(rounds, "rounds");
+        const Isa chosen = supported_isa(isa);
+        py::gil_scoped_release release;
+        return fma(chosen, rounds);
+      },
+      py::arg("isa"), py::arg("rounds"),
+      "(vector FMA instructions, seconds) of `rounds` rounds of independent float32 FMAs on this "
+      "thread, with the vectors of `isa` ('baseline' counts a multiply and an add where it has no FMA).");
+  m.def(
+      "probe_vector_bytes", [](const std::string& isa) { return vector_bytes(supported_isa(isa)); },
+      py::arg("isa"), "Bytes in one vector of `isa`, as the tuned kernel uses it.");
+  m.def(
+      "probe_read",
+      [](long long bytes, long long threads, long long passes) {
+        require_positive(bytes, "bytes");
+        require_positive(threads, "threads");
+        require_positive(passes, "passes");
+#ifndef _OPENMP
+        if (threads > 1) throw std::runtime_error("gradi._native was built without OpenMP: threads must be 1");
+#endif
+        py::gil_scoped_release release;
+        return read_passes(static_cast<std::size_t>(bytes), static_cast<int>(threads), static_cast<int>(passes));
+      },
+      py::arg("bytes"), py::arg("threads"), py::arg("passes"),
+      "Seconds of each of `passes` streaming reads of `bytes` bytes (rounded up to 2 MiB) by `threads` threads.");
+}
+
+}  // namespace gradi

@@ -1,0 +1,11 @@
+// Hardware probes behind `gradi machine` (probe.cpp): registered on the extension module.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace gradi {
+
+// Adds probe_add_chain, probe_fma, probe_vector_bytes and probe_read to the module.
+void register_probes(pybind11::module_& m);
+
+}  // namespace gradi

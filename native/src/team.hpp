@@ -1,0 +1,77 @@
+// Thread teams for the C++ backends: run a body on exactly `threads` OpenMP threads, or on the
+// calling thread alone without entering OpenMP at all.
+//
+// Fork safety: libgomp keeps its worker threads after a parallel region, and a forked child
+// inherits libgomp's record of them but not the threads, so the child's next parallel region
+// waits forever. The module records the process that started a team; a team asked for in any
+// other process (a fork of it) raises instead of hanging. One thread never enters OpenMP, so
+// threads=1 keeps working in such a child.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace gradi {
+
+// Whether the module was built with OpenMP (without it every team is one thread).
+constexpr bool kHaveOpenMP =
+#ifdef _OPENMP
+    true;
+#else
+    false;
+#endif
+
+// Memory a state takes besides its buffers: the object itself, the pages its team's threads
+// touch (stacks, libgomp's bookkeeping); measured in native/README.md.
+constexpr std::size_t kStateOverhead = std::size_t(256) << 10;
+
+// Raised (as RuntimeError) when a team is asked for where it cannot run.
+struct TeamError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Throws TeamError when a team of `threads` > 1 cannot run here: built without OpenMP, or this
+// process is a fork of one that started an OpenMP team.
+void check_team(int threads);
+
+// check_team, then record this process as the one whose OpenMP thread pool runs (run_team calls it).
+void claim_team(int threads);
+
+// Index of the calling thread in its team (0 outside a parallel region). Static: each kernel
+// translation unit keeps its own copy, compiled with its own instruction set.
+static inline int team_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Size of the calling thread's team (1 outside a parallel region).
+static inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+// Run body() on every thread of a team of `threads` (after claim_team, which may throw), or once
+// on the calling thread when threads == 1. Worksharing loops inside body (`omp for`) split
+// between the team, or run whole on the calling thread.
+template <class Body>
+void run_team(int threads, Body&& body) {
+  if (threads <= 1) {
+    body();
+    return;
+  }
+  claim_team(threads);
+#pragma omp parallel num_threads(threads)
+  body();
+}
+
+}  // namespace gradi
