@@ -6,10 +6,13 @@ large for this machine's memory, judged from N alone) exit with code 2 (a missin
 package, e.g. plotly for --html, counts as bad input); a diverging run, an output that cannot
 be written (a full disk, a closed pipe) and a bench in which no case could be measured exit
 with 1; Ctrl-C exits with 130 (an interrupted bench first writes what it measured). Output
-paths are checked before solving, and the path printed is the file written. In a multi-process
-run (``--coordinator/--num-processes/--process-id``, or ``gradi launch``) a process that cannot
-join the run, or that loses another process, prints one line and exits with code 3
-(gradi.distributed); only process 0 prints results and writes files.
+paths are checked before solving, and the path printed is the file written.
+
+A multi-process run (``--coordinator/--num-processes/--process-id`` on ``solve`` and ``bench``,
+or ``gradi launch -n K -- gradi solve ...``) is ``jax-sharded`` only; only process 0 prints
+results and writes files. A process that cannot join the run within ``--connect-timeout``, or
+that loses another process of it, prints one line and exits with code 3 (gradi.distributed);
+``gradi launch`` exits with the code of the first process that failed.
 """
 
 import argparse
@@ -144,6 +147,19 @@ def build_parser():
     return parser
 
 
+def _add_multiprocess_options(parser):
+    """The settings of jax.distributed.initialize, for one process of a multi-process run."""
+    group = parser.add_argument_group(
+        "multi-process run (jax-sharded only; gradi launch sets these for local runs)")
+    group.add_argument("--coordinator", metavar="HOST:PORT", default=None,
+                       help="address of process 0, which listens there")
+    group.add_argument("--num-processes", type=_positive(int), default=None, help="processes in the run")
+    group.add_argument("--process-id", type=int, default=None, help="this process's index, 0..K-1")
+    group.add_argument("--connect-timeout", type=_positive(float), default=distributed.CONNECT_TIMEOUT,
+                       help=f"seconds to wait for every process to join before giving up with exit "
+                            f"code {distributed.EXIT_CODE} (default {distributed.CONNECT_TIMEOUT:g})")
+
+
 def _add_launch_command(commands):
     launching = commands.add_parser(
         "launch", help="run a gradi command as K local processes of one multi-process run",
@@ -157,17 +173,9 @@ def _add_launch_command(commands):
     launching.set_defaults(run=run_launch)
 
 
-def _add_multiprocess_options(parser):
-    """The settings of jax.distributed.initialize, for one process of a multi-process run."""
-    group = parser.add_argument_group(
-        "multi-process run (jax-sharded only; gradi launch sets these for local runs)")
-    group.add_argument("--coordinator", metavar="HOST:PORT", default=None,
-                       help="address of process 0, which listens there")
-    group.add_argument("--num-processes", type=_positive(int), default=None, help="processes in the run")
-    group.add_argument("--process-id", type=int, default=None, help="this process's index, 0..K-1")
-    group.add_argument("--connect-timeout", type=_positive(float), default=distributed.CONNECT_TIMEOUT,
-                       help=f"seconds to wait for every process to join before giving up with exit "
-                            f"code {distributed.EXIT_CODE} (default {distributed.CONNECT_TIMEOUT:g})")
+def run_launch(args):
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return launch.launch(command, args.processes)
 
 
 def _multiprocess_run(args):
@@ -185,13 +193,8 @@ def _multiprocess_run(args):
     if chosen != rowsolve.BACKEND:
         raise ValueError(f"a multi-process run needs --backend{'s' if args.command == 'bench' else ''} "
                          f"{rowsolve.BACKEND}, got {chosen or 'every backend'}")
-    distributed.initialize(settings)
+    distributed.initialize(settings, f"gradi {args.command}")
     return True
-
-
-def run_launch(args):
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    return launch.launch(command, args.processes)
 
 
 def _add_to_solution_arguments(sweeping):
@@ -304,28 +307,25 @@ class _Source:
             _must_match("--dim", args.dim, self.dim, f"{args.shape} is {self.dim}-D")
         self._distances, self._dtype = args.distances, args.dtype
 
-    def rows(self, dtype):
-        """D as row blocks for jax-sharded: each process reads or computes only its own rows."""
-        if self._distances is not None:
-            if not str(self._distances).endswith(".npy"):
-                raise ValueError(f"{rowsolve.BACKEND} reads a distance matrix from a .npy file "
-                                 f"(memory-mapped rows), got {self._distances}")
-            return rowsolve.MatrixRows(self._distances, dtype)
-        self.target = self._points()
-        return rowsolve.PointRows(self.target, dtype)
-
-    def _points(self):
-        if self.name in shapes.NAMED:
-            make, own_dim = shapes.NAMED[self.name]
-            return make(self.n) if own_dim else make(self.n, self.dim)
-        return shapes.load(self.name, self._dtype)
-
     def distances(self):
         """D (N x N): read from the file, or computed from the shape's points."""
         if self._distances is not None:
             return io.read_distances(self._distances)
         self.target = self._points()
         return distance_matrix(self.target)
+
+    def rows(self):
+        """D as a row source for jax-sharded (gradi.rowsolve): never whole in one place."""
+        if self._distances is not None:
+            return rowsolve.MatrixRows(self._distances, self._dtype)
+        self.target = self._points()
+        return rowsolve.PointRows(self.target, self._dtype)
+
+    def _points(self):
+        if self.name in shapes.NAMED:
+            make, own_dim = shapes.NAMED[self.name]
+            return make(self.n) if own_dim else make(self.n, self.dim)
+        return shapes.load(self.name, self._dtype)
 
 
 def _must_match(option, given, value, fact):
@@ -339,34 +339,53 @@ def run_solve(args):
     runner = backends.get(args.backend)
     threads = resolve_threads(runner, args.threads)
     source = _Source(args)
-    ensure_runnable(runner, ProblemSize(source.n, source.dim, np.dtype(args.dtype)), threads)
     pictured = any(option in ("plot", "animate", "html") for option, _ in outputs)
     record_every = pictures.record_every_for(args.niter) if pictured else None
-    if runner.name == rowsolve.BACKEND and not args.dry_run:  # each process builds only its rows of D
-        if args.tol is not None:
-            raise ValueError(f"--tol is not supported with {rowsolve.BACKEND} yet")
-        result = rowsolve.solve_rows(source.rows(args.dtype), source.dim, lr=args.lr, niter=args.niter,
-                                     threads=args.threads, seed=args.seed, record_every=record_every)
-        if distributed.process_index() != 0:
-            return 0
-    else:
-        D = source.distances()
-        if args.dry_run:
-            return _dry_run(args, runner, threads, source, D)
-        result = solve(D, source.dim, backend=runner.name, lr=args.lr, niter=args.niter,
-                       threads=threads, dtype=args.dtype, seed=args.seed, record_every=record_every,
-                       tol=args.tol, check_every=args.check_every)
-    if multiprocess:
-        threads = f"{threads}, processes={distributed.process_count()}"
+    if runner.name == rowsolve.BACKEND:
+        return _solve_rows(args, outputs, threads, source, record_every, multiprocess)
+    ensure_runnable(runner, ProblemSize(source.n, source.dim, np.dtype(args.dtype)), threads)
+    D = source.distances()
+    if args.dry_run:
+        return _dry_run(args, runner, threads, source, D)
+    result = solve(D, source.dim, backend=runner.name, lr=args.lr, niter=args.niter, threads=threads,
+                   dtype=args.dtype, seed=args.seed, record_every=record_every,
+                   tol=args.tol, check_every=args.check_every)
+    _report(args, outputs, source, result)
+    return 0
+
+
+def _solve_rows(args, outputs, threads, source, record_every, multiprocess):
+    """jax-sharded: every process builds or reads only its rows of D (gradi.rowsolve); process 0
+    alone prints and writes."""
+    rows = source.rows()
+    if args.dry_run:
+        problem = rowsolve.row_problem(rows, source.dim, lr=args.lr, niter=args.niter, threads=threads,
+                                       seed=args.seed)
+        need = backends.get(rowsolve.BACKEND).working_bytes(source.n, source.dim, problem.dtype.itemsize,
+                                                           threads)
+        if distributed.process_index() == 0:
+            _plan(args, rowsolve.BACKEND, threads, source, problem, need)
+        return 0
+    result = rowsolve.solve_rows(rows, source.dim, lr=args.lr, niter=args.niter, threads=threads,
+                                 seed=args.seed, record_every=record_every, tol=args.tol,
+                                 check_every=args.check_every)
+    if distributed.process_index() == 0:
+        _report(args, outputs, source, result,
+                f", processes={distributed.process_count()}" if multiprocess else "")
+    return 0
+
+
+def _report(args, outputs, source, result, processes=""):
+    """Print the outcome of a solve and write the files asked for."""
     disparity = None if source.target is None else procrustes_disparity(source.target, result.X)
-    print(_header(result.backend, source.n, source.dim, result.dtype, threads, result.lr, args.lr == "auto")
-          + f", iterations={result.iterations} of {result.niter} ({result.stop_reason})")
+    print(_header(result.backend, source.n, source.dim, result.dtype, result.threads, result.lr,
+                  args.lr == "auto")
+          + f"{processes}, iterations={result.iterations} of {result.niter} ({result.stop_reason})")
     print(f"final stress      {result.stress:.6g}")
     if disparity is not None:
         print(f"shape error       {disparity:.3g} (Procrustes disparity, 0 = same shape)")
     print(f"time              {result.elapsed:.4g} s (+ {result.prepare_seconds:.3g} s compile/warm-up)")
     _write(outputs, source, result, _summary(args, source, result, disparity))
-    return 0
 
 
 def _header(backend, n, dim, dtype, threads, lr, auto):
@@ -377,16 +396,21 @@ def _dry_run(args, runner, threads, source, D):
     """Validate the whole problem as a solve would, print the plan and what this machine has."""
     problem = validate(D, source.dim, lr=args.lr, niter=args.niter, dtype=args.dtype, seed=args.seed,
                        backend=runner, threads=threads)
-    need = memory.needed(runner, source.n, source.dim, problem.dtype, threads)
+    _plan(args, runner.name, threads, source, problem, memory.needed(runner, source.n, source.dim,
+                                                                     problem.dtype, threads))
+    return 0
+
+
+def _plan(args, backend, threads, source, problem, need):
+    """Print what a solve would do (the dry run) and what this machine has."""
     have, installed = host.available_memory(), host.physical_memory()
-    print(_header(runner.name, source.n, source.dim, problem.dtype.name, threads, problem.lr, args.lr == "auto")
+    print(_header(backend, source.n, source.dim, problem.dtype.name, threads, problem.lr, args.lr == "auto")
           + f", niter={problem.niter}" + (f", tol={args.tol:g}" if args.tol else ""))
     print(f"memory            about {_size(need)} needed; "
           + (f"{_size(have)} available of {_size(installed)}" if have and installed else "available unknown"))
     print(f"machine           {host.cpuinfo_field('model name') or 'CPU unknown'}, "
           f"{host.usable_cores()} usable cores")
     print("dry run           every check passed; nothing was solved or written")
-    return 0
 
 
 def _size(count):
@@ -421,7 +445,8 @@ def _outputs(args):
 
 def _summary(args, source, result, disparity):
     return {"format": "gradi-solve/1", "input": source.name, "n": source.n, "dim": source.dim,
-            "backend": result.backend, "threads": result.threads, "dtype": result.dtype,
+            "backend": result.backend, "threads": result.threads,
+            "processes": distributed.process_count(), "dtype": result.dtype,
             "lr": result.lr, "lr_auto": args.lr == "auto", "niter": result.niter,
             "iterations": result.iterations, "stop_reason": result.stop_reason, "tol": args.tol, "seed": args.seed,
             "final_stress": result.stress, "seconds": result.elapsed,
@@ -516,6 +541,10 @@ def _lockstep(settings, args):
 
 
 def run_bench(args):
+    multiprocess = _multiprocess_run(args)
+    if multiprocess and (args.measure != "time" or args.to_solution):
+        raise ValueError("a multi-process bench times the fixed-iteration sweep only; --measure "
+                         "instructions and --to-solution run in one process")
     if args.measure == "instructions":
         return run_counted(args)
     if args.to_solution:
@@ -523,7 +552,6 @@ def run_bench(args):
     if args.target is not None:
         raise ValueError("--target only applies with --to-solution")
     settings = bench_settings(args)
-    multiprocess = _multiprocess_run(args)
     if multiprocess:
         settings = _lockstep(settings, args)
     if distributed.process_index() != 0:

@@ -35,6 +35,8 @@ HEARTBEAT_TIMEOUT = 10  # seconds after which the coordinator declares a silent 
 JAX_GRACE = 30  # JAX's own initialisation timeout is this much longer, so gradi's message comes first
 EXIT_CODE = 3
 
+_command = "gradi"  # what abort's lines start with (set by initialize)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -82,9 +84,15 @@ def from_environment(connect_timeout=CONNECT_TIMEOUT):
                          f"{exc}") from None
 
 
-def initialize(settings):
-    """Start ``jax.distributed`` for this process; exit with one line if the group never forms."""
+def initialize(settings, command="gradi"):
+    """Start ``jax.distributed`` for this process; exit with one line if the group never forms.
+
+    ``command`` starts the lines of ``abort`` (``gradi solve: error: ...``).
+    """
+    global _command
     from .backends import jax_runtime
+
+    _command = command
 
     if jax_runtime.started():
         raise ValueError("JAX already started in this process; a multi-process run must join "
@@ -120,9 +128,9 @@ def initialize(settings):
 
 
 def abort(message):
-    """Print ``gradi: error: message`` and end the process now with EXIT_CODE (see module doc)."""
+    """Print ``<command>: error: message`` and end the process now with EXIT_CODE (module doc)."""
     sys.stdout.flush()
-    print(f"gradi: error: {message}", file=sys.stderr, flush=True)
+    print(f"{_command}: error: {message}", file=sys.stderr, flush=True)
     os._exit(EXIT_CODE)
 
 

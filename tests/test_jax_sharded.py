@@ -198,14 +198,43 @@ def test_two_processes_agree_with_the_reference(tmp_path):
         assert_agrees(X, expected, D, name.split("-")[1])
 
 
-def test_launched_solve_prints_once_and_matches_one_process():
-    argv = ["solve", "--backend", "jax-sharded", "--shape", "sphere", "-n", "40", "--niter", "200"]
-    two = _run([*GRADI, "launch", "-n", "2", "--", *GRADI, *argv])
-    one = _run([*GRADI, *argv])
+def test_launched_solve_prints_and_writes_once_and_matches_one_process(tmp_path):
+    D = gradi.distance_matrix(gradi.shapes.sphere(40))
+    np.save(tmp_path / "D.npy", D)
+    argv = ["solve", "--backend", "jax-sharded", "--distances", str(tmp_path / "D.npy"), "--dim", "3",
+            "--niter", "200"]
+    two = _run([*GRADI, "launch", "-n", "2", "--", *GRADI, *argv, "--out", str(tmp_path / "two.npy"),
+                "--json", str(tmp_path / "two.json")])
+    one = _run([*GRADI, *argv, "--out", str(tmp_path / "one.npy")])
     assert two.returncode == 0 and one.returncode == 0, two.stderr + one.stderr
     assert two.stdout.count("final stress") == 1 and "processes=2" in two.stdout
-    stress = [float(run.stdout.split("final stress")[1].split()[0]) for run in (two, one)]
-    assert stress[0] == pytest.approx(stress[1], rel=1e-4)
+    assert two.stdout.count("wrote") == 2, "only process 0 writes"
+    assert json.loads((tmp_path / "two.json").read_text())["processes"] == 2
+    assert_agrees(np.load(tmp_path / "two.npy"), np.load(tmp_path / "one.npy"), D, "float32")
+
+
+def test_dry_run_plans_without_solving():
+    done = _run([*GRADI, "solve", "--backend", "jax-sharded", "-n", "500", "--dry-run"])
+    assert done.returncode == 0, done.stderr
+    assert "every check passed" in done.stdout and "final stress" not in done.stdout
+
+
+def test_solve_rows_rescales_like_gradi_solve():
+    points = gradi.shapes.helix(30) * 2.0**40  # outside KEPT_SCALES: runs rescaled by a power of two
+    D = gradi.distance_matrix(points)
+    rows = rowsolve.solve_rows(rowsolve.PointRows(points, "float64"), 3, niter=NITER)
+    whole = gradi.solve(D, 3, backend="numpy", niter=NITER, dtype="float64")
+    assert rows.lr == pytest.approx(whole.lr, rel=1e-12)
+    assert_agrees(rows.X, whole.X, D, "float64")
+    assert rows.stress == pytest.approx(whole.stress, rel=1e-9)
+
+
+def test_solve_rows_stops_at_the_tolerance_like_gradi_solve():
+    points = gradi.shapes.circle(50)
+    rows = rowsolve.solve_rows(rowsolve.PointRows(points, "float64"), 2, niter=5000, tol=1e-3)
+    whole = gradi.solve(gradi.distance_matrix(points), 2, backend="jax", niter=5000, tol=1e-3, dtype="float64")
+    assert rows.stop_reason == whole.stop_reason == "converged"
+    assert abs(rows.iterations - whole.iterations) <= 10  # one check interval
 
 
 def test_unreachable_coordinator_fails_with_one_line_within_the_timeout():

@@ -40,7 +40,9 @@ SLOW = [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=SHORT[nam
 
 
 def _threads(name):
-    return 2 if gradi.backends.get(name).parallel else 1
+    """Two for parallel backends, as many as they can take (jax-sharded: its devices), else one."""
+    backend = gradi.backends.get(name)
+    return min(2, backend.default_threads()) if backend.parallel else 1
 
 
 def _distances(n, dim):

@@ -1,7 +1,7 @@
 """``jax-scan`` (the blog's JAX) and ``jax`` (idiomatic JAX), both jit-compiled.
 
-``jax`` uses the matrix form of ``numpy`` (centred Gram matrix, ``4(rowsum(C) X - C X)``) rather
-than the N x N x dim broadcast, which XLA runs much slower (timings in the README).
+``jax`` uses the matrix form of ``numpy`` (centred Gram matrix, ``4(rowsum(C) X - C X)``), which
+XLA runs much faster than the N x N x dim broadcast (timings in the README).
 
 Both are serial: they run on XLA's CPU thread pool, which gradi pins to one thread when it starts
 JAX (see gradi.backends.jax_runtime). Where the pool has more threads (a user's ``NPROC``, more

@@ -29,13 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import distributed, host
+from .. import distributed, host, memory
 from ..problem import ProblemSize
 from .base import Backend, State
 from .jax_runtime import runtime
 
 TILE_BYTES = 4 * 2**20  # the most bytes of C one tile of rows computes at a time
 FILL_BYTES = 16 * 2**20  # float64 bytes of D read and squared at a time while filling a block
+XLA_BYTES = 16 << 20  # XLA's compilation and runtime, whatever N (as jax's working_bytes)
 HOST_ALIGNMENT = 64  # bytes: host blocks aligned so that XLA's CPU client need not copy them
 
 
@@ -166,8 +167,10 @@ class JaxSharded(Backend):
         reason = super().check(ProblemSize(0, problem.dim, problem.dtype) if rows_only else problem, threads)
         if reason is None:
             reason = self._devices_reason(threads)
-        if reason is None and rows_only:
-            need = self.working_bytes(problem.n, problem.dim, np.dtype(problem.dtype).itemsize, threads)
+        if reason is None and rows_only:  # gradi's own work, less D itself, which no process holds
+            itemsize = np.dtype(problem.dtype).itemsize
+            need = (self.working_bytes(problem.n, problem.dim, itemsize, threads)
+                    + memory.gradi_bytes(problem.n, problem.dim, problem.dtype) - problem.n**2 * itemsize)
             have = host.available_memory()
             if have is not None and need > have:
                 reason = (f"problem too large: N={problem.n} with backend {self.name!r} needs about "
@@ -176,11 +179,12 @@ class JaxSharded(Backend):
         return reason
 
     def working_bytes(self, n, dim, itemsize, threads):
-        """This process's rows of D^2 and, per device, three tiles of N-wide temporaries."""
+        """This process's rows of D^2, per device three tiles of N-wide temporaries, and XLA's
+        compilation and runtime (as for jax)."""
         if n == 0:
             return 0
         shape = layout(n, threads * distributed.process_count(), itemsize)
-        return threads * (shape.rows + 3 * shape.tile) * n * itemsize
+        return threads * (shape.rows + 3 * shape.tile) * n * itemsize + XLA_BYTES
 
     def prepare(self, problem, threads):
         jax = runtime().jax
