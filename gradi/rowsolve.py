@@ -31,7 +31,7 @@ from .backends.jax_sharded import layout
 from .convergence import converged
 from .errors import BackendUnavailableError, DivergenceError
 from .problem import Problem, ProblemSize, block_rows, residuals, squared_distances
-from .solver import CHUNK_SECONDS, Result, _check_tolerance, _next_multiple
+from .solver import CHUNK_SECONDS, Result, _check_tolerance, _next_multiple, first_failure
 from .stepsize import AUTO_SAFETY
 from .validation import (
     SYMMETRY_RTOL,
@@ -354,16 +354,7 @@ def _diverged(backend, state, start_X, start, nonfinite_at, stress_of):
             X = backend.descend(state, start_X.copy(), iterations - start) if iterations > start else start_X
         return nonfinite(X)
 
-    low, step = start, 1
-    while low + step < nonfinite_at and after(low + step) is None:
-        low, step = low + step, step * 2
-    high = min(low + step, nonfinite_at)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if after(middle) is None:
-            low = middle
-        else:
-            high = middle
+    high = first_failure(after, start, nonfinite_at)
     raise DivergenceError(high, problem.caller_lr, BACKEND, after(high) or "positions", auto=problem.lr_auto)
 
 

@@ -231,8 +231,7 @@ def _diverged(runner, state, start_X, start, nonfinite_at):
     The search replays the same backend on the same state from ``start_X`` (the positions after
     ``start`` iterations), which gives the same steps as the run itself; from the start X0 when
     those are not finite themselves (only the positions are checked between chunks, and the
-    stress can overflow first). Divergence of a quartic is explosive, so doubling from the last
-    known-finite point, then bisecting, costs a few times the iterations it takes.
+    stress can overflow first).
     """
     problem = state.problem
     if _finite(start_X, problem) is not None:
@@ -245,15 +244,25 @@ def _diverged(runner, state, start_X, start, nonfinite_at):
             X = runner.descend(state, start_X.copy(), iterations - start) if iterations > start else start_X
         return _finite(X, problem)
 
+    high = first_failure(after, start, nonfinite_at)
+    raise DivergenceError(high, problem.caller_lr, runner.name, after(high) or "positions",
+                          auto=problem.lr_auto)
+
+
+def first_failure(after, start, failed_at):
+    """The first iteration k in (start, failed_at] with ``after(k)`` not None (what failed there).
+
+    ``after(failed_at)`` is known not None. Divergence of a quartic is explosive, so doubling from
+    the last known-good point, then bisecting, costs a few times the iterations it takes.
+    """
     low, step = start, 1
-    while low + step < nonfinite_at and after(low + step) is None:
+    while low + step < failed_at and after(low + step) is None:
         low, step = low + step, step * 2
-    high = min(low + step, nonfinite_at)
+    high = min(low + step, failed_at)
     while high - low > 1:
         middle = (low + high) // 2
         if after(middle) is None:
             low = middle
         else:
             high = middle
-    raise DivergenceError(high, problem.caller_lr, runner.name, after(high) or "positions",
-                          auto=problem.lr_auto)
+    return high
