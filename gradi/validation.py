@@ -254,7 +254,8 @@ def _check_lr(lr):
     try:
         value = float(lr)
     except OverflowError:
-        value = math.inf
+        raise ValueError(f"lr must be 'auto' or a positive finite number, got {type(lr).__name__} "
+                         f"value beyond the float range (1.8e308)") from None
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"lr must be 'auto' or a positive finite number, got {lr}")
     return value

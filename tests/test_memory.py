@@ -32,17 +32,11 @@ TRACED = [name for name in ("python", "numpy-loops", "numpy") if name in gradi.b
 # One of each kind of working memory, for the quick run: D^2 padded (C++), packed tiles (Mojo),
 # XLA buffers (JAX). The slow run measures every backend.
 QUICK = [name for name in ("cpp-simd", "mojo-simd", "jax", "jax-scan") if name in NATIVE]
-# Measured short at N=4000: mojo-simd keeps 17-19 MiB resident from one descend call to the next,
-# which MojoSimd.working_bytes (gradi/backends/mojo.py, not this suite's to change) does not count.
-SHORT = {"mojo-simd": "mojo-simd keeps ~18 MiB between descend calls that working_bytes omits"}
-SLOW = [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=SHORT[name])) if name in SHORT
-        else name for name in NATIVE + TRACED]
 
 
 def _threads(name):
-    """Two for parallel backends, as many as they can take (jax-sharded: its devices), else one."""
-    backend = gradi.backends.get(name)
-    return min(2, backend.default_threads()) if backend.parallel else 1
+    """The threads a solve uses by default (jax-sharded: its JAX devices)."""
+    return gradi.backends.get(name).default_threads()
 
 
 def _distances(n, dim):
@@ -153,7 +147,7 @@ def test_the_estimate_bounds_the_peak_resident_memory_of_a_solve(backend):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["solve", "backend"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("backend", SLOW)
+@pytest.mark.parametrize("backend", NATIVE + TRACED)
 def test_the_estimate_bounds_the_peak_resident_memory_at_n4000(backend, dtype, mode):
     n, niter = (1000, 2) if backend in ("python", "numpy-loops") else (4000, 3)
     peak, allowed = _measure_in_a_fresh_process(mode, backend, n, 3, dtype, niter)

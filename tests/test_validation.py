@@ -57,7 +57,7 @@ BAD_INPUTS = [
     ("threads zero", _with(threads=0), ValueError, "threads must be an integer >= 1"),
     ("threads float", _with(threads=1.5), TypeError, "threads must be an integer"),
     ("threads True", _with(threads=True), TypeError, "threads must be an integer >= 1, got bool True"),
-    ("lr huge int", _with(lr=10**400), ValueError, "lr must be 'auto' or a positive finite number"),
+    ("lr huge int", _with(lr=10**400), ValueError, "got int value beyond the float range"),
     ("lr tiny Fraction", _with(lr=Fraction(1, 10**400)), ValueError, "lr must be 'auto' or a positive"),
     ("lr Decimal", _with(lr=Decimal("0.001")), TypeError, "lr must be 'auto' or a positive finite number"),
     ("masked D", _with(D=np.ma.masked_greater(D5, 1.5)), TypeError, "D is a masked array with 10 masked"),
