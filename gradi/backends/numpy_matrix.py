@@ -110,7 +110,7 @@ class NumpyMatrix(Backend):
         # workers' Python objects.
         workers = min(threads, -(-n // BLOCK_ROWS))
         rows = min(BLOCK_ROWS, n)
-        return (n * n + workers * rows * (n + 1 + 3 * dim) + n * (3 * dim + 1)) * itemsize + (64 << 10)
+        return (n * n + workers * rows * (n + 1 + 3 * dim) + n * (3 * dim + 1)) * itemsize + (256 << 10)
 
     def prepare(self, problem, threads):
         return State(problem, threads, data=Workspace(problem.D, threads))
