@@ -9,7 +9,7 @@ unavailable.
 from . import cpp, jax_backends, jax_sharded, mojo, numpy_loops, numpy_matrix, python_lists
 from .base import Backend
 
-_MODULES = (python_lists, numpy_loops, numpy_matrix, jax_backends, cpp, mojo, jax_sharded)
+_MODULES = (python_lists, numpy_loops, numpy_matrix, jax_backends, jax_sharded, cpp, mojo)
 
 BACKENDS = {backend.name: backend for module in _MODULES for backend in module.BACKENDS}
 
