@@ -22,8 +22,8 @@ from gradi.bench.sweep import target
 from gradi.testing import assert_agrees, reference_descend
 from gradi.validation import validate
 
-BACKEND_NAMES = ["python", "numpy-loops", "numpy", "jax-scan", "jax", "cpp", "cpp-parallel",
-                 "cpp-simd", "mojo", "mojo-parallel", "mojo-simd", "jax-sharded"]
+BACKEND_NAMES = ["python", "numpy-loops", "numpy", "jax-scan", "jax", "jax-sharded", "cpp",
+                 "cpp-parallel", "cpp-simd", "mojo", "mojo-parallel", "mojo-simd"]
 SIZES = [10, 100, 1000]
 DIMS = [2, 3]
 THREADS = [1, 2]
