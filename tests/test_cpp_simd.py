@@ -2,6 +2,7 @@
 both dtypes, its per-solve state, fork safety and its choice of kernel under valgrind."""
 
 import functools
+import os
 import shutil
 import subprocess
 import sys
@@ -163,6 +164,27 @@ def test_forked_child_gets_a_clear_error_instead_of_a_hang():
     """
     run = _run_python(script, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+def test_a_smaller_team_than_asked_still_runs_every_tile():
+    """OpenMP may give fewer threads than asked (OMP_THREAD_LIMIT): the result must not change."""
+    script = """
+        import numpy as np
+        from gradi import _native
+        from gradi.testing import make_case
+
+        X0, D, lr = make_case(700, 3, "float32")
+        one, team = X0.copy(), X0.copy()
+        _native.SimdState(D, 3, lr, 1).descend(one, 10)
+        state = _native.SimdState(D, 3, lr, 4)
+        state.descend(team, 10)
+        print(state.threads_used, np.array_equal(one, team))
+    """
+    run = subprocess.run([sys.executable, "-P", "-c", textwrap.dedent(script)], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "OMP_THREAD_LIMIT": "2"})
+    assert run.returncode == 0, run.stderr
+    used, identical = run.stdout.split()
+    assert 1 <= int(used) <= 2 and identical == "True"
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")

@@ -244,11 +244,12 @@ void run_tile(const SimdJob<T>& job, long index, T* scratch) {
 // The tiles of one step, shared out among the team: each thread works through its own run of
 // tiles in order (so it streams D^2 sequentially), then takes what is left of the others' runs
 // (so a thread that falls behind, or is descheduled, is helped). Claims are atomic
-// fetch-and-adds on the run's counter; which thread runs a tile never changes the result.
+// fetch-and-adds on the run's counter; which thread runs a tile never changes the result. Every
+// thread goes through all job.threads runs, so no tile is left if OpenMP gave a smaller team.
 template <class T, int DIM>
-void run_tiles(const SimdJob<T>& job, int me, int team, T* scratch) {
-  for (int k = 0; k < team; ++k) {
-    TileRun& run = job.runs[(me + k) % team];
+void run_tiles(const SimdJob<T>& job, int me, T* scratch) {
+  for (int k = 0; k < job.threads; ++k) {
+    TileRun& run = job.runs[(me + k) % job.threads];
     for (long index = __atomic_fetch_add(&run.next, 1, __ATOMIC_RELAXED); index < run.end;
          index = __atomic_fetch_add(&run.next, 1, __ATOMIC_RELAXED))
       run_tile<T, DIM>(job, index, scratch);
@@ -271,8 +272,8 @@ void update_block(const SimdJob<T>& job, long a) {
 }
 
 // All iterations inside one team: per step, the tiles, a barrier, then the block updates
-// (statically split; the loop's barrier ends the step). Each thread rewinds its run's counter
-// between the two barriers, when no thread claims tiles.
+// (statically split; the loop's barrier ends the step). The runs' counters are rewound between
+// the two barriers, when no thread claims tiles: thread t rewinds runs t, t + team, ...
 template <class T, int DIM>
 void run_iterations(SimdJob<T>& job) {
   int used = job.niter > 0 ? 1 : 0;
@@ -282,9 +283,10 @@ void run_iterations(SimdJob<T>& job) {
     if (me == 0 && job.niter > 0) used = team;
     T* scratch = job.scratch + me * scratch_per_thread(job.dim, sizeof(T));
     for (long it = 0; it < job.niter; ++it) {
-      run_tiles<T, DIM>(job, me, team, scratch);
+      run_tiles<T, DIM>(job, me, scratch);
 #pragma omp barrier
-      __atomic_store_n(&job.runs[me].next, job.runs[me].begin, __ATOMIC_RELAXED);
+      for (int k = me; k < job.threads; k += team)
+        __atomic_store_n(&job.runs[k].next, job.runs[k].begin, __ATOMIC_RELAXED);
 #pragma omp for schedule(static)
       for (long a = 0; a < job.blocks; ++a) update_block<T>(job, a);
     }
