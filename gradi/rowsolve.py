@@ -31,7 +31,7 @@ from .backends.jax_sharded import layout
 from .convergence import converged
 from .errors import BackendUnavailableError, DivergenceError
 from .problem import Problem, ProblemSize, block_rows, residuals, squared_distances
-from .solver import CHUNK_SECONDS, Result, _check_tolerance, _next_multiple, first_failure
+from .solver import Result, check_tolerance, first_failure, next_chunk
 from .stepsize import AUTO_SAFETY
 from .validation import (
     SYMMETRY_RTOL,
@@ -167,7 +167,7 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
     threads = resolve_threads(backend, threads)
     if record_every is not None:
         record_every = check_int("record_every", record_every, minimum=1)
-    tol, check_every = _check_tolerance(tol, check_every)
+    tol, check_every = check_tolerance(tol, check_every)
     problem = row_problem(source, dim, lr=lr, niter=niter, threads=threads, X0=X0, seed=seed)
     start, stop = own_rows(problem.n, threads, problem.dtype)
     started = time.perf_counter()
@@ -183,8 +183,7 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
         last_stress = gauge(X) if gauge else None
         done, pace = 0, None
         while done < problem.niter:
-            length = min(_next_multiple(done, every) for every in (record_every, check_every, problem.niter)) - done
-            length = 1 if pace is None else min(length, max(1, int(CHUNK_SECONDS / max(pace, 1e-12))))
+            length = next_chunk(done, problem.niter, (record_every, check_every), pace)
             start_X = X.copy()
             began = time.perf_counter()
             with np.errstate(all="ignore"):

@@ -143,7 +143,7 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
     threads = resolve_threads(runner, threads)
     if record_every is not None:
         record_every = check_int("record_every", record_every, minimum=1)
-    tol, check_every = _check_tolerance(tol, check_every)
+    tol, check_every = check_tolerance(tol, check_every)
     problem = validate(D, dim, lr=lr, niter=niter, dtype=dtype, X0=X0, seed=seed,
                        backend=runner, threads=threads)
     started = time.perf_counter()
@@ -159,12 +159,7 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
         last_stress = gauge(X) if gauge else None
         done, per_iteration = 0, None
         while done < problem.niter:
-            length = min(_next_multiple(done, every) for every in (record_every, check_every,
-                                                                    problem.niter)) - done
-            if per_iteration is None:  # the first call is one step: it measures the pace
-                length = 1
-            else:
-                length = min(length, max(1, int(CHUNK_SECONDS / max(per_iteration, 1e-12))))
+            length = next_chunk(done, problem.niter, (record_every, check_every), per_iteration)
             start_X = X.copy()
             started = time.perf_counter()
             with np.errstate(all="ignore"):  # overflow is reported below as a DivergenceError
@@ -191,12 +186,17 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
     return result
 
 
-def _next_multiple(done, every):
-    """The first multiple of ``every`` after ``done`` (no limit when ``every`` is None)."""
-    return (done // every + 1) * every if every else float("inf")
+def next_chunk(done, niter, intervals, pace):
+    """Iterations of the next backend call after ``done``: up to the next multiple of any of
+    ``intervals`` (None: no stop) or ``niter``, and about CHUNK_SECONDS at ``pace`` (seconds per
+    iteration); one step when the pace is not known yet, which measures it."""
+    if pace is None:
+        return 1
+    boundary = min((done // every + 1) * every for every in (*intervals, niter) if every)
+    return min(boundary - done, max(1, int(CHUNK_SECONDS / max(pace, 1e-12))))
 
 
-def _check_tolerance(tol, check_every):
+def check_tolerance(tol, check_every):
     """``tol`` as a float in (0, 1) or None, and the check interval it uses (None without tol)."""
     if tol is None:
         if check_every is not None:
