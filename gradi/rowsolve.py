@@ -31,7 +31,7 @@ from .backends.jax_sharded import layout
 from .convergence import converged
 from .errors import BackendUnavailableError, DivergenceError
 from .problem import Problem, ProblemSize, block_rows, residuals, squared_distances
-from .solver import Result, check_tolerance, first_failure, next_chunk
+from .solver import Result, check_tolerance, first_failure, next_chunk, write_history
 from .stepsize import AUTO_SAFETY
 from .validation import (
     SYMMETRY_RTOL,
@@ -177,8 +177,7 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
                         dtype=problem.dtype.name, prepare_seconds=time.perf_counter() - started)
         X = problem.X0.copy()
         stress_of = _StressOf(problem, start, stop)
-        if record_every:
-            _record(result, X, problem, stress_of, 0)
+        recorded = [(0, X.copy())] if record_every else []
         gauge = _GaugeOf(source, start, stop) if tol is not None else None
         last_stress = gauge(X) if gauge else None
         done, pace = 0, None
@@ -195,7 +194,7 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
                 _diverged(backend, state, start_X, done, done + length, stress_of)
             done += length
             if record_every and (done % record_every == 0 or done == problem.niter):
-                _record(result, X, problem, stress_of, done)
+                recorded.append((done, X.copy()))
             if gauge and done % check_every == 0:
                 now = gauge(X)
                 if converged(last_stress, now, tol):
@@ -203,6 +202,7 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
                     break
                 last_stress = now
         result.iterations = done
+        write_history(result, recorded, problem, stress_of)
         result.X = problem.caller_positions(X)
         result.stress = stress_of(X)
         if not (np.isfinite(result.stress) and np.all(np.isfinite(result.X))):
@@ -324,12 +324,6 @@ def _auto_lr(source, X0, start, stop):
         return 1.0
     with np.errstate(divide="ignore", over="ignore"):
         return float(AUTO_SAFETY / (24.0 * np.float64(bound)))
-
-
-def _record(result, X, problem, stress_of, iteration):
-    result.history_iterations.append(iteration)
-    result.history_stress.append(stress_of(X))
-    result.history_X.append(np.array(problem.caller_positions(X)))
 
 
 def _diverged(backend, state, start_X, start, nonfinite_at, stress_of):

@@ -3,11 +3,13 @@
 A solve calls its backend in chunks on one prepared state (``Backend.prepare``), so chunking
 costs no set-up and changes no result: positions stay in the backend's working dtype between
 chunks, and every kernel computes each step the same whether it runs alone or in a longer call.
-Chunks end at every recording point (``record_every=k`` evaluates the reference stress there),
-at every convergence check (``tol``, see gradi.convergence) and last at most about
-``CHUNK_SECONDS``, so Ctrl-C is answered between two chunks within about that time on every
-backend. Only the backend calls are timed (``elapsed``); validation, the
-step-size rule, ``prepare`` (``prepare_seconds``) and recording are not.
+Chunks end at every recording point (``record_every=k`` copies the positions there and
+evaluates their reference stress after the run, so nothing but that copy happens between two
+chunks: D is not read, the backend's caches and threads stay warm), at every convergence check
+(``tol``, see gradi.convergence) and last at most about ``CHUNK_SECONDS``, so Ctrl-C is
+answered between two chunks within about that time on every backend. Only the backend calls
+are timed (``elapsed``); validation, the step-size rule, ``prepare`` (``prepare_seconds``) and
+recording are not.
 """
 
 import numbers
@@ -153,8 +155,7 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
                         lr=problem.caller_lr, niter=problem.niter, threads=threads,
                         dtype=problem.dtype.name, prepare_seconds=prepare_seconds)
         X = np.array(problem.X0, dtype=runner.working_dtype(problem.dtype), order="C")
-        if record_every:
-            _record(result, X, problem, 0)
+        recorded = [(0, X.copy())] if record_every else []
         gauge = StressGauge(problem.D) if tol is not None else None
         last_stress = gauge(X) if gauge else None
         done, per_iteration = 0, None
@@ -171,7 +172,7 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
                 _diverged(runner, state, start_X, done, done + length)
             done += length
             if record_every and (done % record_every == 0 or done == problem.niter):
-                _record(result, X, problem, done)
+                recorded.append((done, X.copy()))
             if gauge and done % check_every == 0:
                 now = gauge(X)
                 if converged(last_stress, now, tol):
@@ -179,6 +180,7 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
                     break
                 last_stress = now
         result.iterations = done
+        write_history(result, recorded, problem, problem.caller_stress)
         result.X = problem.caller_positions(X)
         result.stress = problem.caller_stress(X)
         if not (np.isfinite(result.stress) and np.all(np.isfinite(result.X))):
@@ -210,10 +212,13 @@ def check_tolerance(tol, check_every):
     return float(tol), every
 
 
-def _record(result, X, problem, iteration):
-    result.history_iterations.append(iteration)
-    result.history_stress.append(problem.caller_stress(X))
-    result.history_X.append(np.array(problem.caller_positions(X)))
+def write_history(result, recorded, problem, stress_of):
+    """Fill the result's history from the ``(iteration, positions)`` a run recorded: the
+    stresses are evaluated here, after the run, rather than between its chunks."""
+    for iteration, X in recorded:
+        result.history_iterations.append(iteration)
+        result.history_stress.append(stress_of(X))
+        result.history_X.append(np.array(problem.caller_positions(X)))
 
 
 def _finite(X, problem):

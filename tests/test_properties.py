@@ -93,3 +93,21 @@ def test_recording_never_changes_the_answer(backend, dtype):
         assert recorded.stress == plain.stress
         assert recorded.history_X[-1].tolist() == plain.X.tolist()
         assert recorded.history_stress[-1] == plain.stress
+
+
+def test_recording_reads_nothing_of_D_between_chunks(monkeypatch):
+    """Issue 19: a stress evaluated between two chunks evicted the tuned backends' D^2 from the
+    cache and let their threads fall asleep; the recorded stresses are evaluated after the run."""
+    backend = gradi.backends.get("numpy")
+    calls = []
+    descend, stress = backend.descend, gradi.problem.stress
+    monkeypatch.setattr(backend, "descend", lambda *args: calls.append("descend") or descend(*args))
+    monkeypatch.setattr(gradi.problem, "stress", lambda *args: calls.append("stress") or stress(*args))
+    D = gradi.distance_matrix(shapes.sphere(30))
+    result = gradi.solve(D, 3, backend="numpy", niter=12, record_every=3)
+    last_descend = max(i for i, call in enumerate(calls) if call == "descend")
+    assert "stress" not in calls[:last_descend]
+    assert calls.count("stress") == len(result.history_stress) + 1  # and the result's own
+    assert result.history_iterations == [0, 3, 6, 9, 12]
+    for X, recorded in zip(result.history_X, result.history_stress):
+        assert recorded == gradi.stress(X, D.astype(np.float32))  # the problem's D, in its dtype
