@@ -178,8 +178,7 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
         X = problem.X0.copy()
         stress_of = _StressOf(problem, start, stop)
         recorded = [(0, X.copy())] if record_every else []
-        gauge = _GaugeOf(source, start, stop) if tol is not None else None
-        last_stress = gauge(X) if gauge else None
+        last_stress = stress_of(X) if tol is not None else None
         done, pace = 0, None
         while done < problem.niter:
             length = next_chunk(done, problem.niter, (record_every, check_every), pace)
@@ -195,8 +194,8 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
             done += length
             if record_every and (done % record_every == 0 or done == problem.niter):
                 recorded.append((done, X.copy()))
-            if gauge and done % check_every == 0:
-                now = gauge(X)
+            if tol is not None and done % check_every == 0:
+                now = stress_of(X)
                 if converged(last_stress, now, tol):
                     result.stop_reason = "converged"
                     break
@@ -265,29 +264,6 @@ class _StressOf:
                 upper = np.triu(residuals(X, self.problem.D, first, last, columns_from=first), 1)
                 total += float(np.einsum("ij,ij->", upper, upper))
         return float(np.sum(distributed.gather(total))) / self.problem.scale**4
-
-
-class _GaugeOf:
-    """The ``tol`` test's stress (gradi.convergence.StressGauge's centred Gram form) of
-    this process's rows, summed over processes."""
-
-    def __init__(self, source, start, stop):
-        self.source, self.start, self.stop = source, start, stop
-
-    def __call__(self, X):
-        X = np.asarray(X, dtype=np.float64)
-        Xc = X - X.mean(axis=0)
-        sq = np.einsum("ij,ij->i", Xc, Xc)
-        total = 0.0
-        for first, last in _blocks(self.start, self.stop, X.shape[0]):
-            D = np.asarray(self.source.rows(first, last), dtype=np.float64)
-            C = Xc[first:last] @ Xc.T
-            C *= -2.0
-            C += sq[first:last, None]
-            C += sq[None, :]
-            C -= D * D
-            total += float(np.einsum("ij,ij->", C, C))
-        return 0.5 * float(np.sum(distributed.gather(total)))
 
 
 def _agreed_statistics(source, start, stop):

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import backends
-from .convergence import DEFAULT_CHECK_EVERY, StressGauge, converged
+from .convergence import DEFAULT_CHECK_EVERY, converged
 from .errors import DivergenceError
 from .validation import check_int, resolve_threads, validate
 
@@ -156,8 +156,7 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
                         dtype=problem.dtype.name, prepare_seconds=prepare_seconds)
         X = np.array(problem.X0, dtype=runner.working_dtype(problem.dtype), order="C")
         recorded = [(0, X.copy())] if record_every else []
-        gauge = StressGauge(problem.D) if tol is not None else None
-        last_stress = gauge(X) if gauge else None
+        last_stress = problem.caller_stress(X) if tol is not None else None
         done, per_iteration = 0, None
         while done < problem.niter:
             length = next_chunk(done, problem.niter, (record_every, check_every), per_iteration)
@@ -173,8 +172,8 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
             done += length
             if record_every and (done % record_every == 0 or done == problem.niter):
                 recorded.append((done, X.copy()))
-            if gauge and done % check_every == 0:
-                now = gauge(X)
+            if tol is not None and done % check_every == 0:
+                now = problem.caller_stress(X)
                 if converged(last_stress, now, tol):
                     result.stop_reason = "converged"
                     break
