@@ -23,9 +23,11 @@ constexpr long kMaxFusedDim = 8;
 constexpr long kSimdParallelMinN = 384;
 
 // Per thread scratch: a tile's row and column sums (dim x kTile each), built up here and copied
-// to the partials when the tile is done, then dim vectors of 64 bytes (generic dim's row
-// accumulators).
-constexpr long scratch_per_thread(long dim, long itemsize) { return dim * (2 * kTile + 64 / itemsize); }
+// to the partials when the tile is done, then room for dim x L vectors of 64 bytes (L lanes): the
+// row accumulators of L rows waiting to be summed together (or generic dim's row accumulators).
+constexpr long scratch_per_thread(long dim, long itemsize) {
+  return dim * (2 * kTile + (64 / itemsize) * (64 / itemsize));
+}
 
 // Where each thread's run of tiles starts, and its claim counter (one cache line per thread).
 struct TileRun {

@@ -74,6 +74,35 @@ inline auto lane_sum(Vec v) {
   }
 }
 
+// The lane of shufflevector(x, y) that output lane o takes when x and y each hold L / S segments
+// of S lanes (one row's partial sums each) and every segment is halved: the output holds x's
+// segments then y's, S / 2 lanes each, with the lower (HI false) or upper halves.
+template <int L, int S, bool HI>
+constexpr int halved_lane(int o) {
+  const int half = S / 2, segments = L / S, g = o / half, within = o % half;
+  return (g < segments ? g * S : L + (g - segments) * S) + (HI ? half : 0) + within;
+}
+
+template <int L, int S, bool HI, class Vec, std::size_t... I>
+inline Vec halves(Vec x, Vec y, std::index_sequence<I...>) {
+  return __builtin_shufflevector(x, y, halved_lane<L, S, HI>(static_cast<int>(I))...);
+}
+
+// v[0 .. S - 1] hold L rows' partial sums in segments of S lanes (L / S rows each); afterwards lane i of v[0] is
+// the sum of row i's lanes. L - 1 two-vector shuffles and adds for L rows, where summing each row
+// alone (lane_sum) takes log2(L) per row; always the same order.
+template <int L, int S = L, class Vec>
+inline Vec lane_sums(Vec* v) {
+  if constexpr (S == 1) {
+    return v[0];
+  } else {
+    for (int i = 0; i < S; i += 2)
+      v[i / 2] = halves<L, S, false>(v[i], v[i + 1], std::make_index_sequence<L>()) +
+                 halves<L, S, true>(v[i], v[i + 1], std::make_index_sequence<L>());
+    return lane_sums<L, S / 2>(v);
+  }
+}
+
 // The view of one tile (a, b) in one step.
 template <class T>
 struct Tile {
@@ -82,6 +111,7 @@ struct Tile {
   const T* xj;    // coordinate k of column jj of block b at xj[k * stride + jj]
   T* rows_out;    // dim x kTile: row sums (in the thread's scratch)
   T* cols_out;    // dim x kTile: column sums (in the thread's scratch; off-diagonal tiles)
+  T* lanes;       // dim x L vectors: the row accumulators of L rows, summed together (scratch)
   long stride;
   long rows;      // rows below n
   long full;      // columns in whole vectors below n (a multiple of the lane count)
@@ -146,7 +176,17 @@ inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][
     for (int k = 0; k < DIM; ++k) store<T>(t.cols_out + k * kTile + jj, col[k]);
 }
 
-// Rows ii .. ii+R-1 of a tile, DIM known at compile time.
+// The row sums of rows first .. first+L-1 from their accumulators in t.lanes.
+template <class T, int DIM>
+__attribute__((noinline)) void sum_rows(const Tile<T>& t, long first) {
+  for (int k = 0; k < DIM; ++k) {
+    V<T>* v = reinterpret_cast<V<T>*>(t.lanes + k * kLanes<T> * kLanes<T>);
+    store<T>(t.rows_out + k * kTile + first, lane_sums<kLanes<T>>(v));
+  }
+}
+
+// Rows ii .. ii+R-1 of a tile, DIM known at compile time. Their accumulators wait in t.lanes
+// until L rows are complete, then the L row sums are formed together.
 template <class T, int DIM, int R, bool DIAG>
 inline void rows_fixed(const Tile<T>& t, long ii) {
   V<T> xi[R][DIM];
@@ -159,8 +199,11 @@ inline void rows_fixed(const Tile<T>& t, long ii) {
   long jj = 0;
   for (; jj < t.full; jj += kLanes<T>) pair_vector<T, DIM, R, DIAG, false>(t, ii, jj, xi, acc);
   if (jj < t.width) pair_vector<T, DIM, R, DIAG, true>(t, ii, jj, xi, acc);
-  for (int r = 0; r < R; ++r)
-    for (int k = 0; k < DIM; ++k) t.rows_out[k * kTile + ii + r] = lane_sum<kLanes<T>>(acc[r][k]);
+  for (int r = 0; r < R; ++r) {
+    const long row = ii + r;
+    for (int k = 0; k < DIM; ++k) store<T>(t.lanes + (k * kLanes<T> + row % kLanes<T>) * kLanes<T>, acc[r][k]);
+    if (row % kLanes<T> == kLanes<T> - 1) sum_rows<T, DIM>(t, row + 1 - kLanes<T>);
+  }
 }
 
 // Whole tile, DIM known at compile time, row after row (so the column sums add row after row).
@@ -171,6 +214,7 @@ void tile_fixed(const Tile<T>& t) {
   long ii = 0;
   for (; ii + R <= t.rows; ii += R) rows_fixed<T, DIM, R, DIAG>(t, ii);
   for (; ii < t.rows; ++ii) rows_fixed<T, DIM, 1, DIAG>(t, ii);
+  if (ii % kLanes<T> != 0) sum_rows<T, DIM>(t, ii - ii % kLanes<T>);  // the last rows (the rest set below)
   for (; ii < kTile; ++ii)
     for (int k = 0; k < DIM; ++k) t.rows_out[k * kTile + ii] = 0;
 }
@@ -223,6 +267,7 @@ void run_tile(const SimdJob<T>& job, long index, T* scratch) {
             job.x + b * kTile,
             scratch,
             scratch + dim * kTile,
+            scratch + 2 * dim * kTile,
             stride,
             job.n - a * kTile < kTile ? job.n - a * kTile : kTile,
             full,
