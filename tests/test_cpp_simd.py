@@ -14,7 +14,10 @@ import pytest
 native = pytest.importorskip("gradi._native", reason="C++ extension gradi._native not built (pip install .)")
 
 from gradi.backends import cpp  # noqa: E402
+from gradi.problem import ProblemSize, distance_matrix  # noqa: E402
+from gradi.shapes import sphere  # noqa: E402
 from gradi.testing import assert_agrees, make_case, reference_descend, run_backend  # noqa: E402
+from gradi.validation import validate  # noqa: E402
 
 NITER = 50
 ISAS = native.simd_isas()
@@ -247,3 +250,32 @@ def test_working_bytes_of_the_backend_is_the_extensions():
             native.SimdState.working_bytes(*args)
         with pytest.raises(ValueError, match=word):
             native.SeedState.working_bytes(*args)
+
+
+
+def test_gradi_cpp_isa_forces_the_kernel(monkeypatch):
+    D = distance_matrix(sphere(400))
+    for isa in ISAS:
+        monkeypatch.setenv("GRADI_CPP_ISA", isa)
+        backend = cpp.CppSimd()
+        assert backend.isa() == isa
+        problem = validate(D, 3, niter=2, backend=backend, threads=1)
+        with backend.prepare(problem, 1) as state:
+            assert state.data.isa == isa
+
+
+def test_gradi_cpp_isa_must_name_a_kernel(monkeypatch):
+    monkeypatch.setenv("GRADI_CPP_ISA", "sse9")
+    backend = cpp.CppSimd()
+    reason = "GRADI_CPP_ISA=sse9 is not a cpp-simd kernel (one of avx512, avx2, baseline)"
+    assert backend.status() == f"unavailable: {reason}"
+    assert backend.unavailable_reason == reason
+
+
+def test_gradi_cpp_isa_this_cpu_cannot_run_makes_cpp_simd_unavailable(monkeypatch):
+    monkeypatch.setenv("GRADI_CPP_ISA", "avx512")
+    monkeypatch.setattr(native, "simd_isas", lambda: ["baseline", "avx2"])
+    backend = cpp.CppSimd()
+    assert backend.unavailable_reason == ("GRADI_CPP_ISA=avx512 is not a cpp-simd kernel this CPU "
+                                          "runs (one of baseline, avx2)")
+    assert "is unavailable: GRADI_CPP_ISA=avx512" in backend.check(ProblemSize(400, 3, np.dtype("float32")), 1)

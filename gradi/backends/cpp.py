@@ -1,6 +1,9 @@
 """``cpp``, ``cpp-parallel``, ``cpp-simd``: the C++ extension ``gradi._native`` (native/).
 
-The extension is compiled by ``pip install .``. Each backend's ``prepare`` builds one native
+The extension is compiled by ``pip install .``. ``GRADI_CPP_ISA`` (``avx512``, ``avx2`` or
+``baseline``; default: the widest this CPU runs) forces cpp-simd's kernel, so that one machine can
+measure the narrower instruction set's path too; a kernel this CPU cannot run makes cpp-simd
+unavailable, with the reason. Each backend's ``prepare`` builds one native
 state object for the solve (``SeedState`` or ``SimdState``: D or D^2 in the kernel's layout,
 scratch, the thread count), which every ``descend`` reuses and ``State.close()`` releases. A
 state works on the numpy buffers themselves (zero copy, X updated in place, GIL released) and
@@ -9,8 +12,12 @@ checks them again, so a direct call with a wrong buffer raises instead of crashi
 
 import importlib
 import importlib.util
+import os
 
 from .base import Backend, State
+
+ISA_ENV = "GRADI_CPP_ISA"
+ISAS = ("avx512", "avx2", "baseline")  # the kernels native/ compiles (x86-64; baseline elsewhere)
 
 
 def _native():
@@ -79,11 +86,36 @@ class CppSimd(_Cpp):
     sources = ("native/src/simd.hpp", "native/src/simd.cpp", "native/src/simd_kernel.hpp",
                "native/src/team.hpp", "native/src/module.cpp", "gradi/backends/cpp.py")
 
-    def isa(self):
-        """The instruction set this backend's kernel uses here (what ``isa="auto"`` picks)."""
+    def installed(self):
+        isa = self.asked_isa()
+        if isa not in ("auto", *ISAS):
+            return f"{ISA_ENV}={isa} is not a cpp-simd kernel (one of {', '.join(ISAS)})"
+        return super().installed()
+
+    def load(self):
+        super().load()
+        isa = self.asked_isa()
+        if isa != "auto" and isa not in self.native.simd_isas():
+            raise ImportError(f"{ISA_ENV}={isa} is not a cpp-simd kernel this CPU runs "
+                              f"(one of {', '.join(self.native.simd_isas())})")
+
+    def prepare(self, problem, threads):
         if self.native is None:
             self.load()
-        return self.native.simd_isa()
+        state = self.native.SimdState(problem.D, problem.dim, problem.lr, threads, isa=self.asked_isa())
+        return State(problem, threads, state)
+
+    @staticmethod
+    def asked_isa():
+        """The kernel $GRADI_CPP_ISA asks for, or "auto" (the widest this CPU runs)."""
+        return os.environ.get(ISA_ENV) or "auto"
+
+    def isa(self):
+        """The instruction set this backend's kernel uses here."""
+        if self.native is None:
+            self.load()
+        isa = self.asked_isa()
+        return self.native.simd_isa() if isa == "auto" else isa
 
 
 BACKENDS = [Cpp(), CppParallel(), CppSimd()]

@@ -63,9 +63,9 @@ def backend_isa(name, hardware):
     """The ISA a tuned backend that has run uses (asked of its loaded module), else None."""
     try:
         if name == "cpp-simd":
-            import gradi._native
+            from ..backends import get
 
-            return gradi._native.simd_isa()
+            return get("cpp-simd").isa()
         if name == "mojo-simd":
             from ..backends import mojo_build
 
