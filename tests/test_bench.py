@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 import gradi
 from gradi.backends.base import Backend
@@ -257,6 +258,21 @@ def test_every_case_gives_every_backend_the_same_problem(monkeypatch):
                               dtype="float64")
     sweep.run_sweep(settings)
     assert len(set(seen)) == 1 and seen[0][3] == "float64"
+
+
+def test_the_sweep_keeps_blas_on_one_thread(monkeypatch):
+    """OpenBLAS workers spin for about 0.1 s after a multi-threaded call: the harness's own
+    BLAS work (D, the reference) must not leave them on the cores a backend is timed on."""
+    blas_threads = []
+
+    def spy(X, D, lr, niter):
+        blas_threads.extend(pool["num_threads"] for pool in threadpoolctl.threadpool_info()
+                            if pool["user_api"] == "blas")
+        return numpy_steps(X, D, lr, niter)
+    register(monkeypatch, "spy", spy)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        sweep.run_sweep(sweep.Settings(backends=("spy",), sizes=(7,), dims=(3,), niter=4, repeats=1))
+    assert blas_threads and set(blas_threads) == {1}
 
 
 def test_source_lines_skip_blanks_comments_and_docstrings(tmp_path):

@@ -14,13 +14,12 @@ that differ in the last bits between thread counts.) D^2, the workers and one bl
 worker are set up once per solve (``prepare``).
 """
 
-import functools
 import queue
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
+from .. import host
 from .base import Backend, State
 
 BLOCK_ROWS = 256  # rows of C per block: the unit of work of a thread
@@ -89,12 +88,6 @@ def descend_matrix(X, workspace, lr, niter):
     return X
 
 
-@functools.cache
-def _blas_pools():
-    """Find NumPy's BLAS once; re-scanning the loaded libraries on every call costs ~0.1 ms."""
-    return ThreadpoolController()
-
-
 class NumpyMatrix(Backend):
     name = "numpy"
     language = "NumPy"
@@ -116,7 +109,7 @@ class NumpyMatrix(Backend):
         return State(problem, threads, data=Workspace(problem.D, threads))
 
     def descend(self, state, X, niter):
-        with _blas_pools().limit(limits=1, user_api="blas"):
+        with host.one_blas_thread():
             return descend_matrix(X, state.data, state.problem.lr, niter)
 
 
