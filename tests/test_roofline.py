@@ -49,6 +49,7 @@ def test_d2_outgrows_the_cache_at_the_square_root_of_its_elements():
     assert roofline.cache_limit_n(hardware(cache=32 << 20), "float32") == 2896
     assert roofline.cache_limit_n(hardware(cache=32 << 20), "float64") == 2048
     assert roofline.cache_limit_n(hardware(cache=None), "float32") is None
+    assert roofline.cache_limit_n(hardware(cache=32 << 20), "float32", "symmetric") == 4096
 
 
 def _row(backend, rate, status="ok", dim=3):

@@ -235,8 +235,8 @@ def _roofline_chart(table, colours, hardware):
 
 def _ceiling_lines(ax, hardware, dtype, dim, cores):
     """Draw the compute ceilings (widest ISA every pair and each pair once, narrower ISAs every
-    pair) and the memory ceiling (from the N where D^2 outgrows the last-level cache); returns
-    (label, colour, style) of each line for the legend."""
+    pair) and the memory ceilings of both schemes (each from the N where what it stores of D^2
+    outgrows the last-level cache); returns (label, colour, style) of each line for the legend."""
     widest = hardware.widest.isa
     lines = [(roofline.compute_ceiling(hardware, widest, dtype, dim, cores, "symmetric"),
               f"compute ceiling, {widest}, each pair once", "black", "--")]
@@ -248,16 +248,21 @@ def _ceiling_lines(ax, hardware, dtype, dim, cores):
                       "-" if unit.isa == widest else ":"))
     for value, _, colour, style in lines:
         ax.axhline(value, color=colour, linestyle=style, linewidth=1.2)
-    memory = roofline.memory_ceiling(hardware, dtype, cores)
-    limit = roofline.cache_limit_n(hardware, dtype)
     left, right = ax.get_xlim()
-    if limit:  # show where the memory ceiling starts to bind, even past the largest N measured
-        right = max(right, 1.6 * limit)
-        ax.axvline(limit, color=MEMORY_COLOUR, linestyle=":", linewidth=0.9)
-        ax.text(limit, 0.02, " D² outgrows the\n last-level cache", transform=ax.get_xaxis_transform(),
-                fontsize=7, color=MEMORY_COLOUR, va="bottom")
-    ax.plot([max(left, limit or left), right], [memory, memory], color=MEMORY_COLOUR, linestyle="-.",
-            linewidth=1.4)
+    memory = {scheme: (roofline.memory_ceiling(hardware, dtype, cores, scheme),
+                       roofline.cache_limit_n(hardware, dtype, scheme)) for scheme in roofline.SCHEMES}
+    right = max([right] + [1.6 * limit for _, limit in memory.values() if limit])
+    styles = {"full": ("-.", "all of D² streamed each step", "D² outgrows"),
+              "symmetric": ((0, (5, 2, 1, 2, 1, 2)), "one triangle of D² streamed each step",
+                            "its triangle outgrows")}
+    for scheme, (value, limit) in memory.items():
+        style, _, words = styles[scheme]
+        if limit:  # show where each memory ceiling starts to bind, even past the largest N measured
+            ax.axvline(limit, color=MEMORY_COLOUR, linestyle=":", linewidth=0.9)
+            ax.text(limit, 0.02, f" {words} the\n last-level cache", transform=ax.get_xaxis_transform(),
+                    fontsize=7, color=MEMORY_COLOUR, va="bottom")
+        ax.plot([max(left, limit or left), right], [value, value], color=MEMORY_COLOUR, linestyle=style,
+                linewidth=1.4)
     ax.set_xlim(left, right)
     return [(label, colour, style) for _, label, colour, style in lines] + [
-        ("memory ceiling, D² streamed each step", MEMORY_COLOUR, "-.")]
+        (f"memory ceiling, {styles[scheme][1]}", MEMORY_COLOUR, styles[scheme][0]) for scheme in memory]

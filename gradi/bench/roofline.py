@@ -6,15 +6,16 @@ counts throughput). Absolute speeds change with the machine; fractions of its ce
 Compute ceiling = lanes x vector FMAs per second per core x cores / FMAs per pair-update, with
 lanes = vector bytes / itemsize of the instruction set (ISA) and FMAs counted per scheme:
 
-- ``full``: every ordered pair visited (cpp-simd): c = |d|^2 - D^2 takes dim FMAs and
-  acc += c d another dim, so 2 dim (6 in dim 3);
-- ``symmetric``: each unordered pair visited once and both rows updated (mojo-simd): dim FMAs
-  for c, dim for row i, dim for row j, for two pair-updates, so 1.5 dim (4.5 in dim 3).
+- ``full``: every ordered pair visited (the seed and idiomatic tiers): c = |d|^2 - D^2 takes dim
+  FMAs and acc += c d another dim, so 2 dim (6 in dim 3);
+- ``symmetric``: each unordered pair visited once and both rows updated (both tuned backends):
+  dim FMAs for c, dim for row i, dim for row j, for two pair-updates, so 1.5 dim (4.5 in dim 3).
 
 Only FMAs are counted: the dim subtractions d = x_i - x_j run on the adder pipes of AMD's cores;
 where adds share the FMA pipes (Intel) the ceiling is optimistic. Memory ceiling = read bandwidth
 / bytes of D^2 per pair-update (itemsize for full, itemsize / 2 for symmetric, which stores one
-triangle); it binds once D^2 no longer fits the last-level cache.
+triangle); it binds once what the scheme stores of D^2 (all of it, or one triangle) no longer
+fits the last-level cache.
 
 Every backend is compared with the full-scheme ceiling of the widest ISA on the cores the sweep
 used, so the fractions compare stacks; a tuned backend that ran a narrower ISA is compared with
@@ -48,10 +49,13 @@ def memory_ceiling(hardware, dtype, cores, scheme="full"):
     return hardware.bandwidth(cores) / d2_bytes_per_pair_update(np.dtype(dtype).itemsize, scheme)
 
 
-def cache_limit_n(hardware, dtype):
-    """The N above which D^2 outgrows the last-level cache (None where its size is unknown)."""
+def cache_limit_n(hardware, dtype, scheme="full"):
+    """The N above which the scheme's D^2 (N^2 entries, or N^2 / 2 for one triangle) outgrows
+    the last-level cache (None where its size is unknown)."""
     cache = hardware.last_level_cache_bytes
-    return None if cache is None else int((cache / np.dtype(dtype).itemsize) ** 0.5)
+    if cache is None:
+        return None
+    return int((cache / d2_bytes_per_pair_update(np.dtype(dtype).itemsize, scheme)) ** 0.5)
 
 
 def sweep_cores(hardware, threads):
@@ -166,8 +170,11 @@ def describe(hardware, cores):
     lines += ["  " + "  ".join(cell.ljust(width) if k < 3 else cell.rjust(width)
                                for k, (cell, width) in enumerate(zip(row, widths))).rstrip()
               for row in table]
-    limit = cache_limit_n(hardware, "float32")
-    lines.append("the memory ceiling binds once D^2 outgrows the cache"
-                 + (f": N > {limit} in float32, N > {cache_limit_n(hardware, 'float64')} in float64"
-                    if limit else ""))
+    if hardware.last_level_cache_bytes:
+        lines.append("the memory ceiling binds once D^2 outgrows the cache: "
+                     + "; ".join(f"{scheme} N > {cache_limit_n(hardware, 'float32', scheme)} in float32, "
+                                 f"N > {cache_limit_n(hardware, 'float64', scheme)} in float64"
+                                 for scheme in SCHEMES))
+    else:
+        lines.append("the memory ceiling binds once D^2 outgrows the cache")
     return "\n".join(lines)
