@@ -4,6 +4,8 @@ without the C++ extension, and the sysfs cache reader.
 The plausibility bounds are wide on purpose (a busy machine is slow, not wrong): they catch a
 probe whose loop the compiler removed or folded, which reads as thousands of GHz."""
 
+import os
+import subprocess
 import sys
 
 import pytest
@@ -35,6 +37,15 @@ def test_the_measurement_is_plausible():
     assert set(hardware.read_bandwidth) <= {1, hardware.cores} and 1 in hardware.read_bandwidth
     assert all(1e8 < rate < 1e13 for rate in hardware.read_bandwidth.values())
     assert hardware.read_bytes >= min(probes.MIN_READ_BYTES, host.available_memory() // 4)
+    if hardware.cores > 1:
+        assert 1e-9 < hardware.round_trip_seconds < 0.1
+
+
+def test_the_handoff_probe_needs_a_team_of_two():
+    script = "from gradi import _native; _native.probe_handoff(10)"
+    done = subprocess.run([sys.executable, "-P", "-c", script], env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "OpenMP gave one thread where two were asked" in done.stderr
 
 
 def test_the_probes_count_what_they_ran():
@@ -51,6 +62,7 @@ def test_the_probes_count_what_they_ran():
     (lambda: native.probe_read(1 << 20, 0, 1), "threads must be >= 1"),
     (lambda: native.probe_read(0, 1, 1), "bytes must be >= 1"),
     (lambda: native.probe_add_chain(-5), "adds must be >= 1"),
+    (lambda: native.probe_handoff(0), "rounds must be >= 1"),
 ])
 def test_the_probes_refuse_bad_arguments(call, words):
     with pytest.raises(ValueError, match=words):

@@ -17,7 +17,8 @@ def hardware(clock=2.84 * GHZ, fma_per_cycle=2.0, cores=2, bandwidth=None, cache
         units.append(VectorUnit("avx512", 64, fma_per_cycle * clock, fma_per_cycle))
     return Hardware(cpu="test CPU", cores=cores, clock_hz=clock, vector_units=tuple(units),
                     read_bytes=256 << 20, read_bandwidth=bandwidth or {1: 20e9, 2: 30e9},
-                    last_level_cache_bytes=cache, load_average=None, seconds=1.0)
+                    last_level_cache_bytes=cache, load_average=None, round_trip_seconds=None,
+                    seconds=1.0)
 
 
 def test_fmas_and_bytes_per_pair_update_for_both_schemes():

@@ -2,8 +2,9 @@
 
 The loops are C++ (native/src/probe.cpp, in ``gradi._native``): a chain of dependent integer
 adds (one per cycle, so adds per second is the clock), independent float32 FMAs on one core for
-each instruction set the tuned kernel is compiled for, and streaming reads of a buffer far larger
-than the last-level cache, by one thread and by every usable core. This module sizes the work,
+each instruction set the tuned kernel is compiled for, streaming reads of a buffer far larger
+than the last-level cache, by one thread and by every usable core, and (with two usable cores or
+more) the round trip of a cache line between two threads. This module sizes the work,
 repeats each short run ``REPEATS`` times and keeps the best: on a shared machine the run nobody
 interrupted is the one that shows the hardware. A measurement takes about a second.
 """
@@ -49,6 +50,7 @@ class Hardware:
     read_bandwidth: dict  # threads -> bytes per second
     last_level_cache_bytes: int | None
     load_average: list | None
+    round_trip_seconds: float | None  # a cache line between two threads and back; None on one core
     seconds: float  # how long the measurement took
 
     @property
@@ -87,10 +89,16 @@ def measure():
     threads = sorted({1, cores if native.has_openmp() else 1})
     bandwidth = {count: read_bytes / min(native.probe_read(read_bytes, count, READ_PASSES))
                  for count in threads}
+    round_trip = None
+    if cores > 1 and native.has_openmp():
+        try:
+            round_trip = 1 / _best_rate(lambda rounds: (rounds, native.probe_handoff(rounds)), 1 << 4)
+        except RuntimeError:  # no team of two here (a forked child, OMP_THREAD_LIMIT=1)
+            round_trip = None
     return Hardware(cpu=host.cpuinfo_field("model name"), cores=cores, clock_hz=clock,
                     vector_units=tuple(units), read_bytes=read_bytes, read_bandwidth=bandwidth,
                     last_level_cache_bytes=cache, load_average=busy_load(),
-                    seconds=time.perf_counter() - started)
+                    round_trip_seconds=round_trip, seconds=time.perf_counter() - started)
 
 
 @functools.cache

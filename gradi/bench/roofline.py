@@ -149,6 +149,9 @@ def describe(hardware, cores):
     reads = ", ".join(f"{threads} thread{'s' if threads > 1 else ''} {rate / 1e9:.1f} GB/s"
                       for threads, rate in sorted(hardware.read_bandwidth.items()))
     lines.append(f"memory read    {reads} (streaming {hardware.read_bytes / 2**20:g} MiB)")
+    if hardware.round_trip_seconds:
+        lines.append(f"core to core   {hardware.round_trip_seconds * 1e9:.0f} ns for a cache line to go to "
+                     "another core and back (what each barrier of a parallel step pays)")
     lines.append(f"measured in    {hardware.seconds:.1f} s"
                  + (f", load average {load[0]:.1f} on {hardware.cores} cores" if load else ""))
     lines += ["", f"pair-update ceilings on {cores} core{'s' if cores > 1 else ''} (pair-updates/s; "

@@ -4,7 +4,9 @@
 //  - vector fused multiply-add throughput on one core for each instruction set the tuned kernel is
 //    built for (simd.hpp's Isa): independent chains of FMAs, enough to cover latency x throughput
 //    (4 cycles x 2 pipes = 8 on current cores) with room to spare, within the register file;
-//  - memory read bandwidth: a streaming sum over a buffer far larger than the last-level cache.
+//  - memory read bandwidth: a streaming sum over a buffer far larger than the last-level cache;
+//  - the core-to-core round trip: two threads hand a cache line back and forth, which is what
+//    every step of a parallel kernel pays at its barriers and for the data another core wrote.
 // Each probe returns the seconds its loop took; gradi/bench/probes.py sizes the work, repeats it
 // and keeps the best. The work is always consumed (an asm barrier or a volatile store), so the
 // compiler cannot drop or fold it.
@@ -24,12 +26,16 @@
 #include <vector>
 
 #include "simd.hpp"
+#include "team.hpp"
 
 #ifdef GRADI_X86_DISPATCH
 #include <immintrin.h>
 #endif
 #ifdef __linux__
 #include <sys/mman.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
 #endif
 
 namespace py = pybind11;
@@ -212,6 +218,48 @@ std::vector<double> read_passes(std::size_t bytes, int threads, int passes) {
   return seconds;
 }
 
+// A spin-wait hint to the core (x86 PAUSE), nothing elsewhere.
+inline void pause() {
+#ifdef GRADI_X86_DISPATCH
+  _mm_pause();
+#endif
+}
+
+// Seconds for `rounds` round trips of one cache line between two threads of an OpenMP team:
+// thread 0 writes an odd number and waits for the next even one, thread 1 answers. Spins with
+// a pause; on a machine busier than its cores the result is a scheduler's time slice, not the
+// hardware's (the caller keeps the best of several runs).
+double handoff(long long rounds) {
+  struct alignas(64) Line {
+    long long value = 0;
+  } line;
+  double seconds = 0;
+  int team = 1;
+  claim_team(2);  // refuses a forked child, where the team would never start
+#ifdef _OPENMP
+#pragma omp parallel num_threads(2)
+  {
+    team = omp_get_num_threads();  // fewer than asked (OMP_THREAD_LIMIT): nobody would answer
+  }
+  if (team != 2) throw TeamError("OpenMP gave one thread where two were asked (OMP_THREAD_LIMIT?)");
+#pragma omp parallel num_threads(2)
+  {
+    const bool first = omp_get_thread_num() == 0;
+    const auto begin = Clock::now();
+    for (long long k = 0; k < rounds; ++k) {
+      const long long wait_for = first ? 2 * k + 2 : 2 * k + 1;
+      if (first) __atomic_store_n(&line.value, 2 * k + 1, __ATOMIC_RELEASE);
+      while (__atomic_load_n(&line.value, __ATOMIC_ACQUIRE) != wait_for) pause();
+      if (!first) __atomic_store_n(&line.value, 2 * k + 2, __ATOMIC_RELEASE);
+    }
+    if (first) seconds = seconds_since(begin);
+  }
+#else
+  (void)rounds;
+#endif
+  return seconds;
+}
+
 void require_positive(long long value, const char* name) {
   if (value < 1) throw py::value_error(std::string(name) + " must be >= 1, got " + std::to_string(value));
 }
@@ -255,6 +303,17 @@ void register_probes(py::module_& m) {
       },
       py::arg("bytes"), py::arg("threads"), py::arg("passes"),
       "Seconds of each of `passes` streaming reads of `bytes` bytes (rounded up to 2 MiB) by `threads` threads.");
+  m.def(
+      "probe_handoff",
+      [](long long rounds) {
+        require_positive(rounds, "rounds");
+#ifndef _OPENMP
+        throw std::runtime_error("gradi._native was built without OpenMP: no second thread to hand off to");
+#endif
+        py::gil_scoped_release release;
+        return handoff(rounds);
+      },
+      py::arg("rounds"), "Seconds for `rounds` round trips of a cache line between two threads.");
 }
 
 }  // namespace gradi

@@ -5,7 +5,7 @@
 
 namespace gradi {
 
-// Adds probe_add_chain, probe_fma, probe_vector_bytes and probe_read to the module.
+// Adds probe_add_chain, probe_fma, probe_vector_bytes, probe_read and probe_handoff to the module.
 void register_probes(pybind11::module_& m);
 
 }  // namespace gradi
