@@ -9,6 +9,7 @@ import pytest
 native = pytest.importorskip("gradi._native", reason="C++ extension gradi._native not built (pip install .)")
 
 from gradi.backends import cpp  # noqa: E402
+from gradi.backends.base import MAX_THREADS  # noqa: E402
 from gradi.problem import Problem  # noqa: E402
 from gradi.testing import assert_agrees, make_case, reference_descend, run_backend  # noqa: E402
 
@@ -168,6 +169,14 @@ def test_a_state_in_use_refuses_a_second_thread(kind, n, niter):
             assert "in use" in str(outcome["close"]) and "worker" not in outcome
             return
     pytest.fail("the worker never held the state when close() ran")
+
+
+def test_the_thread_bound_is_gradis_and_enforced_at_it():
+    assert native.max_threads() == MAX_THREADS
+    X0, D, lr = make_case(20, 2, "float64")
+    for make in (native.SeedState, native.SimdState):
+        with pytest.raises(ValueError, match=f"threads must be <= {MAX_THREADS}, got {MAX_THREADS + 1}"):
+            make(D, 2, lr, MAX_THREADS + 1)
 
 
 def test_read_only_d_is_accepted():

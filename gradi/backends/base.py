@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import host, memory
 
-MAX_THREADS = 1024  # the most threads any backend is asked for (the Mojo extension's bound)
+MAX_THREADS = 1024  # the most threads any backend is asked for (the C++ and Mojo extensions' bound)
 MAX_NITER = 2**40  # the most iterations one solve asks for (the Mojo extension's bound)
 
 

@@ -50,7 +50,11 @@ class _Cpp(Backend):
         if self.native is None:
             self.load()
         make = getattr(self.native, self.state_class)
-        return State(problem, threads, make(problem.D, problem.dim, problem.lr, threads))
+        return State(problem, threads, make(problem.D, problem.dim, problem.lr, threads, **self.state_options()))
+
+    def state_options(self):
+        """Keyword arguments of the native state beyond (D, dim, lr, threads)."""
+        return {}
 
     def descend(self, state, X, niter):
         state.data.descend(X, niter)
@@ -99,11 +103,8 @@ class CppSimd(_Cpp):
             raise ImportError(f"{ISA_ENV}={isa} is not a cpp-simd kernel this CPU runs "
                               f"(one of {', '.join(self.native.simd_isas())})")
 
-    def prepare(self, problem, threads):
-        if self.native is None:
-            self.load()
-        state = self.native.SimdState(problem.D, problem.dim, problem.lr, threads, isa=self.asked_isa())
-        return State(problem, threads, state)
+    def state_options(self):
+        return {"isa": self.asked_isa()}
 
     @staticmethod
     def asked_isa():

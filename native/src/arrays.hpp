@@ -9,6 +9,8 @@
 #include <cmath>
 #include <string>
 
+#include "team.hpp"
+
 namespace gradi {
 
 namespace py = pybind11;
@@ -87,7 +89,8 @@ inline void check_problem(long dim, double lr, long long threads) {
   if (dim < 1) throw py::value_error("dim must be >= 1, got " + std::to_string(dim));
   if (!std::isfinite(lr)) throw py::value_error("lr must be finite, got " + std::to_string(lr));
   if (threads < 1) throw py::value_error("threads must be >= 1, got " + std::to_string(threads));
-  if (threads > 4096) throw py::value_error("threads must be <= 4096, got " + std::to_string(threads));
+  if (threads > kMaxThreads)
+    throw py::value_error("threads must be <= " + std::to_string(kMaxThreads) + ", got " + std::to_string(threads));
 }
 
 inline void check_niter(long long niter) {

@@ -208,6 +208,7 @@ PYBIND11_MODULE(_native, m) {
 
   py::register_exception<TeamError>(m, "TeamError", PyExc_RuntimeError);
   m.def("has_openmp", [] { return kHaveOpenMP; }, "Whether the module was built with OpenMP.");
+  m.def("max_threads", [] { return kMaxThreads; }, "The most threads a state takes.");
   m.def("simd_isa", [] { return std::string(simd_isa_name(simd_best_isa())); },
         "The instruction set SimdState uses on this CPU by default (isa='auto').");
   m.def("simd_isas", &supported_isas, "Instruction sets SimdState can use on this CPU.");

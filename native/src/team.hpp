@@ -25,6 +25,10 @@ constexpr bool kHaveOpenMP =
     false;
 #endif
 
+// The most threads a state takes: gradi.backends.base.MAX_THREADS, the bound of every backend
+// (tests/test_cpp.py checks that they agree).
+constexpr long long kMaxThreads = 1024;
+
 // Memory a state takes besides its buffers: the object itself, the pages its team's threads
 // touch (stacks, libgomp's bookkeeping); measured in native/README.md.
 constexpr std::size_t kStateOverhead = std::size_t(256) << 10;
