@@ -525,6 +525,11 @@ def run_to_solution(args):
         raise OutputError(f"cannot write the results in {out_dir}: {exc.strerror or exc}") from None
     print(text)
     print("\n".join(f"wrote {path}" for path in paths))
+    counts = Counter(outcome.status for outcome in outcomes)
+    if not counts["ok"] + counts["not reached"]:
+        found = ", ".join(f"{count} {status}" for status, count in counts.items()) or "no cases"
+        print(f"gradi bench: error: no solver could be run ({found}); the reasons are above", file=sys.stderr)
+        return 1
     return 0
 
 

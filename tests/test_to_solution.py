@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import gradi
 from gradi.bench import solution
 from gradi.cli import main
 
@@ -35,6 +36,16 @@ def test_without_scikit_learn_smacof_is_skipped_with_the_reason(tmp_path, capsys
     assert main(["bench", "--to-solution", "--backends", "numpy", "--sizes", "20", "--dims", "2",
                  "--repeats", "1", "--target", "1e-3", "--out", str(tmp_path)]) == 0
     assert "skipped: smacof N=20 dim=2: scikit-learn is not installed" in capsys.readouterr().out
+
+
+def test_when_no_solver_can_run_the_exit_code_is_1(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(solution, "peer_missing", lambda: "scikit-learn is not installed")
+    monkeypatch.setenv("GRADI_CPP_ISA", "sse9")
+    monkeypatch.setitem(gradi.backends.BACKENDS, "cpp-simd", type(gradi.backends.get("cpp-simd"))())
+    assert main(["bench", "--to-solution", "--backends", "cpp-simd", "--sizes", "20", "--dims", "2",
+                 "--repeats", "1", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "gradi bench: error: no solver could be run (2 skipped); the reasons are above" in err
 
 
 def test_a_solver_that_cannot_reach_the_target_in_budget_says_so():
