@@ -1,9 +1,11 @@
 """The roofline arithmetic: FMAs and bytes per pair-update, compute and memory ceilings, each
 row's fraction of them, and the ISA a tuned backend is compared against."""
 
+from dataclasses import replace
+
 import pytest
 
-from gradi.bench import roofline
+from gradi.bench import probes, report, roofline
 from gradi.bench.probes import Hardware, VectorUnit
 
 GHZ = 1e9
@@ -108,3 +110,10 @@ def test_the_machine_text_names_every_isa_and_both_schemes():
     for words in ("2.84 GHz", "avx512", "avx2", "baseline", "full (4/6 FMAs)", "symmetric (3/4.5 FMAs)",
                   "1 thread 20.0 GB/s, 2 threads 30.0 GB/s", "N > 2896 in float32"):
         assert words in text
+
+
+def test_the_report_names_the_core_to_core_round_trip(monkeypatch):
+    monkeypatch.setattr(probes, "measured", lambda: (replace(hardware(), round_trip_seconds=3.5e-7), None))
+    assert report._round_trip_note() == "; core-to-core round trip 350 ns (parallel figures fall as it grows)"
+    monkeypatch.setattr(probes, "measured", lambda: (hardware(cores=1), None))
+    assert report._round_trip_note() == ""

@@ -142,7 +142,18 @@ def _ceiling_note(table):
             f"{'s' if cores > 1 else ''} ({'; '.join(parts)} pair-updates/s; a backend visiting each "
             f"unordered pair once can reach 4/3 of it)"
             + (f"; tuned backends' ISA: {', '.join(f'{name} {isa}' for name, isa in tuned)}" if tuned else "")
+            + _round_trip_note()
             + "; see gradi machine")
+
+
+def _round_trip_note():
+    """The core-to-core round trip measured with the ceilings: parallel figures fall as it grows
+    (a VM's vCPUs may sit on one die or on two, and the host can move them)."""
+    hardware = probes.measured()[0]
+    if hardware is None or not hardware.round_trip_seconds:
+        return ""
+    return (f"; core-to-core round trip {hardware.round_trip_seconds * 1e9:.0f} ns "
+            f"(parallel figures fall as it grows)")
 
 
 def headlines(table):
