@@ -59,11 +59,12 @@ struct Layout {
         scratch(static_cast<std::size_t>(threads) * scratch_per_thread(dim, static_cast<long>(itemsize))) {}
 };
 
-// Tile t's work in fused multiply-adds per lane: rows x columns, 3 per pair off the diagonal
-// (c, the row sum, the column sum) and 2 on it (no column sums).
+// Tile t's relative cost: rows x columns x 3 off the diagonal (c, the row sum, the column sum
+// per pair), x 1.6 on it (half the pairs, plus the masked first vectors and shorter row groups;
+// the weight that balanced two threads best at N=1000, native/README.md).
 double tile_work(long n, long a, long b) {
   const long rows = std::min(kTile, n - a * kTile), cols = std::min(kTile, n - b * kTile);
-  return static_cast<double>(rows) * static_cast<double>(cols) * (a == b ? 2 : 3);
+  return static_cast<double>(rows) * static_cast<double>(cols) * (a == b ? 1.6 : 3);
 }
 
 template <class T>

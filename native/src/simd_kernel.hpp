@@ -8,8 +8,10 @@
 // vector of L columns j of block b, with coordinates in structure-of-arrays form,
 //   d_k = x_ik - x_jk,  c = sum_k d_k^2 - D2_ij,  row_k += c d_k,  col_jk -= c d_k
 // (lane-wise fused multiply-adds). The row sums of a tile are reduced over its lanes in a fixed
-// order; the column sums stay lane-wise, accumulated row after row. Lanes past n are masked to
-// zero; j = i contributes d = 0. Update: block a sums its partials over b = 0, 1, ... and steps.
+// order; the column sums stay lane-wise, accumulated row after row. A diagonal tile (a, a) takes
+// only j >= i, so every unordered pair is visited once, and its row and column sums add up to
+// one partial. Lanes past n and, in a diagonal tile, lanes j < i are masked to zero; j = i
+// contributes d = 0. Update: block a sums its partials over b = 0, 1, ... and steps.
 // Which thread runs a tile or a block never changes its arithmetic, so results are bit-identical
 // for any thread count.
 #include <cstdint>
@@ -110,7 +112,7 @@ struct Tile {
   const T* xi;    // coordinate k of row ii of block a at xi[k * stride + ii]
   const T* xj;    // coordinate k of column jj of block b at xj[k * stride + jj]
   T* rows_out;    // dim x kTile: row sums (in the thread's scratch)
-  T* cols_out;    // dim x kTile: column sums (in the thread's scratch; off-diagonal tiles)
+  T* cols_out;    // dim x kTile: column sums (in the thread's scratch)
   T* lanes;       // dim x L vectors: the row accumulators of L rows, summed together (scratch)
   long stride;
   long rows;      // rows below n
@@ -123,6 +125,12 @@ struct Tile {
 template <class T>
 void zero_columns(const Tile<T>& t, long dim) {
   for (long idx = 0; idx < dim * kTile; idx += kLanes<T>) store<T>(t.cols_out + idx, V<T>{});
+}
+
+// dst = x + y, count elements (a multiple of the lane count), all aligned.
+template <class T>
+void add(T* dst, const T* x, const T* y, long count) {
+  for (long idx = 0; idx < count; idx += kLanes<T>) store<T>(dst + idx, load<T>(x + idx) + load<T>(y + idx));
 }
 
 // count elements (a multiple of the lane count) from src to dst, both aligned.
@@ -151,8 +159,9 @@ inline void prefetch_ahead(const T* p) {
 
 // One vector of columns jj for R rows ii.. with DIM coordinates held in registers: the column
 // sums are loaded once, take the R rows in order, and are stored back.
-template <class T, int DIM, int R, bool DIAG, bool MASKED>
-inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][DIM], V<T> (&acc)[R][DIM]) {
+template <class T, int DIM, int R, bool DIAG, bool MASKED, bool PER_ROW = false>
+inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][DIM], V<T> (&acc)[R][DIM],
+                        const Bits<T>* mask) {
   V<T> xj[DIM], col[DIM];
   for (int k = 0; k < DIM; ++k) {
     xj[k] = load<T>(t.xj + k * t.stride + jj);
@@ -166,7 +175,7 @@ inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][
       d[k] = xi[r][k] - xj[k];
       c = d[k] * d[k] + c;
     }
-    if (MASKED) c = keep<T>(c, t.mask);
+    if (MASKED) c = keep<T>(c, mask[PER_ROW ? r : 0]);
     for (int k = 0; k < DIM; ++k) {
       acc[r][k] = c * d[k] + acc[r][k];
       if (!DIAG) col[k] = col[k] - c * d[k];
@@ -186,8 +195,11 @@ __attribute__((noinline)) void sum_rows(const Tile<T>& t, long first) {
 }
 
 // Rows ii .. ii+R-1 of a tile, DIM known at compile time. Their accumulators wait in t.lanes
-// until L rows are complete, then the L row sums are formed together.
-template <class T, int DIM, int R, bool DIAG>
+// until L rows are complete, then the L row sums are formed together. UPPER (a diagonal tile;
+// the R rows within one vector's span of columns): only the columns j >= i, with column sums,
+// so that each pair of the tile is visited once too; in the first vector each row masks its
+// lanes j < i (j = i adds exactly 0).
+template <class T, int DIM, int R, bool UPPER>
 inline void rows_fixed(const Tile<T>& t, long ii) {
   V<T> xi[R][DIM];
   V<T> acc[R][DIM];
@@ -197,8 +209,19 @@ inline void rows_fixed(const Tile<T>& t, long ii) {
       acc[r][k] = V<T>{};
     }
   long jj = 0;
-  for (; jj < t.full; jj += kLanes<T>) pair_vector<T, DIM, R, DIAG, false>(t, ii, jj, xi, acc);
-  if (jj < t.width) pair_vector<T, DIM, R, DIAG, true>(t, ii, jj, xi, acc);
+  if constexpr (UPPER) {
+    jj = ii / kLanes<T> * kLanes<T>;
+    Bits<T> lane, upper[R];
+    for (int l = 0; l < kLanes<T>; ++l) lane[l] = l;
+    for (int r = 0; r < R; ++r) {
+      upper[r] = lane >= static_cast<decltype(lane[0] + 0)>(ii + r - jj);
+      if (jj == t.full) upper[r] &= t.mask;  // the first vector is also the last, masked past n
+    }
+    pair_vector<T, DIM, R, false, true, true>(t, ii, jj, xi, acc, upper);
+    jj += kLanes<T>;
+  }
+  for (; jj < t.full; jj += kLanes<T>) pair_vector<T, DIM, R, false, false>(t, ii, jj, xi, acc, &t.mask);
+  if (jj < t.width) pair_vector<T, DIM, R, false, true>(t, ii, jj, xi, acc, &t.mask);
   for (int r = 0; r < R; ++r) {
     const long row = ii + r;
     for (int k = 0; k < DIM; ++k) store<T>(t.lanes + (k * kLanes<T> + row % kLanes<T>) * kLanes<T>, acc[r][k]);
@@ -207,13 +230,18 @@ inline void rows_fixed(const Tile<T>& t, long ii) {
 }
 
 // Whole tile, DIM known at compile time, row after row (so the column sums add row after row).
+// A diagonal tile visits its upper triangle (each pair once), R rows at a time within each
+// vector's span of rows, so that only the first vector of a row needs a mask.
 template <class T, int DIM, bool DIAG>
 void tile_fixed(const Tile<T>& t) {
-  if (!DIAG) zero_columns(t, DIM);
+  zero_columns(t, DIM);
   constexpr int R = row_block(DIM);
   long ii = 0;
-  for (; ii + R <= t.rows; ii += R) rows_fixed<T, DIM, R, DIAG>(t, ii);
-  for (; ii < t.rows; ++ii) rows_fixed<T, DIM, 1, DIAG>(t, ii);
+  for (long band = 0; band < t.rows; band += DIAG ? kLanes<T> : t.rows) {
+    const long end = DIAG && band + kLanes<T> < t.rows ? band + kLanes<T> : t.rows;
+    for (ii = band; ii + R <= end; ii += R) rows_fixed<T, DIM, R, DIAG>(t, ii);
+    for (; ii < end; ++ii) rows_fixed<T, DIM, 1, DIAG>(t, ii);
+  }
   if (ii % kLanes<T> != 0) sum_rows<T, DIM>(t, ii - ii % kLanes<T>);  // the last rows (the rest set below)
   for (; ii < kTile; ++ii)
     for (int k = 0; k < DIM; ++k) t.rows_out[k * kTile + ii] = 0;
@@ -281,6 +309,10 @@ void run_tile(const SimdJob<T>& job, long index, T* scratch) {
     V<T>* acc = reinterpret_cast<V<T>*>(scratch + 2 * dim * kTile);
     if (a == b) tile_generic<T, true>(t, dim, acc);
     else tile_generic<T, false>(t, dim, acc);
+  }
+  if (a == b && DIM > 0) {  // rows and columns of the same points: one partial, their sum
+    add<T>(job.partials + (a * job.blocks + a) * dim * kTile, t.rows_out, t.cols_out, dim * kTile);
+    return;
   }
   copy<T>(job.partials + (a * job.blocks + b) * dim * kTile, t.rows_out, dim * kTile);
   if (a != b) copy<T>(job.partials + (b * job.blocks + a) * dim * kTile, t.cols_out, dim * kTile);
