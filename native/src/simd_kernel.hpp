@@ -159,13 +159,13 @@ inline void prefetch_ahead(const T* p) {
 
 // One vector of columns jj for R rows ii.. with DIM coordinates held in registers: the column
 // sums are loaded once, take the R rows in order, and are stored back.
-template <class T, int DIM, int R, bool DIAG, bool MASKED, bool PER_ROW = false>
+template <class T, int DIM, int R, bool MASKED, bool PER_ROW = false>
 inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][DIM], V<T> (&acc)[R][DIM],
                         const Bits<T>* mask) {
   V<T> xj[DIM], col[DIM];
   for (int k = 0; k < DIM; ++k) {
     xj[k] = load<T>(t.xj + k * t.stride + jj);
-    if (!DIAG) col[k] = load<T>(t.cols_out + k * kTile + jj);
+    col[k] = load<T>(t.cols_out + k * kTile + jj);
   }
   for (int r = 0; r < R; ++r) {
     V<T> d[DIM];
@@ -178,11 +178,10 @@ inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][
     if (MASKED) c = keep<T>(c, mask[PER_ROW ? r : 0]);
     for (int k = 0; k < DIM; ++k) {
       acc[r][k] = c * d[k] + acc[r][k];
-      if (!DIAG) col[k] = col[k] - c * d[k];
+      col[k] = col[k] - c * d[k];
     }
   }
-  if (!DIAG)
-    for (int k = 0; k < DIM; ++k) store<T>(t.cols_out + k * kTile + jj, col[k]);
+  for (int k = 0; k < DIM; ++k) store<T>(t.cols_out + k * kTile + jj, col[k]);
 }
 
 // The row sums of rows first .. first+L-1 from their accumulators in t.lanes.
@@ -217,11 +216,11 @@ inline void rows_fixed(const Tile<T>& t, long ii) {
       upper[r] = lane >= static_cast<decltype(lane[0] + 0)>(ii + r - jj);
       if (jj == t.full) upper[r] &= t.mask;  // the first vector is also the last, masked past n
     }
-    pair_vector<T, DIM, R, false, true, true>(t, ii, jj, xi, acc, upper);
+    pair_vector<T, DIM, R, true, true>(t, ii, jj, xi, acc, upper);
     jj += kLanes<T>;
   }
-  for (; jj < t.full; jj += kLanes<T>) pair_vector<T, DIM, R, false, false>(t, ii, jj, xi, acc, &t.mask);
-  if (jj < t.width) pair_vector<T, DIM, R, false, true>(t, ii, jj, xi, acc, &t.mask);
+  for (; jj < t.full; jj += kLanes<T>) pair_vector<T, DIM, R, false>(t, ii, jj, xi, acc, &t.mask);
+  if (jj < t.width) pair_vector<T, DIM, R, true>(t, ii, jj, xi, acc, &t.mask);
   for (int r = 0; r < R; ++r) {
     const long row = ii + r;
     for (int k = 0; k < DIM; ++k) store<T>(t.lanes + (k * kLanes<T> + row % kLanes<T>) * kLanes<T>, acc[r][k]);
