@@ -32,9 +32,8 @@ def _blas_pools():
 def one_blas_thread():
     """A context in which NumPy's BLAS runs on the calling thread only.
 
-    OpenBLAS's worker threads spin for about 0.1 s after each multi-threaded call: a parallel
-    kernel timed in that window shares its cores with them (measured: cpp-simd on 2 threads at
-    0.1-0.4 of its speed for 100 ms after one float64 gradient at N=1000).
+    OpenBLAS's worker threads keep spinning for a while after each multi-threaded call: a
+    parallel kernel timed in that window shares its cores with them (README, "Fairness rules").
     """
     return _blas_pools().limit(limits=1, user_api="blas")
 

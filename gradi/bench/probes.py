@@ -94,7 +94,7 @@ def measure():
         try:
             round_trip = 1 / _best_rate(lambda rounds: (rounds, native.probe_handoff(rounds)), 1 << 4)
         except RuntimeError:  # no team of two here (a forked child, OMP_THREAD_LIMIT=1)
-            round_trip = None
+            pass
     return Hardware(cpu=host.cpuinfo_field("model name"), cores=cores, clock_hz=clock,
                     vector_units=tuple(units), read_bytes=read_bytes, read_bandwidth=bandwidth,
                     last_level_cache_bytes=cache, load_average=busy_load(),

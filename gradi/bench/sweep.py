@@ -264,43 +264,46 @@ def run_sweep(settings, progress=None):
     A backend that raises is recorded as ``failed`` with the error, and the sweep goes on; Ctrl-C
     (KeyboardInterrupt) ends the sweep, which keeps what finished and sets ``interrupted``.
     """
+    with host.one_blas_thread():  # no BLAS worker left spinning on a core a backend is timed on
+        return _measure_cases(settings, progress)
+
+
+def _measure_cases(settings, progress):
+    """run_sweep's loop over cases and backends."""
     sweep = Sweep(settings)
     sizes = sorted(set(settings.sizes))
     total = len(settings.backends) * len(sizes) * len(settings.dims)
     last = {}  # (backend, dim) -> (n, seconds per iteration) of the largest N measured so far
     index = 0
-    # The harness's own BLAS work (building D, the reference) stays on one thread, so that no
-    # BLAS worker is left spinning on a core while the next backend is timed (host.one_blas_thread).
-    with host.one_blas_thread():
-        try:
-            for dim in settings.dims:
-                for n in sizes:
-                    try:
-                        problem = validate(distance_matrix(target(n, dim)), dim, niter=settings.niter,
-                                           dtype=settings.dtype, seed=settings.seed,
-                                           backend=backends.get(REFERENCE_BACKEND))
-                    except ValueError as exc:  # e.g. too large for memory: skip the case, keep the sweep
-                        for name in settings.backends:
-                            index += 1
-                            sweep.measurements.append(_unbuildable(backends.get(name), n, dim, settings, exc))
-                        continue
-                    reference = _Reference(problem)
+    try:
+        for dim in settings.dims:
+            for n in sizes:
+                try:
+                    problem = validate(distance_matrix(target(n, dim)), dim, niter=settings.niter,
+                                       dtype=settings.dtype, seed=settings.seed,
+                                       backend=backends.get(REFERENCE_BACKEND))
+                except ValueError as exc:  # e.g. too large for memory: skip the case, keep the sweep
                     for name in settings.backends:
                         index += 1
-                        backend = backends.get(name)
-                        if progress:
-                            progress.start(index, total, name, n, dim)
-                        estimate = _extrapolate(last.get((name, dim)), n)
-                        measurement = _guarded(backend, problem, reference, settings, estimate)
-                        if measurement.status == "ok":
-                            last[(name, dim)] = (n, measurement.best_seconds_per_iteration)
-                        elif measurement.probe_seconds is not None:  # the next N extrapolates, not probes
-                            last[(name, dim)] = (n, measurement.probe_seconds)
-                        sweep.measurements.append(measurement)
-                        if progress:
-                            progress.done(measurement)
-        except KeyboardInterrupt:
-            sweep.interrupted = True
+                        sweep.measurements.append(_unbuildable(backends.get(name), n, dim, settings, exc))
+                    continue
+                reference = _Reference(problem)
+                for name in settings.backends:
+                    index += 1
+                    backend = backends.get(name)
+                    if progress:
+                        progress.start(index, total, name, n, dim)
+                    estimate = _extrapolate(last.get((name, dim)), n)
+                    measurement = _guarded(backend, problem, reference, settings, estimate)
+                    if measurement.status == "ok":
+                        last[(name, dim)] = (n, measurement.best_seconds_per_iteration)
+                    elif measurement.probe_seconds is not None:  # the next N extrapolates, not probes
+                        last[(name, dim)] = (n, measurement.probe_seconds)
+                    sweep.measurements.append(measurement)
+                    if progress:
+                        progress.done(measurement)
+    except KeyboardInterrupt:
+        sweep.interrupted = True
     sweep.finished = time.time()
     return sweep
 
