@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <initializer_list>
 #include <new>
+#include <utility>
+#include <vector>
 
 #include "team.hpp"
 
@@ -24,19 +26,20 @@ constexpr std::size_t kHugePage = std::size_t(2) << 20;
 
 bool is_huge(std::size_t bytes) { return bytes >= 2 * kHugePage; }
 
-// Bytes really allocated for `bytes`: whole 64-byte lines, or whole huge pages when large.
-std::size_t allocated_bytes(std::size_t bytes) {
-  const std::size_t align = is_huge(bytes) ? kHugePage : kAlign;
+// Bytes really allocated for `bytes` aligned to `align`: whole multiples of it, or whole huge
+// pages when large.
+std::size_t allocated_bytes(std::size_t bytes, std::size_t align = kAlign) {
+  if (is_huge(bytes)) align = kHugePage;
   return (bytes + align - 1) / align * align;
 }
 
-// An uninitialised buffer of `count` T (64-byte aligned; 2 MiB and huge pages when large),
-// empty when count is 0.
+// An uninitialised buffer of `count` T (aligned to `align` bytes, or to 2 MiB and offered huge
+// pages when large), empty when count is 0.
 template <class T>
-AlignedBuffer<T> aligned_buffer(std::size_t count) {
+AlignedBuffer<T> aligned_buffer(std::size_t count, std::size_t align = kAlign) {
   if (count == 0) return nullptr;
-  const std::size_t bytes = allocated_bytes(count * sizeof(T));
-  void* p = std::aligned_alloc(is_huge(bytes) ? kHugePage : kAlign, bytes);
+  const std::size_t bytes = allocated_bytes(count * sizeof(T), align);
+  void* p = std::aligned_alloc(is_huge(bytes) ? kHugePage : align, bytes);
   if (p == nullptr) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (is_huge(bytes)) madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure just means normal pages
@@ -46,16 +49,16 @@ AlignedBuffer<T> aligned_buffer(std::size_t count) {
 
 // The sizes of the state's buffers for n points in dim dimensions on `threads` threads.
 struct Layout {
-  long blocks, stride, ntiles;
+  long blocks, ntiles, chunk;
   std::size_t d2, x, partials, scratch;  // element counts
 
   Layout(long n, long dim, int threads, std::size_t itemsize)
       : blocks((n + kTile - 1) / kTile),
-        stride(blocks * kTile),
         ntiles(blocks * (blocks + 1) / 2),
+        chunk(block_elements(dim, static_cast<long>(itemsize))),
         d2(static_cast<std::size_t>(ntiles) * kTile * kTile),
-        x(static_cast<std::size_t>(dim) * stride),
-        partials(static_cast<std::size_t>(blocks) * blocks * dim * kTile),
+        x(static_cast<std::size_t>(blocks) * chunk),
+        partials(static_cast<std::size_t>(blocks) * blocks * chunk),
         scratch(static_cast<std::size_t>(threads) * scratch_per_thread(dim, static_cast<long>(itemsize))) {}
 };
 
@@ -131,8 +134,9 @@ std::size_t SimdState<T>::working_bytes(long n, long dim, int threads) {
   std::size_t bytes = 0;
   for (std::size_t count : {l.d2, l.x, l.partials, l.scratch})
     if (count > 0) bytes += allocated_bytes(count * sizeof(T));
-  return bytes + 2 * static_cast<std::size_t>(l.ntiles) * sizeof(int) + threads * sizeof(TileRun) +
-         kStateOverhead;
+  // tiles_ (2 per tile), order_, owners_, deps_ (at most 1 per tile), plans_, progress_ (2 per thread)
+  return bytes + 5 * static_cast<std::size_t>(l.ntiles) * sizeof(int) +
+         threads * (sizeof(ThreadPlan) + 2 * sizeof(Progress)) + kStateOverhead;
 }
 
 template <class T>
@@ -143,26 +147,16 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
   check_team(team);  // before allocating
   const Layout l(n, dim, team, sizeof(T));
   d2_ = aligned_buffer<T>(l.d2);
-  x_ = aligned_buffer<T>(l.x);
-  partials_ = aligned_buffer<T>(l.partials);
-  scratch_ = aligned_buffer<T>(l.scratch);
+  x_ = aligned_buffer<T>(l.x, kPage);
+  partials_ = aligned_buffer<T>(l.partials, kPage);
+  scratch_ = aligned_buffer<T>(l.scratch, kPage);
   tiles_.reset(new int[2 * l.ntiles]);
-  double total = 0;
   for (long a = 0, t = 0; a < l.blocks; ++a)
     for (long b = a; b < l.blocks; ++b, ++t) {
       tiles_[2 * t] = static_cast<int>(a);
       tiles_[2 * t + 1] = static_cast<int>(b);
-      total += tile_work(n, a, b);
     }
-  // Thread k's run starts at the first tile past k/team of the work.
-  runs_.reset(new TileRun[team]);
-  double done = 0;
-  for (long t = 0, k = 0; k < team; ++k) {
-    runs_[k].begin = t;
-    for (; t < l.ntiles && done < total * (k + 1) / team; ++t)
-      done += tile_work(n, tiles_[2 * t], tiles_[2 * t + 1]);
-    runs_[k].end = k + 1 == team ? l.ntiles : t;
-  }
+  plan_steps(n, l.blocks, l.ntiles, team);
   T* d2 = d2_.get();
   const int* tiles = tiles_.get();
   // D^2's pages are first touched here, by the solve's threads. A block row's tiles are
@@ -173,23 +167,79 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
     for (long a = 0; a < l.blocks; ++a)
       for (long i = a * kTile; i < (a + 1) * kTile; ++i) fill_row(d, n, l.blocks, i, d2);
   });
-  job_ = SimdJob<T>{d2, tiles, l.ntiles, runs_.get(), x_.get(), partials_.get(), scratch_.get(), n,
-                    dim, l.blocks, 0, static_cast<T>(4.0 * lr), team, 0};
+  job_ = SimdJob<T>{d2,           tiles,         l.ntiles,       plans_.get(),
+                    order_.get(),  owners_.get(), deps_.get(),    progress_.get(),
+                    progress_.get() + team,       x_.get(),       partials_.get(),
+                    scratch_.get(), n,            dim,            l.blocks,
+                    l.chunk,       0,             static_cast<T>(4.0 * lr),      team,
+                    0};
+}
+
+template <class T>
+void SimdState<T>::plan_steps(long n, long blocks, long ntiles, int team) {
+  // Block a belongs to thread a * team / blocks: runs of consecutive blocks, as even as whole
+  // blocks allow (every block has the same pairs to visit, with all N points).
+  auto owner = [&](long t, int end) { return static_cast<int>(tiles_[2 * t + end] * team / blocks); };
+  // Own tiles first; then each shared tile, in tile order, to the less loaded of its two owners.
+  std::vector<double> load(team, 0.0);
+  for (long t = 0; t < ntiles; ++t)
+    if (owner(t, 0) == owner(t, 1)) load[owner(t, 0)] += tile_work(n, tiles_[2 * t], tiles_[2 * t + 1]);
+  std::vector<std::vector<int>> own(team), shared(team);
+  std::vector<std::pair<int, int>> waits;  // (thread, a thread it waits for before its update)
+  for (long t = 0; t < ntiles; ++t) {
+    const int a = owner(t, 0), b = owner(t, 1);
+    if (a == b) {
+      own[a].push_back(static_cast<int>(t));
+      continue;
+    }
+    const int runner = load[b] < load[a] ? b : a;
+    load[runner] += tile_work(n, tiles_[2 * t], tiles_[2 * t + 1]);
+    shared[runner].push_back(static_cast<int>(t));
+    waits.emplace_back(runner == a ? b : a, runner);
+  }
+  std::sort(waits.begin(), waits.end());
+  waits.erase(std::unique(waits.begin(), waits.end()), waits.end());
+  order_.reset(new int[ntiles]);
+  owners_.reset(new int[ntiles]);
+  deps_.reset(new int[waits.size()]);
+  plans_.reset(new ThreadPlan[team]);
+  progress_.reset(new Progress[2 * team]);
+  long next = 0, dep = 0;
+  for (int k = 0; k < team; ++k) {
+    ThreadPlan& plan = plans_[k];
+    auto take = [&](int t) {
+      const int a = owner(t, 0), b = owner(t, 1);
+      order_[next] = t;
+      owners_[next++] = a == b ? -1 : a == k ? b : a;
+    };
+    plan.first = next;
+    if (!own[k].empty()) take(own[k][0]);
+    for (int t : shared[k]) take(t);
+    plan.signal = next;
+    for (std::size_t i = 1; i < own[k].size(); ++i) take(own[k][i]);
+    plan.end = next;
+    plan.block_begin = (static_cast<long>(k) * blocks + team - 1) / team;  // first a with a * team / blocks == k
+    plan.block_end = (static_cast<long>(k + 1) * blocks + team - 1) / team;
+    plan.deps_first = dep;
+    for (; dep < static_cast<long>(waits.size()) && waits[dep].first == k; ++dep) deps_[dep] = waits[dep].second;
+    plan.deps_end = dep;
+  }
 }
 
 template <class T>
 int SimdState<T>::descend(T* x, long niter) {
-  const long n = job_.n, dim = job_.dim, stride = job_.blocks * kTile;
+  const long n = job_.n, dim = job_.dim, chunk = job_.chunk;
   T* xs = job_.x;
-  for (long k = 0; k < dim; ++k) {
-    for (long i = 0; i < n; ++i) xs[k * stride + i] = x[i * dim + k];
-    std::fill(xs + k * stride + n, xs + (k + 1) * stride, T(0));  // a failed run may leave NaN
-  }
+  auto at = [&](long i, long k) { return (i / kTile) * chunk + k * kTile + i % kTile; };
+  std::fill(xs, xs + job_.blocks * chunk, T(0));  // the padding; a failed run may leave NaN
+  for (long i = 0; i < n; ++i)
+    for (long k = 0; k < dim; ++k) xs[at(i, k)] = x[i * dim + k];
   job_.niter = niter;
   job_.used = 0;
+  for (int k = 0; k < 2 * job_.threads; ++k) progress_[k].steps = 0;
   run_kernel(job_, isa_);
   for (long i = 0; i < n; ++i)
-    for (long k = 0; k < dim; ++k) x[i * dim + k] = xs[k * stride + i];
+    for (long k = 0; k < dim; ++k) x[i * dim + k] = xs[at(i, k)];
   return job_.used;
 }
 

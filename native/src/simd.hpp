@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <memory>
 
+#include "team.hpp"
+
 namespace gradi {
 
 // Block edge in points: a multiple of every vector width (64 bytes = 16 float32 lanes).
@@ -22,38 +24,64 @@ constexpr long kMaxFusedDim = 8;
 // Below this many points one thread beats a team (measured; see native/README.md).
 constexpr long kSimdParallelMinN = 384;
 
+// What different threads store goes to different pages: two threads storing into one page
+// slowed each other down whenever the host placed the two vCPUs on different dies, even with
+// no cache line in common (native/README.md). `elements` of `itemsize` bytes, in whole pages.
+constexpr long kPage = 4096;
+constexpr long paged(long elements, long itemsize) {
+  return (elements * itemsize + kPage - 1) / kPage * kPage / itemsize;
+}
+
 // Per thread scratch: a tile's row and column sums (dim x kTile each), built up here and copied
 // to the partials when the tile is done, then room for dim x L vectors of 64 bytes (L lanes): the
 // row accumulators of L rows waiting to be summed together (or generic dim's row accumulators).
 constexpr long scratch_per_thread(long dim, long itemsize) {
-  return dim * (2 * kTile + (64 / itemsize) * (64 / itemsize));
+  return paged(dim * (2 * kTile + (64 / itemsize) * (64 / itemsize)), itemsize);
 }
 
-// Where each thread's run of tiles starts, and its claim counter (one cache line per thread).
-struct TileRun {
-  alignas(64) long next;  // the next tile to claim (fetch-and-add)
-  long begin, end;        // this thread's run: the tiles [begin, end)
+// The elements of one block's coordinates, or of one tile's row or column sums: dim x kTile, on
+// pages of their own (each is stored by one thread at a time).
+constexpr long block_elements(long dim, long itemsize) { return paged(dim * kTile, itemsize); }
+
+// One thread's share of a step (built in simd.cpp). Each thread owns a run of blocks and steps
+// them; a tile whose blocks have one owner is that owner's, a tile between two owners goes to
+// one of them (it is "shared": it reads the other's positions and writes partials the other
+// steps with). A thread takes its tiles in the order order[first .. end): its first own tile,
+// then its shared tiles (published as done before order[signal]), then its other own tiles, so
+// that the other owners' positions arrive while it works on its own, and its shared partials
+// are ready early. Then it waits for the threads in deps[deps_first .. deps_end) (those with a
+// shared tile on its blocks) and steps blocks [block_begin, block_end).
+struct ThreadPlan {
+  long first, signal, end;
+  long deps_first, deps_end;
+  long block_begin, block_end;
 };
 
 // Everything one call of the kernel needs, as raw pointers into the state's buffers.
-// Coordinates are structure-of-arrays: coordinate k of point i is at x[k * stride + i], with
-// stride = blocks * kTile; the padding (points n .. stride-1) holds zeros.
+// Coordinates are structure-of-arrays by block: coordinate k of point ii of block a is at
+// x[a * chunk + k * kTile + ii]; the padding (points n .. blocks * kTile - 1) holds zeros.
 template <class T>
 struct SimdJob {
   const T* d2;        // the tiles in order (0,0), (0,1), ... (0,B-1), (1,1), ...: kTile x kTile each
   const int* tiles;   // two per tile: its row block a and column block b
   long ntiles;
-  TileRun* runs;      // one per thread: runs of about equal work, in tile order
-  T* x;               // positions (dim x stride), updated in place
-  T* partials;        // blocks x blocks x dim x kTile: row sums of tile (a, b) at [a][b] and
-                      // column sums at [b][a]; block a's gradient is the sum over [a][0..B-1]
+  const ThreadPlan* plans;  // one per thread (see ThreadPlan)
+  const int* order;   // the tiles as the threads take them, thread after thread
+  const int* owners;  // per entry of order: the other owner whose positions it reads, or -1
+  const int* deps;    // the threads each thread waits for before its update
+  Progress* shared_done;  // per thread: steps whose shared tiles it has done (it alone raises it)
+  Progress* stepped;      // per thread: steps it has applied to its blocks (it alone raises it)
+  T* x;               // positions (blocks x chunk), updated in place
+  T* partials;        // blocks x blocks x chunk: row sums of tile (a, b) at [a][b] and column
+                      // sums at [b][a]; block a's gradient is the sum over [a][0..B-1]
   T* scratch;         // per thread scratch_per_thread(dim, sizeof(T)) elements
   long n;
   long dim;
   long blocks;
+  long chunk;         // block_elements(dim, sizeof(T))
   long niter;
   T step;             // 4 * lr: X_i <- X_i - step * sum_j c_ij (X_i - X_j)
-  int threads;        // team size; 1 runs without entering OpenMP
+  int threads;        // team size (the plans are for it); 1 runs without entering OpenMP
   int used;           // out: threads that ran the tiles
 };
 
@@ -100,10 +128,14 @@ class SimdState {
   int team() const { return job_.threads; }
 
  private:
+  // The plans of a team of `team` threads (see ThreadPlan), from the tiles in tiles_.
+  void plan_steps(long n, long blocks, long ntiles, int team);
+
   Isa isa_;
   AlignedBuffer<T> d2_, x_, partials_, scratch_;
-  std::unique_ptr<int[]> tiles_;
-  std::unique_ptr<TileRun[]> runs_;
+  std::unique_ptr<int[]> tiles_, order_, owners_, deps_;
+  std::unique_ptr<ThreadPlan[]> plans_;
+  std::unique_ptr<Progress[]> progress_;
   SimdJob<T> job_;
 };
 

@@ -109,12 +109,11 @@ inline Vec lane_sums(Vec* v) {
 template <class T>
 struct Tile {
   const T* d2;    // this tile's D^2, kTile x kTile row-major
-  const T* xi;    // coordinate k of row ii of block a at xi[k * stride + ii]
-  const T* xj;    // coordinate k of column jj of block b at xj[k * stride + jj]
+  const T* xi;    // coordinate k of row ii of block a at xi[k * kTile + ii]
+  const T* xj;    // coordinate k of column jj of block b at xj[k * kTile + jj]
   T* rows_out;    // dim x kTile: row sums (in the thread's scratch)
   T* cols_out;    // dim x kTile: column sums (in the thread's scratch)
   T* lanes;       // dim x L vectors: the row accumulators of L rows, summed together (scratch)
-  long stride;
   long rows;      // rows below n
   long full;      // columns in whole vectors below n (a multiple of the lane count)
   long width;     // columns computed: full, or full plus one masked vector
@@ -164,7 +163,7 @@ inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][
                         const Bits<T>* mask) {
   V<T> xj[DIM], col[DIM];
   for (int k = 0; k < DIM; ++k) {
-    xj[k] = load<T>(t.xj + k * t.stride + jj);
+    xj[k] = load<T>(t.xj + k * kTile + jj);
     col[k] = load<T>(t.cols_out + k * kTile + jj);
   }
   for (int r = 0; r < R; ++r) {
@@ -204,7 +203,7 @@ inline void rows_fixed(const Tile<T>& t, long ii) {
   V<T> acc[R][DIM];
   for (int r = 0; r < R; ++r)
     for (int k = 0; k < DIM; ++k) {
-      xi[r][k] = splat<T>(t.xi[k * t.stride + ii + r]);
+      xi[r][k] = splat<T>(t.xi[k * kTile + ii + r]);
       acc[r][k] = V<T>{};
     }
   long jj = 0;
@@ -251,12 +250,12 @@ template <class T, bool DIAG, bool MASKED>
 inline void pair_generic(const Tile<T>& t, long dim, long ii, long jj, V<T>* acc) {
   V<T> c = -load<T>(t.d2 + ii * kTile + jj);
   for (long k = 0; k < dim; ++k) {
-    const V<T> d = splat<T>(t.xi[k * t.stride + ii]) - load<T>(t.xj + k * t.stride + jj);
+    const V<T> d = splat<T>(t.xi[k * kTile + ii]) - load<T>(t.xj + k * kTile + jj);
     c = d * d + c;
   }
   if (MASKED) c = keep<T>(c, t.mask);
   for (long k = 0; k < dim; ++k) {
-    const V<T> d = splat<T>(t.xi[k * t.stride + ii]) - load<T>(t.xj + k * t.stride + jj);
+    const V<T> d = splat<T>(t.xi[k * kTile + ii]) - load<T>(t.xj + k * kTile + jj);
     acc[k] = c * d + acc[k];
     if (!DIAG) store<T>(t.cols_out + k * kTile + jj, load<T>(t.cols_out + k * kTile + jj) - c * d);
   }
@@ -286,16 +285,15 @@ void tile_generic(const Tile<T>& t, long dim, V<T>* acc) {
 template <class T, int DIM>
 void run_tile(const SimdJob<T>& job, long index, T* scratch) {
   const long a = job.tiles[2 * index], b = job.tiles[2 * index + 1];
-  const long stride = job.blocks * kTile, dim = job.dim;
+  const long dim = job.dim, chunk = job.chunk;
   const long cols = job.n - b * kTile < kTile ? job.n - b * kTile : kTile;
   const long full = cols / kLanes<T> * kLanes<T>;
   Tile<T> t{job.d2 + index * kTile * kTile,
-            job.x + a * kTile,
-            job.x + b * kTile,
+            job.x + a * chunk,
+            job.x + b * chunk,
             scratch,
             scratch + dim * kTile,
             scratch + 2 * dim * kTile,
-            stride,
             job.n - a * kTile < kTile ? job.n - a * kTile : kTile,
             full,
             full < cols ? full + kLanes<T> : full,
@@ -310,61 +308,62 @@ void run_tile(const SimdJob<T>& job, long index, T* scratch) {
     else tile_generic<T, false>(t, dim, acc);
   }
   if (a == b && DIM > 0) {  // rows and columns of the same points: one partial, their sum
-    add<T>(job.partials + (a * job.blocks + a) * dim * kTile, t.rows_out, t.cols_out, dim * kTile);
+    add<T>(job.partials + (a * job.blocks + a) * chunk, t.rows_out, t.cols_out, dim * kTile);
     return;
   }
-  copy<T>(job.partials + (a * job.blocks + b) * dim * kTile, t.rows_out, dim * kTile);
-  if (a != b) copy<T>(job.partials + (b * job.blocks + a) * dim * kTile, t.cols_out, dim * kTile);
-}
-
-// The tiles of one step, shared out among the team: each thread works through its own run of
-// tiles in order (so it streams D^2 sequentially), then takes what is left of the others' runs
-// (so a thread that falls behind, or is descheduled, is helped). Claims are atomic
-// fetch-and-adds on the run's counter; which thread runs a tile never changes the result. Every
-// thread goes through all job.threads runs, so no tile is left if OpenMP gave a smaller team.
-template <class T, int DIM>
-void run_tiles(const SimdJob<T>& job, int me, T* scratch) {
-  for (int k = 0; k < job.threads; ++k) {
-    TileRun& run = job.runs[(me + k) % job.threads];
-    for (long index = __atomic_fetch_add(&run.next, 1, __ATOMIC_RELAXED); index < run.end;
-         index = __atomic_fetch_add(&run.next, 1, __ATOMIC_RELAXED))
-      run_tile<T, DIM>(job, index, scratch);
-  }
+  copy<T>(job.partials + (a * job.blocks + b) * chunk, t.rows_out, dim * kTile);
+  if (a != b) copy<T>(job.partials + (b * job.blocks + a) * chunk, t.cols_out, dim * kTile);
 }
 
 // x <- x - step * (sum over b = 0, 1, ... of block a's partials) for the points of block a.
 template <class T>
 void update_block(const SimdJob<T>& job, long a) {
-  const long stride = job.blocks * kTile;
   const V<T> step = splat<T>(job.step);
   for (long k = 0; k < job.dim; ++k)
     for (long ii = 0; ii < kTile; ii += kLanes<T>) {
       V<T> g = {};
       for (long b = 0; b < job.blocks; ++b)
-        g += load<T>(job.partials + ((a * job.blocks + b) * job.dim + k) * kTile + ii);
-      T* at = job.x + k * stride + a * kTile + ii;
+        g += load<T>(job.partials + (a * job.blocks + b) * job.chunk + k * kTile + ii);
+      T* at = job.x + a * job.chunk + k * kTile + ii;
       store<T>(at, load<T>(at) - step * g);
     }
 }
 
-// All iterations inside one team: per step, the tiles, a barrier, then the block updates
-// (statically split; the loop's barrier ends the step). The runs' counters are rewound between
-// the two barriers, when no thread claims tiles: thread t rewinds runs t, t + team, ...
+// One step on one thread of the planned team (see ThreadPlan): its tiles, publishing its shared
+// ones, then, once the threads with shared tiles on its blocks have published theirs, its
+// blocks' update. A shared tile first waits for the other owner's positions of this step.
+template <class T, int DIM>
+void planned_step(const SimdJob<T>& job, int me, unsigned step, long spins, T* scratch) {
+  const ThreadPlan& plan = job.plans[me];
+  for (long p = plan.first; p < plan.end; ++p) {
+    if (p == plan.signal) publish(job.shared_done[me], step + 1);
+    if (job.owners[p] >= 0) wait_for(job.stepped[job.owners[p]], step, spins);
+    run_tile<T, DIM>(job, job.order[p], scratch);
+  }
+  if (plan.signal == plan.end) publish(job.shared_done[me], step + 1);
+  for (long k = plan.deps_first; k < plan.deps_end; ++k) wait_for(job.shared_done[job.deps[k]], step + 1, spins);
+  for (long a = plan.block_begin; a < plan.block_end; ++a) update_block<T>(job, a);
+  publish(job.stepped[me], step + 1);
+}
+
+// All iterations inside one team, the threads in step with each other only through the
+// Progress counts of the plan: no barrier. If OpenMP gave a smaller team than planned
+// (OMP_THREAD_LIMIT, OMP_DYNAMIC), its first thread runs every tile and block alone.
 template <class T, int DIM>
 void run_iterations(SimdJob<T>& job) {
   int used = job.niter > 0 ? 1 : 0;
-  for (int k = 0; k < job.threads; ++k) job.runs[k].next = job.runs[k].begin;
   run_team(job.threads, [&] {
     const int me = team_index(), team = team_size();
-    if (me == 0 && job.niter > 0) used = team;
     T* scratch = job.scratch + me * scratch_per_thread(job.dim, sizeof(T));
-    for (long it = 0; it < job.niter; ++it) {
-      run_tiles<T, DIM>(job, me, scratch);
-#pragma omp barrier
-      for (int k = me; k < job.threads; k += team)
-        __atomic_store_n(&job.runs[k].next, job.runs[k].begin, __ATOMIC_RELAXED);
-#pragma omp for schedule(static)
-      for (long a = 0; a < job.blocks; ++a) update_block<T>(job, a);
+    if (team == job.threads) {
+      if (me == 0 && job.niter > 0) used = team;
+      const long spins = wait_spins(team);
+      for (long it = 0; it < job.niter; ++it) planned_step<T, DIM>(job, me, static_cast<unsigned>(it), spins, scratch);
+    } else if (me == 0) {
+      for (long it = 0; it < job.niter; ++it) {
+        for (long index = 0; index < job.ntiles; ++index) run_tile<T, DIM>(job, index, scratch);
+        for (long a = 0; a < job.blocks; ++a) update_block<T>(job, a);
+      }
     }
   });
   job.used = used;

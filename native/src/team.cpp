@@ -1,16 +1,84 @@
-// The fork check of team.hpp: the process that started an OpenMP team owns libgomp's pool.
+// The fork check of team.hpp (the process that started an OpenMP team owns libgomp's pool) and
+// the progress counts its threads wait on.
 #include "team.hpp"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <climits>
+#include <cstdint>
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 namespace gradi {
 namespace {
 
 std::atomic<long> g_pool_owner{0};  // pid of the process that started a team, 0 before any
 
+bool reached(const Progress& p, unsigned steps) {
+  return static_cast<int>(p.steps.load(std::memory_order_acquire) - steps) >= 0;
+}
+
+inline void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Sleep while *word == seen (Linux futex), or just give up the core elsewhere.
+void sleep_while(std::atomic<unsigned>& word, unsigned seen) {
+#ifdef __linux__
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+#else
+  (void)word, (void)seen;
+  sched_yield();
+#endif
+}
+
+void wake_all(std::atomic<unsigned>& word) {
+#ifdef __linux__
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+#else
+  (void)word;
+#endif
+}
+
 }  // namespace
+
+// The count is stored before sleepers is read, and a waiter counts itself in sleepers before it
+// reads the count (both sequentially consistent): either the publisher sees the sleeper and
+// wakes it, or the sleeper sees the new count (or the futex refuses to sleep on a changed word).
+void publish(Progress& p, unsigned steps) {
+  p.steps.store(steps);
+  if (p.sleepers.load() > 0) wake_all(p.steps);
+}
+
+void wait_for(Progress& p, unsigned steps, long spins) {
+  for (long k = 0; k < spins; ++k) {
+    if (reached(p, steps)) return;
+    pause();
+  }
+  while (true) {
+    p.sleepers.fetch_add(1);
+    const unsigned now = p.steps.load();
+    if (static_cast<int>(now - steps) < 0) sleep_while(p.steps, now);
+    p.sleepers.fetch_sub(1);
+    if (reached(p, steps)) return;
+  }
+}
+
+long wait_spins(int threads) {
+#ifdef _OPENMP
+  const int cores = omp_get_num_procs();
+#else
+  const int cores = 1;
+#endif
+  return threads <= cores ? 4096 : 16;
+}
 
 void check_team(int threads) {
   if (threads <= 1) return;

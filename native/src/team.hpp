@@ -8,6 +8,7 @@
 // threads=1 keeps working in such a child.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <stdexcept>
 
@@ -63,6 +64,26 @@ static inline int team_size() {
   return 1;
 #endif
 }
+
+// A count of steps that one thread raises and other threads of its team wait for, alone on its
+// cache line. Counts compare modulo 2^32, so they may wrap (threads are never 2^31 steps apart).
+struct alignas(64) Progress {
+  std::atomic<unsigned> steps{0};
+  std::atomic<int> sleepers{0};  // waiters asleep in the kernel, or about to be
+};
+
+// Raise p to `steps`: everything the calling thread wrote before is visible to a thread that
+// sees the new count. Wakes the threads asleep on p, if any (a system call only then).
+void publish(Progress& p, unsigned steps);
+
+// Wait until p reaches `steps`: poll `spins` times (with a pause), then sleep until woken, so
+// that a partner descheduled by other work gets the core.
+void wait_for(Progress& p, unsigned steps, long spins);
+
+// Polls before a wait sleeps, for a team of `threads`: a few thousand when every thread has a
+// core of its own (a partner is microseconds away), a few when the cores are oversubscribed (the
+// partner may need this core).
+long wait_spins(int threads);
 
 // Run body() on every thread of a team of `threads` (after claim_team, which may throw), or once
 // on the calling thread when threads == 1. Worksharing loops inside body (`omp for`) split
