@@ -20,7 +20,7 @@ from std.sys import simd_width_of
 
 from buffers import ArrayInfo, HeldBuffers, check_finite, check_int, type_error, value_error
 from seed_kernel import seed_descend
-from simd_kernel import ALIGN, Layout, simd_descend, simd_prepare
+from simd_kernel import PAGE, Layout, simd_descend, simd_prepare
 
 comptime MAX_THREADS = 1024  # as gradi.backends.base.MAX_THREADS
 comptime MAX_NITER = 1 << 40  # as gradi.backends.base.MAX_NITER
@@ -46,9 +46,9 @@ def check_pair(x: ArrayInfo, d: ArrayInfo) raises:
     x.require_apart(d)
 
 
-# A workspace starts (at its first 64-byte boundary) with a header of three cache lines: what
-# it was prepared for (magic, N, dim, threads) and a busy flag, then the kernel's two task
-# counters, one per line; the Layout follows. `simd` refuses a workspace prepared for another
+# A workspace starts with a header of three cache lines: what it was prepared for (magic, N, dim,
+# threads) and a busy flag, then the kernel's two task counters, one per line; the Layout
+# follows, on the workspace's first page boundary past the header. `simd` refuses a workspace prepared for another
 # problem, and one that another call is using (its coordinates, partial sums and counters are
 # scratch of one call at a time). The flag is read and written with the GIL held, which orders
 # every call.
@@ -60,13 +60,13 @@ comptime MAGIC = 0x3130577964617267  # "gradiW01"
 
 
 def aligned_offset(info: ArrayInfo) -> Int:
-    """Bytes from the workspace's start to its first 64-byte boundary."""
-    return (ALIGN - info.address % ALIGN) % ALIGN
+    """Bytes from the workspace's start to its header: HEADER bytes before a page boundary."""
+    return (PAGE - (info.address + HEADER) % PAGE) % PAGE
 
 
 def workspace_elements(layout: Layout, itemsize: Int) -> Int:
     """Elements of a workspace for `layout`: the Layout, the header, the slack that aligns it."""
-    return layout.total() + (HEADER + ALIGN) // itemsize
+    return layout.total() + (HEADER + PAGE) // itemsize
 
 
 def checked_workspace(info: ArrayInfo, layout: Layout) raises -> Int:

@@ -29,36 +29,42 @@ comptime TILE = 256
 # How far ahead (in tile rows, 32 KB of float32) the tile loop asks for D^2: the stream of D^2
 # from L3 or memory then keeps up with the arithmetic (measured, see mojo/README.md).
 comptime PREFETCH_ROWS = 32
-# Every part of the workspace starts on a 64-byte boundary (a whole AVX-512 vector, a cache line).
-comptime ALIGN = 64
+# The workspace's Layout starts on a page (PAGE bytes), and so does every part of it: what
+# different workers store never shares a page: two workers storing into one page (the partial
+# sums of two tiles side by side) slowed each other down whenever the host placed the two vCPUs
+# on different dies (native/README.md, "Pages of their own").
+comptime PAGE = 4096
+# Elements that fill whole pages for 4- and 8-byte elements alike.
+comptime PAGE_ELEMENTS = 1024
 
 
 @fieldwise_init
 struct Layout(Copyable):
     """The workspace of one problem (N points in dim dimensions, up to `threads` workers), in
-    elements from its 64-byte-aligned start: D^2 tiles, SoA coordinates, per-tile partial sums,
-    and for dim > 4 one TILE x TILE buffer per worker. Every part is a multiple of TILE
-    elements, so every part stays aligned."""
+    elements from its page-aligned start: D^2 tiles, the coordinates block by block (a block's dim
+    rows of TILE coordinates in one chunk), per-tile partial sums (a chunk each), and for dim > 4
+    one TILE x TILE buffer per worker. Every part is a whole number of pages."""
     var n: Int
     var dim: Int
     var threads: Int
     var blocks: Int
-    var stride: Int
+    var chunk: Int
     var tiles: Int
 
     @staticmethod
     def of(n: Int, dim: Int, threads: Int) -> Layout:
         var blocks = (n + TILE - 1) // TILE
-        return Layout(n, dim, threads, blocks, blocks * TILE, blocks * (blocks + 1) // 2)
+        var chunk = (dim * TILE + PAGE_ELEMENTS - 1) // PAGE_ELEMENTS * PAGE_ELEMENTS
+        return Layout(n, dim, threads, blocks, chunk, blocks * (blocks + 1) // 2)
 
     def xs(self) -> Int:
         return self.tiles * TILE * TILE
 
     def partials(self) -> Int:
-        return self.xs() + self.dim * self.stride
+        return self.xs() + self.blocks * self.chunk
 
     def scratch(self) -> Int:
-        return self.partials() + self.blocks * self.blocks * self.dim * TILE
+        return self.partials() + self.blocks * self.blocks * self.chunk
 
     def total(self) -> Int:
         return self.scratch() + (self.threads * TILE * TILE if self.dim > 4 else 0)
@@ -67,8 +73,8 @@ struct Layout(Copyable):
         """total() in floating point, to refuse sizes whose element count would overflow Int."""
         var blocks = Float64(self.blocks)
         var tile = Float64(TILE)
-        var dim = Float64(self.dim)
-        return (blocks * (blocks + 1) / 2 * tile * tile + dim * blocks * tile + blocks * blocks * dim * tile
+        var chunk = Float64(self.chunk)
+        return (blocks * (blocks + 1) / 2 * tile * tile + blocks * chunk + blocks * blocks * chunk
                 + Float64(self.threads) * tile * tile)
 
 
@@ -102,17 +108,18 @@ def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
 
 @always_inline
 def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool](
-    xs: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]],
-    stride: Int, i0: Int, j0: Int, ii: Int, width: Int, last: Int, mask: SIMD[dt, simd_width_of[dt]()],
+    xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
+    cols_out: Ptr[Scalar[dt]], ii: Int, width: Int, last: Int, mask: SIMD[dt, simd_width_of[dt]()],
 ):
     """Rows ii..ii+R-1 of tile (i0, j0): their row sums into rows_out and, unless diagonal, their
     terms subtracted from the column sums in cols_out, row after row (the same order for any R).
-    R rows share each load of x_j and of the column sums."""
+    xi0 and xj0 are the coordinate chunks of the tile's row and column blocks. R rows share each
+    load of x_j and of the column sums."""
     comptime W = simd_width_of[dt]()
     var xi = Array[SIMD[dt, W], R * DIM](fill=0)
     comptime for r in range(R):
         comptime for k in range(DIM):
-            xi[r * DIM + k] = SIMD[dt, W](xs.unsafe_load(k * stride + i0 + ii + r))
+            xi[r * DIM + k] = SIMD[dt, W](xi0.unsafe_load(k * TILE + ii + r))
     var acc = Array[SIMD[dt, W], R * DIM](fill=0)
     for jj in range(0, width, W):
         comptime for r in range(R):
@@ -120,7 +127,7 @@ def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool](
                 d2.unsafe_offset((ii + r + PREFETCH_ROWS) * TILE + jj))
         var xj = Array[SIMD[dt, W], DIM](fill=0)
         comptime for k in range(DIM):
-            xj[k] = xs.unsafe_load[width=W](k * stride + j0 + jj)
+            xj[k] = xj0.unsafe_load[width=W](k * TILE + jj)
         var col = Array[SIMD[dt, W], DIM](fill=0)
         comptime if not diagonal:
             comptime for k in range(DIM):
@@ -147,8 +154,8 @@ def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool](
 
 
 def tile_fixed[dt: DType, DIM: Int, diagonal: Bool](
-    xs: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]],
-    n: Int, stride: Int, i0: Int, j0: Int,
+    xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
+    cols_out: Ptr[Scalar[dt]], n: Int, i0: Int, j0: Int,
 ):
     """Tile (i0, j0), compile-time dim: row sums into rows_out; unless diagonal, minus the
     column sums into cols_out (both DIM x TILE, coordinate-major). Two rows at a time."""
@@ -161,17 +168,17 @@ def tile_fixed[dt: DType, DIM: Int, diagonal: Bool](
         for idx in range(DIM * TILE):
             cols_out.unsafe_store(idx, 0)
     for ii in range(0, rows - 1, 2):
-        rows_pass[dt, DIM, 2, diagonal](xs, d2, rows_out, cols_out, stride, i0, j0, ii, width, last, mask)
+        rows_pass[dt, DIM, 2, diagonal](xi0, xj0, d2, rows_out, cols_out, ii, width, last, mask)
     if rows % 2 == 1:
-        rows_pass[dt, DIM, 1, diagonal](xs, d2, rows_out, cols_out, stride, i0, j0, rows - 1, width, last, mask)
+        rows_pass[dt, DIM, 1, diagonal](xi0, xj0, d2, rows_out, cols_out, rows - 1, width, last, mask)
     for ii in range(rows, TILE):
         comptime for k in range(DIM):
             rows_out.unsafe_store(k * TILE + ii, 0)
 
 
 def tile_generic[diagonal: Bool, dt: DType](
-    xs: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]],
-    c: Ptr[Scalar[dt]], n: Int, dim: Int, stride: Int, i0: Int, j0: Int,
+    xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
+    cols_out: Ptr[Scalar[dt]], c: Ptr[Scalar[dt]], n: Int, dim: Int, i0: Int, j0: Int,
 ):
     """Tile (i0, j0), any dim: c_ij into a TILE x TILE buffer first, then one pass per coordinate."""
     comptime W = simd_width_of[dt]()
@@ -184,9 +191,9 @@ def tile_generic[diagonal: Bool, dt: DType](
             c.unsafe_store[width=W](ii * TILE + jj, -d2.unsafe_load[width=W](ii * TILE + jj))
     for k in range(dim):
         for ii in range(rows):
-            var xik = SIMD[dt, W](xs.unsafe_load(k * stride + i0 + ii))
+            var xik = SIMD[dt, W](xi0.unsafe_load(k * TILE + ii))
             for jj in range(0, width, W):
-                var diff = xik - xs.unsafe_load[width=W](k * stride + j0 + jj)
+                var diff = xik - xj0.unsafe_load[width=W](k * TILE + jj)
                 c.unsafe_store[width=W](ii * TILE + jj, diff.fma(diff, c.unsafe_load[width=W](ii * TILE + jj)))
     for ii in range(rows):
         c.unsafe_store[width=W](ii * TILE + last, c.unsafe_load[width=W](ii * TILE + last) * mask)
@@ -195,10 +202,10 @@ def tile_generic[diagonal: Bool, dt: DType](
             for jj in range(TILE):
                 cols_out.unsafe_store(k * TILE + jj, 0)
         for ii in range(rows):
-            var xik = SIMD[dt, W](xs.unsafe_load(k * stride + i0 + ii))
+            var xik = SIMD[dt, W](xi0.unsafe_load(k * TILE + ii))
             var acc = SIMD[dt, W](0)
             for jj in range(0, width, W):
-                var term = c.unsafe_load[width=W](ii * TILE + jj) * (xik - xs.unsafe_load[width=W](k * stride + j0 + jj))
+                var term = c.unsafe_load[width=W](ii * TILE + jj) * (xik - xj0.unsafe_load[width=W](k * TILE + jj))
                 acc += term
                 comptime if not diagonal:
                     cols_out.unsafe_store[width=W](k * TILE + jj, cols_out.unsafe_load[width=W](k * TILE + jj) - term)
@@ -208,24 +215,24 @@ def tile_generic[diagonal: Bool, dt: DType](
 
 
 def tile_task[diagonal: Bool, dt: DType](
-    xs: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]],
-    c: Ptr[Scalar[dt]], n: Int, dim: Int, stride: Int, i0: Int, j0: Int,
+    xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
+    cols_out: Ptr[Scalar[dt]], c: Ptr[Scalar[dt]], n: Int, dim: Int, i0: Int, j0: Int,
 ):
     """Dispatch the runtime dim to a compile-time specialisation (1-4) or the generic tile."""
     if dim == 1:
-        tile_fixed[dt, 1, diagonal](xs, d2, rows_out, cols_out, n, stride, i0, j0)
+        tile_fixed[dt, 1, diagonal](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
     elif dim == 2:
-        tile_fixed[dt, 2, diagonal](xs, d2, rows_out, cols_out, n, stride, i0, j0)
+        tile_fixed[dt, 2, diagonal](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
     elif dim == 3:
-        tile_fixed[dt, 3, diagonal](xs, d2, rows_out, cols_out, n, stride, i0, j0)
+        tile_fixed[dt, 3, diagonal](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
     elif dim == 4:
-        tile_fixed[dt, 4, diagonal](xs, d2, rows_out, cols_out, n, stride, i0, j0)
+        tile_fixed[dt, 4, diagonal](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
     else:
-        tile_generic[diagonal, dt](xs, d2, rows_out, cols_out, c, n, dim, stride, i0, j0)
+        tile_generic[diagonal, dt](xi0, xj0, d2, rows_out, cols_out, c, n, dim, i0, j0)
 
 
 def update_block[dt: DType](
-    xs: Ptr[Scalar[dt]], partials: Ptr[Scalar[dt]], blocks: Int, dim: Int, stride: Int,
+    xs: Ptr[Scalar[dt]], partials: Ptr[Scalar[dt]], blocks: Int, dim: Int, chunk: Int,
     lr: Scalar[dt], a: Int,
 ):
     """x <- x - lr * 4 * (partials of block a summed over b = 0, 1, ... in that order)."""
@@ -234,8 +241,8 @@ def update_block[dt: DType](
         for ii in range(0, TILE, W):
             var g = SIMD[dt, W](0)
             for b in range(blocks):
-                g += partials.unsafe_load[width=W](((a * blocks + b) * dim + k) * TILE + ii)
-            var at = k * stride + a * TILE + ii
+                g += partials.unsafe_load[width=W]((a * blocks + b) * chunk + k * TILE + ii)
+            var at = a * chunk + k * TILE + ii
             xs.unsafe_store[width=W](at, xs.unsafe_load[width=W](at) - lr * 4 * g)
 
 
@@ -275,18 +282,18 @@ def simd_descend[dt: DType](
     var n = layout.n
     var dim = layout.dim
     var blocks = layout.blocks
-    var stride = layout.stride
+    var chunk = layout.chunk
     var tiles = layout.tiles
     var d2 = ws
     var xs = ws.unsafe_offset(layout.xs())
     var partials = ws.unsafe_offset(layout.partials())
     var cbuf = ws.unsafe_offset(layout.scratch())
-    # Padding (points n..stride-1) holds zeros: finite, and masked out of every sum.
-    for k in range(dim):
-        for i in range(n):
-            xs.unsafe_store(k * stride + i, x.unsafe_load(i * dim + k))
-        for i in range(n, stride):
-            xs.unsafe_store(k * stride + i, 0)
+    # Padding (points n..blocks*TILE-1) holds zeros: finite, and masked out of every sum.
+    for idx in range(blocks * chunk):
+        xs.unsafe_store(idx, 0)
+    for i in range(n):
+        for k in range(dim):
+            xs.unsafe_store((i // TILE) * chunk + k * TILE + i % TILE, x.unsafe_load(i * dim + k))
 
     # Tasks are numbered in order: per step, one per tile then one update per block. Workers
     # take numbers from a shared counter; a task waits until every task of the previous phase
@@ -298,7 +305,7 @@ def simd_descend[dt: DType](
     var per_step = tiles + blocks
     var tasks = niter * per_step
 
-    def worker(w: Int) {imm xs, imm d2, imm partials, imm cbuf, imm n, imm dim, imm stride, imm lr, imm blocks, imm tiles, imm per_step, imm tasks, imm claimed, imm done}:
+    def worker(w: Int) {imm xs, imm d2, imm partials, imm cbuf, imm n, imm dim, imm chunk, imm lr, imm blocks, imm tiles, imm per_step, imm tasks, imm claimed, imm done}:
         var c = cbuf.unsafe_offset(w * TILE * TILE)
         while True:
             var k = Int(Atomic[Int64].fetch_add(claimed, 1))
@@ -310,15 +317,17 @@ def simd_descend[dt: DType](
                 wait_until(done, step * per_step)
                 var bi, bj = tile_position(r, blocks)
                 var tile = d2.unsafe_offset(r * TILE * TILE)
-                var rows_out = partials.unsafe_offset((bi * blocks + bj) * dim * TILE)
-                var cols_out = partials.unsafe_offset((bj * blocks + bi) * dim * TILE)
+                var rows_out = partials.unsafe_offset((bi * blocks + bj) * chunk)
+                var cols_out = partials.unsafe_offset((bj * blocks + bi) * chunk)
+                var xi0 = xs.unsafe_offset(bi * chunk)
+                var xj0 = xs.unsafe_offset(bj * chunk)
                 if bi == bj:
-                    tile_task[True, dt](xs, tile, rows_out, cols_out, c, n, dim, stride, bi * TILE, bj * TILE)
+                    tile_task[True, dt](xi0, xj0, tile, rows_out, cols_out, c, n, dim, bi * TILE, bj * TILE)
                 else:
-                    tile_task[False, dt](xs, tile, rows_out, cols_out, c, n, dim, stride, bi * TILE, bj * TILE)
+                    tile_task[False, dt](xi0, xj0, tile, rows_out, cols_out, c, n, dim, bi * TILE, bj * TILE)
             else:
                 wait_until(done, step * per_step + tiles)
-                update_block[dt](xs, partials, blocks, dim, stride, lr, r - tiles)
+                update_block[dt](xs, partials, blocks, dim, chunk, lr, r - tiles)
             _ = Atomic[Int64].fetch_add(done, 1)
 
     if threads == 1:
@@ -328,4 +337,4 @@ def simd_descend[dt: DType](
 
     for i in range(n):
         for k in range(dim):
-            x.unsafe_store(i * dim + k, xs.unsafe_load(k * stride + i))
+            x.unsafe_store(i * dim + k, xs.unsafe_load((i // TILE) * chunk + k * TILE + i % TILE))

@@ -27,9 +27,12 @@ TILE = 256  # the tuned kernel's tile edge (Layout in mojo/simd_kernel.mojo), fo
 SERIAL_BELOW = TILE + 1
 PARALLEL_MIN_WORK = 5_000_000
 
-# Bytes a workspace has beyond its Layout: 64 of slack to start on a 64-byte boundary and a
-# 192-byte header (what it was prepared for, the task counters; mojo/gradi_mojo.mojo).
-WORKSPACE_OVERHEAD = 256
+# Bytes a workspace has beyond its Layout: a 192-byte header (what it was prepared for, the task
+# counters) and up to a page of slack, so that the Layout starts on a page (mojo/gradi_mojo.mojo).
+WORKSPACE_OVERHEAD = 192 + 4096
+# The Layout's chunks (a block's coordinates, a tile's partial sums: dim x TILE) round up to
+# this many elements, whole pages for 4- and 8-byte elements (PAGE_ELEMENTS in the kernel).
+PAGE_ELEMENTS = 1024
 
 # Kernel + binding + wrapper, as the C++ backends count theirs; the build logic
 # (mojo_build.py, like native/CMakeLists.txt) is not implementation.
@@ -143,14 +146,14 @@ class MojoSimd(_MojoBackend):
         return X
 
     def working_bytes(self, n, dim, itemsize, threads):
-        # The workspace (Layout in mojo/simd_kernel.mojo): packed upper-triangle D^2 tiles, SoA
-        # coordinates, per-tile partial sums, for dim > 4 one tile-sized buffer per worker, plus
-        # its header and alignment slack.
+        # The workspace (Layout in mojo/simd_kernel.mojo): packed upper-triangle D^2 tiles, the
+        # coordinates (a chunk per block), per-tile partial sums (a chunk each), for dim > 4 one
+        # tile-sized buffer per worker, plus its header and alignment slack.
         blocks = -(-n // TILE)
         tiles = blocks * (blocks + 1) // 2
+        chunk = -(-dim * TILE // PAGE_ELEMENTS) * PAGE_ELEMENTS
         workers = threads if dim > 4 else 0
-        elements = (tiles * TILE * TILE + dim * blocks * TILE + blocks * blocks * dim * TILE
-                    + workers * TILE * TILE)
+        elements = tiles * TILE * TILE + blocks * chunk + blocks * blocks * chunk + workers * TILE * TILE
         return elements * itemsize + WORKSPACE_OVERHEAD
 
 
