@@ -275,6 +275,24 @@ def test_the_sweep_keeps_blas_on_one_thread(monkeypatch):
     assert blas_threads and set(blas_threads) == {1}
 
 
+def test_parallel_rows_record_the_round_trip_just_around_their_repeats(monkeypatch):
+    events = []
+
+    def spy(X, D, lr, niter):
+        events.append("run")
+        return numpy_steps(X, D, lr, niter)
+    register(monkeypatch, "spy", spy)
+    monkeypatch.setattr(gradi.backends.BACKENDS["spy"], "parallel", True)
+    trips = iter([1e-7, 4e-7])
+    monkeypatch.setattr(probes, "round_trip_now", lambda: events.append("trip") or next(trips))
+    outcome = sweep.run_sweep(sweep.Settings(backends=("python", "spy"), sizes=(7,), dims=(3,), niter=4,
+                                             repeats=2, threads=2))
+    serial_row, spy_row = report.rows(outcome)
+    assert serial_row["threads"] == 1 and serial_row["round_trip_ns"] is None
+    assert spy_row["threads"] == 2 and spy_row["round_trip_ns"] == pytest.approx([100, 400])
+    assert events[-4:] == ["trip", "run", "run", "trip"]
+
+
 def test_source_lines_skip_blanks_comments_and_docstrings(tmp_path):
     python = tmp_path / "k.py"
     python.write_text('"""Module doc."""\n\n# comment\ndef f(x):\n    """Doc\n    more."""\n'

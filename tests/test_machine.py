@@ -39,6 +39,14 @@ def test_the_measurement_is_plausible():
     assert hardware.read_bytes >= min(probes.MIN_READ_BYTES, host.available_memory() // 4)
     if hardware.cores > 1:
         assert 1e-9 < hardware.round_trip_seconds < 0.1
+        assert 1e-9 < probes.round_trip_now() < 0.1
+
+
+def test_no_round_trip_where_two_threads_cannot_run():
+    script = "from gradi.bench import probes; print(probes.round_trip_now())"
+    done = subprocess.run([sys.executable, "-P", "-c", script], env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "None"
 
 
 def test_the_handoff_probe_needs_a_team_of_two():

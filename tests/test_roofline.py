@@ -113,7 +113,12 @@ def test_the_machine_text_names_every_isa_and_both_schemes():
 
 
 def test_the_report_names_the_core_to_core_round_trip(monkeypatch):
+    serial, parallel = {"round_trip_ns": None}, {"round_trip_ns": [52.4, 361.0]}
     monkeypatch.setattr(probes, "measured", lambda: (replace(hardware(), round_trip_seconds=3.5e-7), None))
-    assert report._round_trip_note() == "; core-to-core round trip 350 ns (parallel figures fall as it grows)"
+    assert report._round_trip_note([serial]) == ("; core-to-core round trip 350 ns with the ceilings "
+                                                 "(parallel figures fall as it grows)")
+    assert report._round_trip_note([serial, parallel]) == (
+        "; core-to-core round trip 350 ns with the ceilings, 52-361 ns around the parallel rows "
+        "(each row's in bench.json) (parallel figures fall as it grows)")
     monkeypatch.setattr(probes, "measured", lambda: (hardware(cores=1), None))
-    assert report._round_trip_note() == ""
+    assert report._round_trip_note([serial]) == ""

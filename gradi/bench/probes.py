@@ -23,6 +23,7 @@ RUN_SECONDS = 0.002  # one timed run: short enough to fit in a time slice on a b
 READ_PASSES = 8
 MIN_READ_BYTES = 256 << 20
 CACHE_MULTIPLE = 8  # the read buffer is at least this many times the last-level cache
+ROUND_TRIP_ROUNDS = 2000  # round trips per run of round_trip_now (0.1-1 ms)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,21 @@ def measured():
         return measure(), None
     except (ImportError, OSError, MemoryError) as exc:
         return None, f"cannot measure the ceilings: {exc}".splitlines()[0]
+
+
+def round_trip_now(rounds=ROUND_TRIP_ROUNDS):
+    """The core-to-core round trip right now, in seconds (the median of 5 short runs, about a
+    millisecond): what a parallel figure taken at this moment paid between its threads. None
+    where two threads cannot run (one usable core, no OpenMP, no C++ extension, a forked child)."""
+    if host.usable_cores() < 2:
+        return None
+    try:
+        native = importlib.import_module("gradi._native")
+        if not native.has_openmp():
+            return None
+        return sorted(native.probe_handoff(rounds) / rounds for _ in range(5))[2]
+    except (ImportError, RuntimeError):
+        return None
 
 
 def _best_rate(run, work):

@@ -57,6 +57,8 @@ def rows(sweep):
             "prepare_seconds": m.prepare_seconds, "check_iterations": m.check_iterations,
             "check_error": m.check_error, "check_tolerance": m.check_tolerance,
             "source_lines": lines_of[m.sources],
+            "round_trip_ns": None if m.round_trip_seconds is None
+            else [None if value is None else value * 1e9 for value in m.round_trip_seconds],
         }
         if m.status == "ok":
             row.update(_timings(m, ok))
@@ -142,18 +144,25 @@ def _ceiling_note(table):
             f"{'s' if cores > 1 else ''} ({'; '.join(parts)} pair-updates/s; a backend visiting each "
             f"unordered pair once can reach 4/3 of it)"
             + (f"; tuned backends' ISA: {', '.join(f'{name} {isa}' for name, isa in tuned)}" if tuned else "")
-            + _round_trip_note()
+            + _round_trip_note(table)
             + "; see gradi machine")
 
 
-def _round_trip_note():
-    """The core-to-core round trip measured with the ceilings: parallel figures fall as it grows
-    (a VM's vCPUs may sit on one die or on two, and the host can move them)."""
+def _round_trip_note(table):
+    """The core-to-core round trip measured with the ceilings and around the parallel rows:
+    parallel figures fall as it grows (a VM's vCPUs may sit on one die or on two, and the host
+    can move them)."""
     hardware = probes.measured()[0]
-    if hardware is None or not hardware.round_trip_seconds:
+    around = [value for row in table for value in row["round_trip_ns"] or () if value is not None]
+    parts = []
+    if hardware is not None and hardware.round_trip_seconds:
+        parts.append(f"{hardware.round_trip_seconds * 1e9:.0f} ns with the ceilings")
+    if around:
+        parts.append(f"{min(around):.0f}-{max(around):.0f} ns around the parallel rows (each row's "
+                     f"in bench.json)")
+    if not parts:
         return ""
-    return (f"; core-to-core round trip {hardware.round_trip_seconds * 1e9:.0f} ns "
-            f"(parallel figures fall as it grows)")
+    return f"; core-to-core round trip {', '.join(parts)} (parallel figures fall as it grows)"
 
 
 def headlines(table):
@@ -213,10 +222,12 @@ def write_json(path, sweep, table, machine, command, ceilings):
     niter), seconds_per_iteration, speedup_vs_python / _numpy_loops / _numpy (baseline seconds /
     these seconds, same case), pair_updates_per_second, gflops, prepare_seconds (first
     compile/warm-up), check_iterations, check_error and check_tolerance (relative to the largest
-    distance), source_lines, and from the roofline: isa (the ceiling's instruction set: the one a
-    tuned backend ran, else the widest), ceiling_cores, compute_ceiling and symmetric_ceiling
-    (full-pair and symmetric compute ceilings), memory_ceiling (full scheme, D^2 from memory),
-    fraction_of_ceiling and fraction_of_symmetric_ceiling. Unmeasured or unknown values are null.
+    distance), source_lines, round_trip_ns (the core-to-core round trip just before and just
+    after the timed repeats, for rows on more than one thread), and from the roofline: isa (the
+    ceiling's instruction set: the one a tuned backend ran, else the widest), ceiling_cores,
+    compute_ceiling and symmetric_ceiling (full-pair and symmetric compute ceilings),
+    memory_ceiling (full scheme, D^2 from memory), fraction_of_ceiling and
+    fraction_of_symmetric_ceiling. Unmeasured or unknown values are null.
     """
     document = {
         "format": "gradi-bench/1",

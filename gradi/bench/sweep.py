@@ -23,6 +23,9 @@ every backend gets the same D, X0, lr and dtype. For each backend of a case:
    The cost per iteration that decides it is the best of the check run and up to ``PROBES`` - 1
    more runs as long (together at most about ``budget``): one stalled run (a thread team's first
    start, a busy machine) no longer cuts the iterations of a backend that is really fast.
+   With more than one thread, the core-to-core round trip is measured just before and just
+   after the repeats (``probes.round_trip_now``): on a VM whose host moves the vCPUs between
+   dies it tells which placement a parallel figure was taken in.
 
 When the first N of a sweep has no smaller N to extrapolate from, probes give the estimate; a
 backend they found over budget is extrapolated from that at the next N, never probed again
@@ -42,6 +45,7 @@ from .. import backends, host, shapes
 from ..problem import distance_matrix
 from ..testing import RELATIVE_TOLERANCE, max_relative_error, reference_descend
 from ..validation import validate
+from . import probes
 
 CHECK_ITERATIONS = 20
 EXTRAPOLATION_MARGIN = 4.0
@@ -92,6 +96,7 @@ class Measurement:
     check_error: float | None = None
     check_tolerance: float | None = None
     probe_seconds: float | None = None  # one iteration, when the probes found it over budget
+    round_trip_seconds: tuple | None = None  # core-to-core, before and after the repeats (threads > 1)
 
     @property
     def scaled(self):
@@ -229,12 +234,15 @@ def _timed(runner, result, reference, settings, estimate):
     result.iterations_run = affordable_iterations(per_iteration, settings.budget, settings.niter)
     if result.iterations_run != check:  # warm up: a fresh executable's first call, caches
         runner.run(result.iterations_run)
+    before = probes.round_trip_now() if result.threads > 1 else None
     for _ in range(settings.repeats):
         X, seconds = runner.run(result.iterations_run)
         if not np.all(np.isfinite(X)):
             return _finish(result, "excluded", f"positions became non-finite within "
                                                f"{result.iterations_run} iterations")
         result.repeat_seconds.append(seconds)
+    if before is not None:
+        result.round_trip_seconds = (before, probes.round_trip_now())
     return result
 
 
