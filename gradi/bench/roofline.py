@@ -151,7 +151,7 @@ def describe(hardware, cores):
     lines.append(f"memory read    {reads} (streaming {hardware.read_bytes / 2**20:g} MiB)")
     if hardware.round_trip_seconds:
         lines.append(f"core to core   {hardware.round_trip_seconds * 1e9:.0f} ns for a cache line to go to "
-                     "another core and back (what each barrier of a parallel step pays)")
+                     "another core and back (paid each time threads hand data to each other)")
     lines.append(f"measured in    {hardware.seconds:.1f} s"
                  + (f", load average {load[0]:.1f} on {hardware.cores} cores" if load else ""))
     lines += ["", f"pair-update ceilings on {cores} core{'s' if cores > 1 else ''} (pair-updates/s; "
