@@ -91,11 +91,8 @@ def measure():
     bandwidth = {count: read_bytes / min(native.probe_read(read_bytes, count, READ_PASSES))
                  for count in threads}
     round_trip = None
-    if cores > 1 and native.has_openmp():
-        try:
-            round_trip = 1 / _best_rate(lambda rounds: (rounds, native.probe_handoff(rounds)), 1 << 4)
-        except RuntimeError:  # no team of two here (a forked child, OMP_THREAD_LIMIT=1)
-            pass
+    if cores > 1:
+        round_trip = 1 / _best_rate(lambda rounds: (rounds, native.probe_handoff(rounds)), 1 << 4)
     return Hardware(cpu=host.cpuinfo_field("model name"), cores=cores, clock_hz=clock,
                     vector_units=tuple(units), read_bytes=read_bytes, read_bandwidth=bandwidth,
                     last_level_cache_bytes=cache, load_average=busy_load(),
@@ -114,16 +111,14 @@ def measured():
 def round_trip_now(rounds=ROUND_TRIP_ROUNDS):
     """The core-to-core round trip right now, in seconds (the median of 5 short runs, about a
     millisecond): what a parallel figure taken at this moment paid between its threads. None
-    where two threads cannot run (one usable core, no OpenMP, no C++ extension, a forked child)."""
+    with one usable core or without the C++ extension."""
     if host.usable_cores() < 2:
         return None
     try:
         native = importlib.import_module("gradi._native")
-        if not native.has_openmp():
-            return None
-        return sorted(native.probe_handoff(rounds) / rounds for _ in range(5))[2]
-    except (ImportError, RuntimeError):
+    except ImportError:
         return None
+    return sorted(native.probe_handoff(rounds) / rounds for _ in range(5))[2]
 
 
 def _best_rate(run, work):

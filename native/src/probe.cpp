@@ -5,8 +5,8 @@
 //    built for (simd.hpp's Isa): independent chains of FMAs, enough to cover latency x throughput
 //    (4 cycles x 2 pipes = 8 on current cores) with room to spare, within the register file;
 //  - memory read bandwidth: a streaming sum over a buffer far larger than the last-level cache;
-//  - the core-to-core round trip: two threads hand a cache line back and forth, which is what
-//    every step of a parallel kernel pays at its barriers and for the data another core wrote.
+//  - the core-to-core round trip: two threads hand a cache line back and forth, which is what a
+//    parallel kernel pays each time one thread hands data to another.
 // Each probe returns the seconds its loop took; gradi/bench/probes.py sizes the work, repeats it
 // and keeps the best. The work is always consumed (an asm barrier or a volatile store), so the
 // compiler cannot drop or fold it.
@@ -22,11 +22,16 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "simd.hpp"
 #include "team.hpp"
+
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 #ifdef GRADI_X86_DISPATCH
 #include <immintrin.h>
@@ -225,38 +230,40 @@ inline void pause() {
 #endif
 }
 
-// Seconds for `rounds` round trips of one cache line between two threads of an OpenMP team:
-// thread 0 writes an odd number and waits for the next even one, thread 1 answers. Spins with
-// a pause; on a machine busier than its cores the result is a scheduler's time slice, not the
-// hardware's (the caller keeps the best of several runs).
+// Cores this process may run on (its CPU affinity where the OS has one).
+long usable_cores() {
+#ifdef __linux__
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+#endif
+  return static_cast<long>(std::thread::hardware_concurrency());
+}
+
+// Seconds for `rounds` round trips of one cache line between the calling thread and a thread
+// started for the purpose: the caller writes an odd number and waits for the next even one, the
+// partner answers. Plain threads, not an OpenMP team: an OpenMP team's threads keep spinning
+// for milliseconds after its region, on the cores that the next measurement (another runtime's
+// threads) needs. Spins with a pause; on a machine busier than its cores the result is a
+// scheduler's time slice, not the hardware's (the caller keeps the best, or the median, of
+// several runs). Refused with one usable core, where each answer would wait for a time slice.
 double handoff(long long rounds) {
+  if (usable_cores() < 2) throw std::runtime_error("the round trip needs two usable cores, this process has one");
   struct alignas(64) Line {
     long long value = 0;
   } line;
-  double seconds = 0;
-  int team = 1;
-  claim_team(2);  // refuses a forked child, where the team would never start
-#ifdef _OPENMP
-#pragma omp parallel num_threads(2)
-  {
-    team = omp_get_num_threads();  // fewer than asked (OMP_THREAD_LIMIT): nobody would answer
-  }
-  if (team != 2) throw TeamError("OpenMP gave one thread where two were asked (OMP_THREAD_LIMIT?)");
-#pragma omp parallel num_threads(2)
-  {
-    const bool first = omp_get_thread_num() == 0;
-    const auto begin = Clock::now();
+  std::thread partner([&line, rounds] {
     for (long long k = 0; k < rounds; ++k) {
-      const long long wait_for = first ? 2 * k + 2 : 2 * k + 1;
-      if (first) __atomic_store_n(&line.value, 2 * k + 1, __ATOMIC_RELEASE);
-      while (__atomic_load_n(&line.value, __ATOMIC_ACQUIRE) != wait_for) pause();
-      if (!first) __atomic_store_n(&line.value, 2 * k + 2, __ATOMIC_RELEASE);
+      while (__atomic_load_n(&line.value, __ATOMIC_ACQUIRE) != 2 * k + 1) pause();
+      __atomic_store_n(&line.value, 2 * k + 2, __ATOMIC_RELEASE);
     }
-    if (first) seconds = seconds_since(begin);
+  });
+  const auto begin = Clock::now();
+  for (long long k = 0; k < rounds; ++k) {
+    __atomic_store_n(&line.value, 2 * k + 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&line.value, __ATOMIC_ACQUIRE) != 2 * k + 2) pause();
   }
-#else
-  (void)rounds;
-#endif
+  const double seconds = seconds_since(begin);
+  partner.join();
   return seconds;
 }
 
@@ -307,9 +314,6 @@ void register_probes(py::module_& m) {
       "probe_handoff",
       [](long long rounds) {
         require_positive(rounds, "rounds");
-#ifndef _OPENMP
-        throw std::runtime_error("gradi._native was built without OpenMP: no second thread to hand off to");
-#endif
         py::gil_scoped_release release;
         return handoff(rounds);
       },
