@@ -30,6 +30,7 @@
 #include "team.hpp"
 
 #ifdef __linux__
+#include <pthread.h>
 #include <sched.h>
 #endif
 
@@ -239,29 +240,66 @@ long usable_cores() {
   return static_cast<long>(std::thread::hardware_concurrency());
 }
 
+#ifdef __linux__
+// Pins the calling thread to one CPU for its lifetime, then gives it back the CPUs it had.
+class PinnedHere {
+ public:
+  explicit PinnedHere(int cpu) {
+    pthread_getaffinity_np(pthread_self(), sizeof(saved_), &saved_);
+    pin(cpu);
+  }
+  ~PinnedHere() { pthread_setaffinity_np(pthread_self(), sizeof(saved_), &saved_); }
+  static void pin(int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+  }
+
+ private:
+  cpu_set_t saved_;
+};
+#endif
+
 // Seconds for `rounds` round trips of one cache line between the calling thread and a thread
 // started for the purpose: the caller writes an odd number and waits for the next even one, the
-// partner answers. Plain threads, not an OpenMP team: an OpenMP team's threads keep spinning
-// for milliseconds after its region, on the cores that the next measurement (another runtime's
-// threads) needs. Spins with a pause; on a machine busier than its cores the result is a
-// scheduler's time slice, not the hardware's (the caller keeps the best, or the median, of
-// several runs). Refused with one usable core, where each answer would wait for a time slice.
+// partner answers. The two are pinned to two different CPUs for the run (Linux), so it is
+// always a core-to-core figure. Plain threads, not an OpenMP team: an OpenMP team's threads
+// keep spinning for milliseconds after its region, on the cores that the next measurement
+// (another runtime's threads) needs. The first round trip, which waits for the partner to
+// start on its CPU (milliseconds on this VM when that CPU has idled), is not timed. Spins with a
+// pause; on a machine busier than its cores the result is a scheduler's time slice, not the
+// hardware's. Refused with one usable core.
 double handoff(long long rounds) {
   if (usable_cores() < 2) throw std::runtime_error("the round trip needs two usable cores, this process has one");
   struct alignas(64) Line {
     long long value = 0;
   } line;
-  std::thread partner([&line, rounds] {
-    for (long long k = 0; k < rounds; ++k) {
+#ifdef __linux__
+  cpu_set_t allowed;
+  sched_getaffinity(0, sizeof(allowed), &allowed);
+  const int here = sched_getcpu();
+  int there = -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE && there < 0; ++cpu)
+    if (CPU_ISSET(cpu, &allowed) && cpu != here) there = cpu;
+  PinnedHere pinned(here);
+#endif
+  std::thread partner([&] {
+#ifdef __linux__
+    PinnedHere::pin(there);
+#endif
+    for (long long k = 0; k <= rounds; ++k) {
       while (__atomic_load_n(&line.value, __ATOMIC_ACQUIRE) != 2 * k + 1) pause();
       __atomic_store_n(&line.value, 2 * k + 2, __ATOMIC_RELEASE);
     }
   });
-  const auto begin = Clock::now();
-  for (long long k = 0; k < rounds; ++k) {
+  auto round_trip = [&line](long long k) {
     __atomic_store_n(&line.value, 2 * k + 1, __ATOMIC_RELEASE);
     while (__atomic_load_n(&line.value, __ATOMIC_ACQUIRE) != 2 * k + 2) pause();
-  }
+  };
+  round_trip(0);  // untimed: waits for the partner to start on its CPU
+  const auto begin = Clock::now();
+  for (long long k = 1; k <= rounds; ++k) round_trip(k);
   const double seconds = seconds_since(begin);
   partner.join();
   return seconds;
