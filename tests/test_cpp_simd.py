@@ -69,7 +69,7 @@ def test_backend_defaults(dtype):
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n, dim, parallel_min_n", [
-    (600, 3, 0), (300, 11, 0), (native.simd_parallel_min_n() + 37, 2, -1)])  # -1: the default
+    (600, 3, 0), (1100, 3, 0), (300, 11, 0), (native.simd_parallel_min_n() + 37, 2, -1)])  # -1: the default
 def test_bit_identical_for_any_thread_count_and_chunking(isa, dtype, n, dim, parallel_min_n):
     """20 steps in one call, or in 20 calls of one step on the same state, on 1, 2, 3 or 8 threads."""
     X0, D, lr = make_case(n, dim, dtype)
