@@ -46,16 +46,14 @@ def check_pair(x: ArrayInfo, d: ArrayInfo) raises:
     x.require_apart(d)
 
 
-# A workspace starts with a header of three cache lines: what it was prepared for (magic, N, dim,
-# threads) and a busy flag, then the kernel's two task counters, one per line; the Layout
-# follows, on the workspace's first page boundary past the header. `simd` refuses a workspace prepared for another
+# A workspace starts with a header of one cache line: what it was prepared for (magic, N, dim,
+# threads) and a busy flag; the Layout follows, on the workspace's first page boundary past the
+# header. `simd` refuses a workspace prepared for another
 # problem, and one that another call is using (its coordinates, partial sums and counters are
 # scratch of one call at a time). The flag is read and written with the GIL held, which orders
 # every call.
-comptime HEADER = 192
+comptime HEADER = 64
 comptime BUSY = 4  # header word of the busy flag
-comptime CLAIMED = 8  # header words of the task counters
-comptime DONE = 16
 comptime MAGIC = 0x3130577964617267  # "gradiW01"
 
 
@@ -84,6 +82,11 @@ def checked_workspace(info: ArrayInfo, layout: Layout) raises -> Int:
 
 def header(start: Int) -> Pointer[Int64, MutUntrackedOrigin]:
     return Pointer[Int64, MutUntrackedOrigin](unsafe_from_address=start)
+
+
+def counters_of(start: Int, layout: Layout, itemsize: Int) -> Pointer[Int64, MutUntrackedOrigin]:
+    """The Layout's task counters, as Int64, in the workspace whose header is at start."""
+    return Pointer[Int64, MutUntrackedOrigin](unsafe_from_address=start + HEADER + layout.counters() * itemsize)
 
 
 def claim(start: Int) raises:
@@ -206,12 +209,12 @@ def simd(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
                 simd_descend[DType.float32](Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=x.address),
                                             Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
                                             layout, lr.cast[DType.float32](), niter, threads,
-                                            header(start).unsafe_offset(CLAIMED), header(start).unsafe_offset(DONE))
+                                            counters_of(start, layout, 4))
             else:
                 simd_descend[DType.float64](Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=x.address),
                                             Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
                                             layout, lr, niter, threads,
-                                            header(start).unsafe_offset(CLAIMED), header(start).unsafe_offset(DONE))
+                                            counters_of(start, layout, 8))
         header(start).unsafe_store(BUSY, 0)
     return args[1]
 

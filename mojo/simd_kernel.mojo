@@ -36,6 +36,10 @@ comptime PREFETCH_ROWS = 32
 comptime PAGE = 4096
 # Elements that fill whole pages for 4- and 8-byte elements alike.
 comptime PAGE_ELEMENTS = 1024
+# The workers' task counters (Int64), one per 64-byte line: COUNTER_STRIDE words apart, and
+# COUNTER_ELEMENTS elements of the workspace each (64 bytes or more for 4- and 8-byte elements).
+comptime COUNTER_STRIDE = 8
+comptime COUNTER_ELEMENTS = 16
 
 
 @fieldwise_init
@@ -66,8 +70,11 @@ struct Layout(Copyable):
     def scratch(self) -> Int:
         return self.partials() + self.blocks * self.blocks * self.chunk
 
-    def total(self) -> Int:
+    def counters(self) -> Int:
         return self.scratch() + (self.threads * TILE * TILE if self.dim > 4 else 0)
+
+    def total(self) -> Int:
+        return self.counters() + 2 * self.threads * COUNTER_ELEMENTS
 
     def total_estimate(self) -> Float64:
         """total() in floating point, to refuse sizes whose element count would overflow Int."""
@@ -75,7 +82,7 @@ struct Layout(Copyable):
         var tile = Float64(TILE)
         var chunk = Float64(self.chunk)
         return (blocks * (blocks + 1) / 2 * tile * tile + blocks * chunk + blocks * blocks * chunk
-                + Float64(self.threads) * tile * tile)
+                + Float64(self.threads) * (tile * tile + 2 * Float64(COUNTER_ELEMENTS)))
 
 
 def tile_position(t: Int, blocks: Int) -> Tuple[Int, Int]:
@@ -88,14 +95,63 @@ def tile_position(t: Int, blocks: Int) -> Tuple[Int, Int]:
     return (bi, bi + rest)
 
 
-def wait_until(counter: Ptr[Int64], target: Int):
-    """Spin until the counter reaches target, yielding the CPU now and then."""
+def done_counter(counters: Ptr[Int64], run: Int) -> Ptr[Int64]:
+    """Tasks of `run` done so far in this call, by whichever worker did them."""
+    return counters.unsafe_offset((2 * run + 1) * COUNTER_STRIDE)
+
+
+def claim_counter(counters: Ptr[Int64], run: Int) -> Ptr[Int64]:
+    """Tasks of `run` claimed so far in this call."""
+    return counters.unsafe_offset(2 * run * COUNTER_STRIDE)
+
+
+def wait_until_done(counters: Ptr[Int64], runs: Int, target: Int):
+    """Spin until the runs' done counters add up to target, yielding the CPU now and then."""
     var spins = 0
-    while Int(Atomic[Int64].load(counter)) < target:
+    while True:
+        var done = 0
+        for run in range(runs):
+            done += Int(Atomic[Int64].load(done_counter(counters, run)))
+        if done >= target:
+            return
         spins += 1
         if spins == 4096:
             _ = external_call["sched_yield", Int32]()
             spins = 0
+
+
+def claim(counter: Ptr[Int64], lo: Int, hi: Int) -> Int:
+    """Take the next task of a run in [lo, hi) (its index from lo), or -1 when none is left."""
+    while True:
+        var seen = Atomic[Int64].load(counter)
+        if Int(seen) < lo or Int(seen) >= hi:
+            return -1
+        var expected = seen
+        if Atomic[Int64].compare_exchange(counter, expected, seen + 1):
+            return Int(seen) - lo
+
+
+def first_tile(run: Int, runs: Int, blocks: Int) -> Int:
+    """The first tile of `run`: the tiles, in order, cut into `runs` runs of about equal work (a
+    diagonal tile, all its pairs without column sums, counts 2; one off the diagonal 3)."""
+    var tiles = blocks * (blocks + 1) // 2
+    if run >= runs:
+        return tiles
+    var target = (3 * tiles - blocks) * run // runs
+    var work = 0
+    var t = 0
+    for bi in range(blocks):
+        for bj in range(bi, blocks):
+            if work >= target:
+                return t
+            work += 2 if bi == bj else 3
+            t += 1
+    return tiles
+
+
+def first_block(run: Int, runs: Int, blocks: Int) -> Int:
+    """The first block `run` updates: the blocks cut into `runs` even runs."""
+    return min(run, runs) * blocks // runs
 
 
 def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
@@ -275,10 +331,10 @@ def simd_prepare[dt: DType](d: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Lay
 
 def simd_descend[dt: DType](
     x: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Layout, lr: Scalar[dt], niter: Int, threads: Int,
-    claimed: Ptr[Int64], done: Ptr[Int64],
+    counters: Ptr[Int64],
 ):
     """niter steps on row-major x (n x dim) in place, with the D^2 tiles simd_prepare left in ws;
-    claimed and done are the task counters (on cache lines of their own)."""
+    counters are the workspace's task counters (Layout.counters, as Int64)."""
     var n = layout.n
     var dim = layout.dim
     var blocks = layout.blocks
@@ -295,40 +351,59 @@ def simd_descend[dt: DType](
         for k in range(dim):
             xs.unsafe_store((i // TILE) * chunk + k * TILE + i % TILE, x.unsafe_load(i * dim + k))
 
-    # Tasks are numbered in order: per step, one per tile then one update per block. Workers
-    # take numbers from a shared counter; a task waits until every task of the previous phase
-    # is done. One parallel dispatch per call (a dispatch costs about as much as a step at
-    # N=1000), and no deadlock however few workers run at once: a running worker takes every
-    # task nobody else took.
-    claimed.unsafe_store(0, 0)
-    done.unsafe_store(0, 0)
+    # Each worker has a run of tiles (about equal work, in tile order) and a run of blocks to
+    # update, and takes its own run's tasks first, so a tile is computed on the same core step
+    # after step (its D^2 stays in that core's caches); then it takes what is left of the other
+    # runs. Tasks are claimed with a compare-and-swap on their run's counter, within the current
+    # phase's range; a phase (tiles, then updates) ends when the runs' done counters add up to
+    # it. One parallel dispatch per call, and no deadlock however few workers run at once: a
+    # worker that runs alone takes every task of every run.
+    for run in range(threads):
+        claim_counter(counters, run).unsafe_store(0, 0)
+        done_counter(counters, run).unsafe_store(0, 0)
     var per_step = tiles + blocks
-    var tasks = niter * per_step
 
-    def worker(w: Int) {imm xs, imm d2, imm partials, imm cbuf, imm n, imm dim, imm chunk, imm lr, imm blocks, imm tiles, imm per_step, imm tasks, imm claimed, imm done}:
+    def worker(w: Int) {imm xs, imm d2, imm partials, imm cbuf, imm n, imm dim, imm chunk, imm lr, imm blocks, imm tiles, imm per_step, imm counters, imm threads, imm niter}:
         var c = cbuf.unsafe_offset(w * TILE * TILE)
-        while True:
-            var k = Int(Atomic[Int64].fetch_add(claimed, 1))
-            if k >= tasks:
-                return
-            var step = k // per_step
-            var r = k % per_step
-            if r < tiles:
-                wait_until(done, step * per_step)
-                var bi, bj = tile_position(r, blocks)
-                var tile = d2.unsafe_offset(r * TILE * TILE)
-                var rows_out = partials.unsafe_offset((bi * blocks + bj) * chunk)
-                var cols_out = partials.unsafe_offset((bj * blocks + bi) * chunk)
-                var xi0 = xs.unsafe_offset(bi * chunk)
-                var xj0 = xs.unsafe_offset(bj * chunk)
-                if bi == bj:
-                    tile_task[True, dt](xi0, xj0, tile, rows_out, cols_out, c, n, dim, bi * TILE, bj * TILE)
-                else:
-                    tile_task[False, dt](xi0, xj0, tile, rows_out, cols_out, c, n, dim, bi * TILE, bj * TILE)
-            else:
-                wait_until(done, step * per_step + tiles)
-                update_block[dt](xs, partials, blocks, dim, chunk, lr, r - tiles)
-            _ = Atomic[Int64].fetch_add(done, 1)
+        for step in range(niter):
+            for k in range(threads):
+                var run = (w + k) % threads
+                var t0 = first_tile(run, threads, blocks)
+                var t1 = first_tile(run + 1, threads, blocks)
+                var b0 = first_block(run, threads, blocks)
+                var b1 = first_block(run + 1, threads, blocks)
+                var base = step * (t1 - t0 + b1 - b0)
+                while True:
+                    var i = claim(claim_counter(counters, run), base, base + t1 - t0)
+                    if i < 0:
+                        break
+                    var r = t0 + i
+                    var bi, bj = tile_position(r, blocks)
+                    var tile = d2.unsafe_offset(r * TILE * TILE)
+                    var rows_out = partials.unsafe_offset((bi * blocks + bj) * chunk)
+                    var cols_out = partials.unsafe_offset((bj * blocks + bi) * chunk)
+                    var xi0 = xs.unsafe_offset(bi * chunk)
+                    var xj0 = xs.unsafe_offset(bj * chunk)
+                    if bi == bj:
+                        tile_task[True, dt](xi0, xj0, tile, rows_out, cols_out, c, n, dim, bi * TILE, bj * TILE)
+                    else:
+                        tile_task[False, dt](xi0, xj0, tile, rows_out, cols_out, c, n, dim, bi * TILE, bj * TILE)
+                    _ = Atomic[Int64].fetch_add(done_counter(counters, run), 1)
+            wait_until_done(counters, threads, step * per_step + tiles)
+            for k in range(threads):
+                var run = (w + k) % threads
+                var t0 = first_tile(run, threads, blocks)
+                var t1 = first_tile(run + 1, threads, blocks)
+                var b0 = first_block(run, threads, blocks)
+                var b1 = first_block(run + 1, threads, blocks)
+                var base = step * (t1 - t0 + b1 - b0) + t1 - t0
+                while True:
+                    var i = claim(claim_counter(counters, run), base, base + b1 - b0)
+                    if i < 0:
+                        break
+                    update_block[dt](xs, partials, blocks, dim, chunk, lr, b0 + i)
+                    _ = Atomic[Int64].fetch_add(done_counter(counters, run), 1)
+            wait_until_done(counters, threads, (step + 1) * per_step)
 
     if threads == 1:
         worker(0)

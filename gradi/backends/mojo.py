@@ -27,12 +27,14 @@ TILE = 256  # the tuned kernel's tile edge (Layout in mojo/simd_kernel.mojo), fo
 SERIAL_BELOW = TILE + 1
 PARALLEL_MIN_WORK = 5_000_000
 
-# Bytes a workspace has beyond its Layout: a 192-byte header (what it was prepared for, the task
-# counters) and up to a page of slack, so that the Layout starts on a page (mojo/gradi_mojo.mojo).
-WORKSPACE_OVERHEAD = 192 + 4096
+# Bytes a workspace has beyond its Layout: a 64-byte header (what it was prepared for, the busy
+# flag) and up to a page of slack, so that the Layout starts on a page (mojo/gradi_mojo.mojo).
+WORKSPACE_OVERHEAD = 64 + 4096
 # The Layout's chunks (a block's coordinates, a tile's partial sums: dim x TILE) round up to
 # this many elements, whole pages for 4- and 8-byte elements (PAGE_ELEMENTS in the kernel).
 PAGE_ELEMENTS = 1024
+# Elements of the Layout for one worker's two task counters (2 x COUNTER_ELEMENTS in the kernel).
+COUNTER_ELEMENTS = 2 * 16
 
 # Kernel + binding + wrapper, as the C++ backends count theirs; the build logic
 # (mojo_build.py, like native/CMakeLists.txt) is not implementation.
@@ -148,12 +150,14 @@ class MojoSimd(_MojoBackend):
     def working_bytes(self, n, dim, itemsize, threads):
         # The workspace (Layout in mojo/simd_kernel.mojo): packed upper-triangle D^2 tiles, the
         # coordinates (a chunk per block), per-tile partial sums (a chunk each), for dim > 4 one
-        # tile-sized buffer per worker, plus its header and alignment slack.
+        # tile-sized buffer per worker, each worker's two task counters, plus its header and
+        # alignment slack.
         blocks = -(-n // TILE)
         tiles = blocks * (blocks + 1) // 2
         chunk = -(-dim * TILE // PAGE_ELEMENTS) * PAGE_ELEMENTS
-        workers = threads if dim > 4 else 0
-        elements = tiles * TILE * TILE + blocks * chunk + blocks * blocks * chunk + workers * TILE * TILE
+        scratch = threads * TILE * TILE if dim > 4 else 0
+        elements = (tiles * TILE * TILE + blocks * chunk + blocks * blocks * chunk + scratch
+                    + threads * COUNTER_ELEMENTS)
         return elements * itemsize + WORKSPACE_OVERHEAD
 
 
