@@ -224,13 +224,6 @@ std::vector<double> read_passes(std::size_t bytes, int threads, int passes) {
   return seconds;
 }
 
-// A spin-wait hint to the core (x86 PAUSE), nothing elsewhere.
-inline void pause() {
-#ifdef GRADI_X86_DISPATCH
-  _mm_pause();
-#endif
-}
-
 // Cores this process may run on (its CPU affinity where the OS has one).
 long usable_cores() {
 #ifdef __linux__
@@ -289,13 +282,13 @@ double handoff(long long rounds) {
     PinnedHere::pin(there);
 #endif
     for (long long k = 0; k <= rounds; ++k) {
-      while (__atomic_load_n(&line.value, __ATOMIC_ACQUIRE) != 2 * k + 1) pause();
+      while (__atomic_load_n(&line.value, __ATOMIC_ACQUIRE) != 2 * k + 1) spin_pause();
       __atomic_store_n(&line.value, 2 * k + 2, __ATOMIC_RELEASE);
     }
   });
   auto round_trip = [&line](long long k) {
     __atomic_store_n(&line.value, 2 * k + 1, __ATOMIC_RELEASE);
-    while (__atomic_load_n(&line.value, __ATOMIC_ACQUIRE) != 2 * k + 2) pause();
+    while (__atomic_load_n(&line.value, __ATOMIC_ACQUIRE) != 2 * k + 2) spin_pause();
   };
   round_trip(0);  // untimed: waits for the partner to start on its CPU
   const auto begin = Clock::now();

@@ -19,15 +19,8 @@ namespace {
 
 std::atomic<long> g_pool_owner{0};  // pid of the process that started a team, 0 before any
 
-bool reached(const Progress& p, unsigned steps) {
-  return static_cast<int>(p.steps.load(std::memory_order_acquire) - steps) >= 0;
-}
-
-inline void pause() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
+// Whether a count of `now` has reached `wanted`, modulo 2^32.
+bool reached(unsigned now, unsigned wanted) { return static_cast<int>(now - wanted) >= 0; }
 
 // Sleep while *word == seen (Linux futex), or just give up the core elsewhere.
 void sleep_while(std::atomic<unsigned>& word, unsigned seen) {
@@ -59,15 +52,15 @@ void publish(Progress& p, unsigned steps) {
 
 void wait_for(Progress& p, unsigned steps, long spins) {
   for (long k = 0; k < spins; ++k) {
-    if (reached(p, steps)) return;
-    pause();
+    if (reached(p.steps.load(std::memory_order_acquire), steps)) return;
+    spin_pause();
   }
   while (true) {
     p.sleepers.fetch_add(1);
     const unsigned now = p.steps.load();
-    if (static_cast<int>(now - steps) < 0) sleep_while(p.steps, now);
+    if (!reached(now, steps)) sleep_while(p.steps, now);
     p.sleepers.fetch_sub(1);
-    if (reached(p, steps)) return;
+    if (reached(p.steps.load(std::memory_order_acquire), steps)) return;
   }
 }
 

@@ -65,6 +65,13 @@ static inline int team_size() {
 #endif
 }
 
+// A spin-wait hint to the core (x86 PAUSE), nothing elsewhere.
+static inline void spin_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 // A count of steps that one thread raises and other threads of its team wait for, alone on its
 // cache line. Counts compare modulo 2^32, so they may wrap (threads are never 2^31 steps apart).
 struct alignas(64) Progress {
