@@ -154,6 +154,20 @@ def first_block(run: Int, runs: Int, blocks: Int) -> Int:
     return min(run, runs) * blocks // runs
 
 
+def phase_tasks(run: Int, runs: Int, blocks: Int, step: Int, updates: Bool) -> Tuple[Int, Int, Int]:
+    """(first, count, base) of `run`'s tasks in one phase of `step`: its tiles, or (updates)
+    the blocks it steps, and where its claim counter stands when the phase begins (a run claims
+    its tiles then its blocks, step after step)."""
+    var t0 = first_tile(run, runs, blocks)
+    var tiles = first_tile(run + 1, runs, blocks) - t0
+    var b0 = first_block(run, runs, blocks)
+    var steps = first_block(run + 1, runs, blocks) - b0
+    var base = step * (tiles + steps)
+    if updates:
+        return (b0, steps, base + tiles)
+    return (t0, tiles, base)
+
+
 def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
     """1 in the first `valid` lanes, 0 in the others: cancels the padding columns."""
     var mask = SIMD[dt, W](0)
@@ -368,13 +382,9 @@ def simd_descend[dt: DType](
         for step in range(niter):
             for k in range(threads):
                 var run = (w + k) % threads
-                var t0 = first_tile(run, threads, blocks)
-                var t1 = first_tile(run + 1, threads, blocks)
-                var b0 = first_block(run, threads, blocks)
-                var b1 = first_block(run + 1, threads, blocks)
-                var base = step * (t1 - t0 + b1 - b0)
+                var t0, count, base = phase_tasks(run, threads, blocks, step, False)
                 while True:
-                    var i = claim(claim_counter(counters, run), base, base + t1 - t0)
+                    var i = claim(claim_counter(counters, run), base, base + count)
                     if i < 0:
                         break
                     var r = t0 + i
@@ -392,13 +402,9 @@ def simd_descend[dt: DType](
             wait_until_done(counters, threads, step * per_step + tiles)
             for k in range(threads):
                 var run = (w + k) % threads
-                var t0 = first_tile(run, threads, blocks)
-                var t1 = first_tile(run + 1, threads, blocks)
-                var b0 = first_block(run, threads, blocks)
-                var b1 = first_block(run + 1, threads, blocks)
-                var base = step * (t1 - t0 + b1 - b0) + t1 - t0
+                var b0, count, base = phase_tasks(run, threads, blocks, step, True)
                 while True:
-                    var i = claim(claim_counter(counters, run), base, base + b1 - b0)
+                    var i = claim(claim_counter(counters, run), base, base + count)
                     if i < 0:
                         break
                     update_block[dt](xs, partials, blocks, dim, chunk, lr, b0 + i)
