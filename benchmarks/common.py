@@ -96,12 +96,22 @@ def prepared(references, backend, n, dim, threads):
     once per process."""
     key = (backend, n, dim, threads)
     if key not in _prepared:
-        problem = make_problem(n, dim)
-        skip_unless_runnable(backend, problem, threads)
-        run = PreparedRun(BACKENDS[backend], problem, threads)
-        assert_agrees(descend(run), references[n, dim], problem.D, DTYPE)
-        _prepared[key] = run
+        _prepared[key] = _checked_run(references, backend, n, dim, threads)
     return _prepared[key]
+
+
+def check(references, backend, n, dim, threads):
+    """Skip, or check the backend on the benchmark problem and release all it prepared: for a
+    benchmark of a whole solve, whose peak memory must be the solve's alone."""
+    _checked_run(references, backend, n, dim, threads).close()
+
+
+def _checked_run(references, backend, n, dim, threads):
+    problem = make_problem(n, dim)
+    skip_unless_runnable(backend, problem, threads)
+    run = PreparedRun(BACKENDS[backend], problem, threads)
+    assert_agrees(descend(run), references[n, dim], problem.D, DTYPE)
+    return run
 
 
 def interleaved_best(runs, rounds):
