@@ -30,6 +30,7 @@ import numpy as np
 from . import backends, host, io, memory, pictures, shapes
 from .align import procrustes_disparity
 from .bench import counted, machine, plots, probes, report, roofline, solution, solution_report, sweep
+from .columns import aligned
 from .errors import DivergenceError
 from .problem import ProblemSize, distance_matrix
 from .rows import MatrixRows, PointRows
@@ -237,13 +238,11 @@ def run_backends(args):
     for backend in backends.BACKENDS.values():
         rows.append((backend.name, backend.language, backend.tier,
                      "yes" if backend.parallel else "no", ",".join(backend.dtypes), backend.status()))
-    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    print("\n".join(aligned(rows, width_of=len(rows[0]) - 1)))
     print()
-    for backend in backends.BACKENDS.values():
-        note = f"; {backend.precision_note}" if backend.precision_note else ""
-        print(f"{backend.name.ljust(widths[0])}  {backend.summary}{note}")
+    summaries = [(backend.name, "; ".join(filter(None, (backend.summary, backend.precision_note))))
+                 for backend in backends.BACKENDS.values()]
+    print("\n".join(aligned(summaries, width_of=1)))
     return 0
 
 
