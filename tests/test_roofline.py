@@ -83,7 +83,7 @@ def _row(backend, rate, status="ok", dim=3, tier="idiomatic"):
 
 def test_every_untuned_row_is_compared_with_the_every_pair_op_mix_of_the_widest_isa(monkeypatch):
     machine = hardware(avx512=True)
-    monkeypatch.setattr(roofline, "backend_isa", lambda name, hardware: None)
+    monkeypatch.setattr(roofline, "backend_isa", lambda name: None)
     table = roofline.annotate([_row("numpy", 1e9), _row("cpp", 2e9, dim=2, tier="seed"),
                                _row("python", None, "skipped", tier="seed")], machine, threads=None)
     ceiling = roofline.op_mix_ceiling(machine, "avx512", "float32", 3, 2)
@@ -99,7 +99,7 @@ def test_every_untuned_row_is_compared_with_the_every_pair_op_mix_of_the_widest_
 
 def test_a_tuned_backend_is_compared_with_the_symmetric_op_mix_of_the_isa_it_ran(monkeypatch):
     machine = hardware(avx512=True)
-    monkeypatch.setattr(roofline, "backend_isa", lambda name, hardware: "avx2" if name == "cpp-simd" else None)
+    monkeypatch.setattr(roofline, "backend_isa", lambda name: "avx2" if name == "cpp-simd" else None)
     simd, mojo = roofline.annotate([_row("cpp-simd", 1e10, tier="tuned"), _row("mojo-simd", 1e10, tier="tuned")],
                                    machine, threads=2)
     assert simd["isa"] == "avx2" and mojo["isa"] == "avx512" and simd["scheme"] == mojo["scheme"] == "symmetric"
@@ -109,7 +109,7 @@ def test_a_tuned_backend_is_compared_with_the_symmetric_op_mix_of_the_isa_it_ran
 
 
 def test_a_dim_without_an_op_mix_has_no_fraction_but_its_fma_only_peak(monkeypatch):
-    monkeypatch.setattr(roofline, "backend_isa", lambda name, hardware: None)
+    monkeypatch.setattr(roofline, "backend_isa", lambda name: None)
     (row,) = roofline.annotate([_row("numpy", 1e9, dim=12)], hardware(), threads=None)
     assert row["op_mix_ceiling"] is None and row["fraction_of_ceiling"] is None
     assert row["fraction_of_fma_ceiling"] == pytest.approx(1e9 / roofline.fma_ceiling(hardware(), "avx2", "float32",

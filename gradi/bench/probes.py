@@ -175,9 +175,7 @@ def measure(dims=OP_MIX_DIMS):
         rate = _best_rate(lambda rounds, isa=isa: native.probe_fma(isa, rounds), 1 << 6)
         units.append(VectorUnit(isa, native.probe_vector_bytes(isa), rate, cycle_hz and rate / cycle_hz))
     units.sort(key=lambda unit: unit.vector_bytes)
-    mixes = tuple(OpMix(unit.isa, scheme, dim, _best_rate(
-        lambda rounds, isa=unit.isa, dim=dim, scheme=scheme: native.probe_op_mix(isa, dim, scheme == "symmetric",
-                                                                                 rounds), 1 << 4))
+    mixes = tuple(OpMix(unit.isa, scheme, dim, op_mix_rate(unit.isa, scheme, dim))
                   for unit in units for scheme in SCHEMES for dim in dims)
     caches = sysfs_caches()
     cache = max(caches.values(), default=None)  # the last level
@@ -210,6 +208,14 @@ def measured(dims=OP_MIX_DIMS):
 def measured_for(dims):
     """``measured`` with the op mix also for ``dims`` (those the probe has a loop for)."""
     return measured(tuple(sorted(set(OP_MIX_DIMS) | {dim for dim in dims if 1 <= dim <= MAX_OP_MIX_DIM})))
+
+
+def op_mix_rate(isa, scheme, dim):
+    """Pair-vectors per second of the kernels' op mix of ``scheme`` in ``dim`` dimensions on this
+    core with the vectors of ``isa`` (the best of ``REPEATS`` short runs, about 0.04 s)."""
+    native = importlib.import_module("gradi._native")
+    symmetric = scheme == "symmetric"
+    return _best_rate(lambda rounds: native.probe_op_mix(isa, dim, symmetric, rounds), 1 << 4)
 
 
 def round_trip_now(rounds=ROUND_TRIP_ROUNDS):

@@ -67,7 +67,14 @@ def op_mix_ceiling(hardware, isa, dtype, dim, cores, scheme="full"):
     rate = hardware.op_mix_rate(isa, scheme, dim)
     if rate is None:
         return None
-    return rate * hardware.unit(isa).lanes(np.dtype(dtype).itemsize) * pair_updates_per_lane(scheme) * cores
+    return op_mix_pair_updates(rate, hardware.unit(isa).vector_bytes, dtype, scheme, cores)
+
+
+def op_mix_pair_updates(pair_vectors_per_second, vector_bytes, dtype, scheme, cores):
+    """Pair-updates per second on ``cores`` cores of an op mix measured in pair-vectors per second
+    on one core with vectors of ``vector_bytes``."""
+    lanes = vector_bytes // np.dtype(dtype).itemsize
+    return pair_vectors_per_second * lanes * pair_updates_per_lane(scheme) * cores
 
 
 def memory_ceiling(hardware, dtype, cores, scheme="full"):
@@ -88,7 +95,7 @@ def sweep_cores(hardware, threads):
     return min(threads or hardware.cores, hardware.cores)
 
 
-def backend_isa(name, hardware):
+def backend_isa(name):
     """The ISA a tuned backend that has run uses (asked of its loaded module), else None."""
     try:
         if name == "cpp-simd":
@@ -96,10 +103,11 @@ def backend_isa(name, hardware):
 
             return get("cpp-simd").isa()
         if name == "mojo-simd":
+            from .. import _native
             from ..backends import mojo_build
 
             vector_bytes = mojo_build.load_extension().info()["simd_width_float32"] * 4
-            return next(unit.isa for unit in hardware.vector_units if unit.vector_bytes == vector_bytes)
+            return next(isa for isa in _native.simd_isas() if _native.probe_vector_bytes(isa) == vector_bytes)
     except (ImportError, OSError, KeyError, StopIteration):
         return None
     return None
@@ -117,7 +125,7 @@ def annotate(table, hardware, threads):
         fields = dict.fromkeys(ROW_FIELDS)
         if hardware is not None:
             if row["backend"] in TUNED_ISA_BACKENDS and row["status"] == "ok" and row["backend"] not in isas:
-                isas[row["backend"]] = backend_isa(row["backend"], hardware)
+                isas[row["backend"]] = backend_isa(row["backend"])
             isa = isas.get(row["backend"]) or hardware.widest.isa
             scheme = scheme_of(row["tier"])
             case = (isa, row["dtype"], row["dim"], cores, scheme)
@@ -172,7 +180,7 @@ def describe(hardware, cores):
     for unit in reversed(hardware.vector_units):
         lines.append(f"  {unit.isa:<9} {unit.vector_bytes * 8:>3}-bit  {unit.fma_per_second / 1e9:6.2f} G/s"
                      + (f"  {unit.fma_per_cycle:.2f} per cycle" if unit.fma_per_cycle else ""))
-    tuned = backend_isa("cpp-simd", hardware)
+    tuned = backend_isa("cpp-simd")
     if tuned:
         lines.append(f"  cpp-simd runs {tuned} here (chosen at run time); mojo-simd is compiled for this CPU")
     lines += _op_mix_lines(hardware)
