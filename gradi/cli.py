@@ -215,13 +215,14 @@ def _add_to_solution_arguments(sweeping):
 
 def _add_machine_command(commands):
     measuring = commands.add_parser(
-        "machine", help="measure this machine's ceilings: clock, vector FMA rate, memory bandwidth, "
-                        "core-to-core round trip",
-        description="Measure, in about a second, what bounds the pair-update loop here: the clock, "
-                    "vector FMA throughput per core for each instruction set, the usable cores, "
-                    "the memory read bandwidth and the core-to-core round trip; then print the "
-                    "pair-update ceilings they give (compute and memory, dim 2 and 3). gradi bench "
-                    "stores the same in bench.json.")
+        "machine", help="measure this machine's ceilings: clock, vector FMA rate, the kernels' op mix, "
+                        "cache, memory bandwidth, core-to-core round trip",
+        description="Measure, in a few seconds, what bounds the pair-update loop here: the clock "
+                    "(dependent multiplies, cross-checked by dependent FMAs), vector FMA throughput "
+                    "and the kernels' own op mix per core for each instruction set, the usable cores, "
+                    "the cache (the knee of a read sweep), the memory read bandwidth and the "
+                    "core-to-core round trip; then print the pair-update ceilings they give (op mix, "
+                    "FMA-only and memory, dim 2 and 3). gradi bench stores the same in bench.json.")
     measuring.set_defaults(run=run_machine)
 
 

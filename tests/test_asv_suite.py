@@ -30,6 +30,7 @@ SMOKE = {
     "bench_memory.Memory.peakmem_solve": r"peakmem_solve\('numpy', 100\)",
     "bench_startup.Startup.timeraw_first_solve": r"timeraw_first_solve\('numpy'\)",
     "bench_speedup.SpeedUp.track_speedup": r"track_speedup\('numpy', 'python', 100\)",
+    "bench_ceiling.CeilingFraction.track_fraction": r"track_fraction\('numpy', 1000\)",
 }
 
 
@@ -100,6 +101,11 @@ def test_parameter_lists_are_literal_and_name_every_registered_backend(suite):
     assert "BACKEND_NAMES = list(" not in common_source
     common = suite("common")
     assert common.BACKEND_NAMES == list(BACKENDS)
+
+
+def test_the_ceiling_fractions_track_every_tuned_and_idiomatic_backend(suite):
+    tracked = suite("bench_ceiling").TRACKED
+    assert tracked == [name for name, backend in BACKENDS.items() if backend.tier in ("tuned", "idiomatic")]
 
 
 def test_a_backend_missing_from_this_commit_skips_with_the_reason(suite):
