@@ -9,9 +9,9 @@ import pytest
 native = pytest.importorskip("gradi._native", reason="C++ extension gradi._native not built (pip install .)")
 
 from gradi.backends import cpp  # noqa: E402
-from gradi.backends.base import MAX_THREADS  # noqa: E402
 from gradi.problem import Problem  # noqa: E402
 from gradi.testing import assert_agrees, make_case, reference_descend  # noqa: E402
+from gradi.validation import MAX_THREADS  # noqa: E402
 
 NITER = 50
 BACKENDS = {backend.name: backend for backend in cpp.BACKENDS}
