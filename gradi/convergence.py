@@ -37,23 +37,25 @@ DEFAULT_CHECK_EVERY = 10
 RESOLUTION_ULPS = 64
 
 
-def collapsed_stress(D):
-    """``Q = sum_{i<j} D_ij^4``, the stress of every point at one place, in float64.
+def collapsed_stress(rows):
+    """``sum_j rows_ij^4 / 2`` in float64: for a whole distance matrix D, ``Q = sum_{i<j} D_ij^4``,
+    the stress of every point at one place; for some of its rows, their share of Q.
 
-    D is N x N, symmetric with a zero diagonal (a validated problem's); read in row blocks, so
-    beyond D this needs O(N) memory.
+    Read in row blocks, so beyond the rows this needs O(N) memory.
     """
     total = 0.0
-    for start, stop in row_blocks(*D.shape):
-        squares = np.square(D[start:stop], dtype=np.float64)
-        total += float(np.vdot(squares, squares))
+    for start, stop in row_blocks(*rows.shape):
+        squares = np.asarray(rows[start:stop], dtype=np.float64)
+        squares = squares * squares
+        total += float(np.einsum("ij,ij->", squares, squares))  # not BLAS: no thread pool to wake
     return total / 2
 
 
-def stress_bound(tol, D, dtype):
-    """The stress at or below which rule 2 stops: ``max(tol**2, floor(dtype)) * Q``."""
+def stress_bound(tol, collapsed, dtype):
+    """The stress at or below which rule 2 stops: ``max(tol**2, floor(dtype)) * Q``, with Q
+    (``collapsed``) from ``collapsed_stress``."""
     floor = (RESOLUTION_ULPS * np.finfo(dtype).eps) ** 2
-    return max(tol * tol, floor) * collapsed_stress(D)
+    return max(tol * tol, floor) * collapsed
 
 
 def converged(before, now, tol, bound=0.0):

@@ -28,7 +28,7 @@ import numpy as np
 from . import backends, distributed, io
 from .backends.base import MAX_NITER
 from .backends.jax_sharded import layout
-from .convergence import converged
+from .convergence import collapsed_stress, converged, stress_bound
 from .errors import BackendUnavailableError, DivergenceError
 from .problem import Problem, ProblemSize, block_rows, residuals, squared_distances
 from .solver import Result, check_tolerance, first_failure, next_chunk, write_history
@@ -178,14 +178,19 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
         X = problem.X0.copy()
         stress_of = _StressOf(problem, start, stop)
         recorded = [(0, X.copy())] if record_every else []
-        last_stress = stress_of(X) if tol is not None else None
+        bound = stress_bound(tol, _agreed_collapsed(source, start, stop), X.dtype) if tol is not None else None
+        last_stress = None
         done, pace = 0, None
         while done < problem.niter:
             length = next_chunk(done, problem.niter, (record_every, check_every), pace)
+            checking = tol is not None and (done + length) % check_every == 0
             start_X = X.copy()
             began = time.perf_counter()
             with np.errstate(all="ignore"):
-                X = backend.descend(state, X, length)
+                if checking:
+                    X, now = backend.descend(state, X, length, stress=True)
+                else:
+                    X = backend.descend(state, X, length)
             seconds = time.perf_counter() - began
             result.elapsed += seconds
             pace = float(np.max(distributed.gather(seconds / length)))  # the slowest process sets it
@@ -194,9 +199,8 @@ def solve_rows(source, dim, *, lr="auto", niter=1000, threads=None, X0=None, see
             done += length
             if record_every and (done % record_every == 0 or done == problem.niter):
                 recorded.append((done, X.copy()))
-            if tol is not None and done % check_every == 0:
-                now = stress_of(X)
-                if converged(last_stress, now, tol):
+            if checking:
+                if converged(last_stress, now, tol, bound):
                     result.stop_reason = "converged"
                     break
                 last_stress = now
@@ -275,6 +279,12 @@ def _agreed_statistics(source, start, stop):
         square_sum += float(np.einsum("ij,ij->", block, block))
     values = distributed.gather([largest, square_sum])
     return float(np.max(values[:, 0])), float(np.sum(values[:, 1]))
+
+
+def _agreed_collapsed(source, start, stop):
+    """gradi.convergence's Q of the problem's D, from every process's rows."""
+    share = sum(collapsed_stress(source.rows(first, last)) for first, last in _blocks(start, stop, source.shape[0]))
+    return float(np.sum(distributed.gather(share)))
 
 
 def _agree_on(refusal):

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import backends
-from .convergence import DEFAULT_CHECK_EVERY, converged, stress_bound
+from .convergence import DEFAULT_CHECK_EVERY, collapsed_stress, converged, stress_bound
 from .errors import DivergenceError
 from .validation import check_int, resolve_threads, validate
 
@@ -157,7 +157,7 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
                         dtype=problem.dtype.name, prepare_seconds=prepare_seconds)
         X = np.array(problem.X0, dtype=runner.working_dtype(problem.dtype), order="C")
         recorded = [(0, X.copy())] if record_every else []
-        bound = stress_bound(tol, problem.D, X.dtype) if tol is not None else None
+        bound = stress_bound(tol, collapsed_stress(problem.D), X.dtype) if tol is not None else None
         last_stress = None
         done, per_iteration = 0, None
         while done < problem.niter:

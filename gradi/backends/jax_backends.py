@@ -22,8 +22,8 @@ import functools
 import numpy as np
 
 from .base import Backend, State
-from .stress_step import check_stress_niter
 from .jax_runtime import runtime
+from .stress_step import check_stress_niter
 
 
 @functools.cache

@@ -32,8 +32,8 @@ import numpy as np
 from .. import distributed, host, memory
 from ..problem import ProblemSize
 from .base import Backend, State
-from .stress_step import check_stress_niter
 from .jax_runtime import runtime
+from .stress_step import check_stress_niter
 
 TILE_BYTES = 4 * 2**20  # the most bytes of C one tile of rows computes at a time
 FILL_BYTES = 16 * 2**20  # float64 bytes of D read and squared at a time while filling a block
