@@ -1,24 +1,67 @@
-"""When to stop: a solve with ``tol`` stops once the stress has stopped improving.
+"""When to stop: the one place that says what ``tol`` means.
 
-The criterion is the relative decrease of the stress over a check interval of ``check_every``
-iterations: stop when ``(S_before - S_now) / S_before < tol``, or when the stress is exactly 0.
-It needs no target (a user with measured distances has none), is invariant to the scale of the
-problem, and is checked on the positions every backend returns between two calls — the same
-for every backend, and a whole number of intervals so the stop is deterministic. A stress that
-rises is not taken as converged: a run whose step is too large keeps going until it diverges
-(DivergenceError) or reaches ``niter``.
+A solve with ``tol`` checks every ``check_every`` iterations the stress S that the backend
+reports for the positions its last step started from (``Backend.descend(..., stress=True)``: the
+kernel's own C_ij = |X_i - X_j|^2 - D_ij^2 squared and summed in float64, so the check costs one
+multiply-add per pair once per interval, and no pass of its own over D). It stops at the first
+check where either rule holds:
 
-The check evaluates the reference stress (``gradi.problem.stress``: pairwise, float64, in row
-blocks), the function the result's own stress uses: one definition of the stress everywhere.
-(A centred Gram expansion was used first, for speed, until it measured slower than the row
-blocks; the README's "Chunked solves" gives the figures.)
+1. **Relative decrease**: ``S_before - S_now < tol * S_before``. Measured distances carry noise,
+   so the stress levels off above 0; once an interval takes off less than ``tol`` of it, the
+   positions are within about ``tol`` of the stress they can reach.
+2. **Normalised stress**: ``S_now <= max(tol**2, floor) * Q``, where ``Q = sum_{i<j} D_ij^4`` is
+   the stress of every point at one place (X = 0). ``sqrt(S / Q)`` is the relative RMS error of
+   the squared distances the positions reproduce, so this rule says the distances are matched to
+   a relative ``tol``. Exact distances need it: their stress falls geometrically towards 0, so
+   rule 1's relative decrease stays constant and may never drop below ``tol``.
+   ``floor`` is what the working dtype can resolve (``RESOLUTION_ULPS`` units in the last place
+   of 1, squared): a ``tol`` finer than the dtype stops where rounding leaves the stress, instead
+   of running to ``niter``.
+
+A stress that rose since the last check (or is not finite) is never taken as converged: a run
+whose step is too large keeps going until it diverges (DivergenceError) or reaches ``niter``. The
+first check has no previous stress, so only rule 2 can stop it. Both rules compare ratios of
+stresses, so they do not depend on the problem's scale; they see only numbers the run computes
+deterministically, at whole intervals, so a run stops at the same iteration every time and on
+every chunking, and its positions are those of the same iterations without ``tol``.
 """
 
+import numpy as np
+
+from .problem import row_blocks
+
 DEFAULT_CHECK_EVERY = 10
+# The smallest normalised stress (S / Q) a dtype resolves, in units in the last place of 1: the
+# squared distances the kernels compute are rounded to a few ulps of D^2, and their residuals
+# to a few more, so S / Q cannot settle much below (this many ulps)^2.
+RESOLUTION_ULPS = 64
 
 
-def converged(before, now, tol):
-    """True when the stress went from ``before`` to ``now`` with a relative decrease below ``tol``."""
-    if now == 0.0:
-        return True
-    return now <= before and (before - now) < tol * before
+def collapsed_stress(D, start=0, stop=None):
+    """``sum_j D_ij^4 / 2`` over rows i in [start, stop) in float64: for every row of a distance
+    matrix D, ``Q = sum_{i<j} D_ij^4``, the stress of every point at one place; for some of its
+    rows (a process's, D possibly a row source), their share of Q.
+
+    Read in row blocks, so beyond D this needs O(N) memory.
+    """
+    total = 0.0
+    for first, last in row_blocks(D.shape[0] if stop is None else stop, D.shape[1], start):
+        squares = np.asarray(D[first:last], dtype=np.float64)
+        squares = squares * squares
+        total += float(np.einsum("ij,ij->", squares, squares))  # not BLAS: no thread pool to wake
+    return total / 2
+
+
+def stress_bound(tol, collapsed, dtype):
+    """The stress at or below which rule 2 stops: ``max(tol**2, floor(dtype)) * Q``, with Q
+    (``collapsed``) from ``collapsed_stress``."""
+    floor = (RESOLUTION_ULPS * np.finfo(dtype).eps) ** 2
+    return max(tol * tol, floor) * collapsed
+
+
+def converged(before, now, tol, bound=0.0):
+    """True when the stress ``now`` (``before`` at the previous check, None at the first)
+    meets either rule of the module docstring: ``bound`` is rule 2's (see stress_bound)."""
+    if before is not None and not now <= before:
+        return False
+    return now <= bound or (before is not None and before - now < tol * before)

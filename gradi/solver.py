@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import backends
-from .convergence import DEFAULT_CHECK_EVERY, converged
+from .convergence import DEFAULT_CHECK_EVERY, collapsed_stress, converged, stress_bound
 from .errors import DivergenceError
 from .validation import check_int, resolve_threads, validate
 
@@ -114,7 +114,8 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
         result is bit-identical with or without recording.
     tol : float in (0, 1), optional
         Stop early once the stress decreased by less than ``tol`` (relative) over the last
-        ``check_every`` iterations (gradi.convergence); None runs exactly ``niter`` iterations.
+        ``check_every`` iterations, or the positions reproduce the squared distances to a
+        relative ``tol`` (gradi.convergence); None runs exactly ``niter`` iterations.
     check_every : int, optional
         Iterations between two convergence checks with ``tol`` (default 10).
 
@@ -162,14 +163,20 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
                         dtype=problem.dtype.name, prepare_seconds=prepare_seconds)
         X = np.array(problem.X0, dtype=runner.working_dtype(problem.dtype), order="C")
         recorded = [(0, X.copy())] if record_every else []
-        last_stress = problem.caller_stress(X) if tol is not None else None
+        bound = None if tol is None else stress_bound(
+            tol, float(problem.group.sum(collapsed_stress(problem.D, *problem.own_rows))), X.dtype)
+        last_stress = None
         done, per_iteration = 0, None
         while done < problem.niter:
             length = next_chunk(done, problem.niter, (record_every, check_every), per_iteration)
+            checking = tol is not None and (done + length) % check_every == 0
             start_X = X.copy()
             started = time.perf_counter()
             with np.errstate(all="ignore"):  # overflow is reported below as a DivergenceError
-                X = runner.descend(state, X, length)
+                if checking:
+                    X, now = runner.descend(state, X, length, stress=True)
+                else:
+                    X = runner.descend(state, X, length)
             seconds = time.perf_counter() - started
             result.elapsed += seconds
             per_iteration = float(problem.group.max(seconds / length))  # every process, same chunks
@@ -178,9 +185,8 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
             done += length
             if record_every and (done % record_every == 0 or done == problem.niter):
                 recorded.append((done, X.copy()))
-            if tol is not None and done % check_every == 0:
-                now = problem.caller_stress(X)
-                if converged(last_stress, now, tol):
+            if checking:
+                if converged(last_stress, now, tol, bound):
                     result.stop_reason = "converged"
                     break
                 last_stress = now

@@ -4,11 +4,13 @@
 # ValueError instead of letting a kernel read or write out of bounds.
 #
 # Entry points (positional arguments only):
-#   seed(X, D, lr, niter, threads)              the blog's loops (mojo, mojo-parallel)
+#   seed(X, D, lr, niter, threads[, stress])    the blog's loops (mojo, mojo-parallel)
 #   simd_workspace_size(n, dim, threads, itemsize)  elements of a mojo-simd workspace
 #   simd_prepare(W, D, dim, threads)            lay D^2 out in workspace W, once per solve
-#   simd(W, X, lr, niter, threads)              the tuned kernel on a prepared workspace
+#   simd(W, X, lr, niter, threads[, stress])    the tuned kernel on a prepared workspace
 #   info()                                      the SIMD widths compiled in
+# seed and simd return X; with stress 1 (default 0; niter >= 1) they return instead the stress
+# of the positions the last step started from, a float.
 
 from std.os import abort
 from std.python import Python, PythonObject
@@ -29,9 +31,11 @@ comptime MAX_N = 1 << 32
 comptime MAX_WORKSPACE = Float64(1 << 50)  # elements: far above any memory, far below Int overflow
 
 
-def arguments(args: PythonObject, name: String, count: Int) raises:
-    if len(args) != count:
-        raise type_error(String(name, "() takes ", count, " positional arguments, got ", len(args)))
+def arguments(args: PythonObject, name: String, count: Int, optional: Int = 0) raises:
+    """`count` positional arguments, and up to `optional` more."""
+    if len(args) < count or len(args) > count + optional:
+        var takes = String(count) if optional == 0 else String(count, " to ", count + optional)
+        raise type_error(String(name, "() takes ", takes, " positional arguments, got ", len(args)))
 
 
 def check_pair(x: ArrayInfo, d: ArrayInfo) raises:
@@ -89,6 +93,11 @@ def counters_of(start: Int, layout: Layout, itemsize: Int) -> Pointer[Int64, Mut
     return Pointer[Int64, MutUntrackedOrigin](unsafe_from_address=start + HEADER + layout.counters() * itemsize)
 
 
+def stresses_of(start: Int, layout: Layout, itemsize: Int) -> Pointer[Float64, MutUntrackedOrigin]:
+    """The Layout's per-tile stresses, as Float64, in the workspace whose header is at start."""
+    return Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=start + HEADER + layout.stresses() * itemsize)
+
+
 def claim(start: Int) raises:
     """Mark the workspace busy for this call; ValueError if another call has it."""
     if header(start).unsafe_load(BUSY) != 0:
@@ -109,28 +118,43 @@ def check_prepared(start: Int, layout: Layout) raises:
                                  ", not N=", layout.n, ", dim=", layout.dim, ", threads=", layout.threads))
 
 
+def check_stress(args: PythonObject, niter: Int) raises -> Bool:
+    """The optional sixth argument, the stress flag (0 or 1, default 0); 1 needs a step to
+    report on."""
+    if len(args) < 6:
+        return False
+    var stress = check_int(args[5], "stress", 0, 1) == 1
+    if stress and niter < 1:
+        raise value_error(String("stress needs niter >= 1, got ", niter))
+    return stress
+
+
 def seed(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
-    arguments(args, "seed", 5)
+    arguments(args, "seed", 5, 1)
     var lr = check_finite(args[2], "lr")
     var niter = check_int(args[3], "niter", 0, MAX_NITER)
     var threads = check_int(args[4], "threads", 1, MAX_THREADS)
+    var stress = check_stress(args, niter)
     var x = held.take(args[0], "X")
     var d = held.take(args[1], "D")
     check_pair(x, d)
     var d_address = d.address
     var n = x.rows
     var dim = x.cols
+    var total: Float64 = 0
     if n > 0 and niter > 0:
         with GILReleased(Python()):
             if x.float_code == ord("f"):
-                seed_descend[DType.float32](Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=x.address),
-                                            Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=d_address),
-                                            n, dim, lr.cast[DType.float32](), niter, threads)
+                total = seed_descend[DType.float32](
+                    Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=x.address),
+                    Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=d_address),
+                    n, dim, lr.cast[DType.float32](), niter, threads, stress)
             else:
-                seed_descend[DType.float64](Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=x.address),
-                                            Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=d_address),
-                                            n, dim, lr, niter, threads)
-    return args[0]
+                total = seed_descend[DType.float64](
+                    Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=x.address),
+                    Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=d_address),
+                    n, dim, lr, niter, threads, stress)
+    return PythonObject(total) if stress else args[0]
 
 
 def checked_layout(n: Int, dim: Int, threads: Int) raises -> Layout:
@@ -187,10 +211,11 @@ def simd_prepare_entry(args: PythonObject, mut held: HeldBuffers) raises -> Pyth
 
 
 def simd(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
-    arguments(args, "simd", 5)
+    arguments(args, "simd", 5, 1)
     var lr = check_finite(args[2], "lr")
     var niter = check_int(args[3], "niter", 0, MAX_NITER)
     var threads = check_int(args[4], "threads", 1, MAX_THREADS)
+    var stress = check_stress(args, niter)
     var w = held.take(args[0], "W")
     var x = held.take(args[1], "X")
     x.require_float()
@@ -202,21 +227,24 @@ def simd(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
     var layout = checked_layout(x.rows, x.cols, threads)
     var start = checked_workspace(w, layout)
     check_prepared(start, layout)
+    var total: Float64 = 0
     if x.rows > 0 and niter > 0:
         claim(start)
         with GILReleased(Python()):
             if x.float_code == ord("f"):
-                simd_descend[DType.float32](Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=x.address),
-                                            Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
-                                            layout, lr.cast[DType.float32](), niter, threads,
-                                            counters_of(start, layout, 4))
+                total = simd_descend[DType.float32](
+                    Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=x.address),
+                    Pointer[Float32, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
+                    layout, lr.cast[DType.float32](), niter, threads,
+                    counters_of(start, layout, 4), stresses_of(start, layout, 4), stress)
             else:
-                simd_descend[DType.float64](Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=x.address),
-                                            Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
-                                            layout, lr, niter, threads,
-                                            counters_of(start, layout, 8))
+                total = simd_descend[DType.float64](
+                    Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=x.address),
+                    Pointer[Float64, MutUntrackedOrigin](unsafe_from_address=start + HEADER),
+                    layout, lr, niter, threads,
+                    counters_of(start, layout, 8), stresses_of(start, layout, 8), stress)
         header(start).unsafe_store(BUSY, 0)
-    return args[1]
+    return PythonObject(total) if stress else args[1]
 
 
 def info(args: PythonObject, mut held: HeldBuffers) raises -> PythonObject:
@@ -264,13 +292,13 @@ def PyInit_gradi_mojo() abi("C") -> PythonObject:
     try:
         var m = PythonModuleBuilder("gradi_mojo")
         m.def_py_c_function(entry[seed], "seed",
-                            docstring="seed(X, D, lr, niter, threads): the blog's loops on X in place")
+                            docstring="seed(X, D, lr, niter, threads, stress): the blog's loops on X in place")
         m.def_py_c_function(entry[simd_workspace_size], "simd_workspace_size",
                             docstring="simd_workspace_size(n, dim, threads, itemsize): elements of a workspace")
         m.def_py_c_function(entry[simd_prepare_entry], "simd_prepare",
                             docstring="simd_prepare(W, D, dim, threads): lay D^2 out in workspace W")
         m.def_py_c_function(entry[simd], "simd",
-                            docstring="simd(W, X, lr, niter, threads): tuned kernel on X in place")
+                            docstring="simd(W, X, lr, niter, threads, stress): tuned kernel on X in place")
         m.def_py_c_function(entry[info], "info", docstring="info(): the SIMD widths compiled in")
         return m.finalize()
     except e:

@@ -13,6 +13,12 @@
 # Per-solve state: `simd_prepare` fills the D^2 tiles of a workspace (one buffer the caller
 # owns, see Layout) once; every `simd_descend` call reuses them, so a solve run in chunks pays
 # the layout once. A call depends only on (X, D^2, lr, niter): chunking never changes a result.
+#
+# Stress (`simd_descend` with stress, on its last step only): each row pass also adds up c^2
+# lane-wise in the working dtype (at most 2 rows x TILE / W squares per lane), then over its
+# lanes in Float64; a tile adds its row passes in order (halved on the diagonal, whose tiles
+# visit every ordered pair) into its own Float64 slot, and the slots are added in tile order
+# after the step: the same total for any thread count, and the positions are untouched.
 
 from std.atomic import Atomic
 from std.ffi import external_call
@@ -40,14 +46,17 @@ comptime PAGE_ELEMENTS = 1024
 # COUNTER_ELEMENTS elements of the workspace each (64 bytes or more for 4- and 8-byte elements).
 comptime COUNTER_STRIDE = 8
 comptime COUNTER_ELEMENTS = 16
+# Elements of the workspace that hold one tile's stress (a Float64) for 4- and 8-byte elements.
+comptime STRESS_ELEMENTS = 2
 
 
 @fieldwise_init
 struct Layout(Copyable):
     """The workspace of one problem (N points in dim dimensions, up to `threads` workers), in
     elements from its page-aligned start: D^2 tiles, the coordinates block by block (a block's dim
-    rows of TILE coordinates in one chunk), per-tile partial sums (a chunk each), and for dim > 4
-    one TILE x TILE buffer per worker. Every part is a whole number of pages."""
+    rows of TILE coordinates in one chunk), per-tile partial sums (a chunk each), for dim > 4
+    one TILE x TILE buffer per worker (every part so far a whole number of pages), then the
+    workers' task counters and one Float64 per tile for its stress."""
     var n: Int
     var dim: Int
     var threads: Int
@@ -73,16 +82,19 @@ struct Layout(Copyable):
     def counters(self) -> Int:
         return self.scratch() + (self.threads * TILE * TILE if self.dim > 4 else 0)
 
-    def total(self) -> Int:
+    def stresses(self) -> Int:
         return self.counters() + 2 * self.threads * COUNTER_ELEMENTS
+
+    def total(self) -> Int:
+        return self.stresses() + STRESS_ELEMENTS * self.tiles
 
     def total_estimate(self) -> Float64:
         """total() in floating point, to refuse sizes whose element count would overflow Int."""
         var blocks = Float64(self.blocks)
         var tile = Float64(TILE)
         var chunk = Float64(self.chunk)
-        return (blocks * (blocks + 1) / 2 * tile * tile + blocks * chunk + blocks * blocks * chunk
-                + Float64(self.threads) * (tile * tile + 2 * Float64(COUNTER_ELEMENTS)))
+        return (blocks * (blocks + 1) / 2 * (tile * tile + Float64(STRESS_ELEMENTS)) + blocks * chunk
+                + blocks * blocks * chunk + Float64(self.threads) * (tile * tile + 2 * Float64(COUNTER_ELEMENTS)))
 
 
 def tile_position(t: Int, blocks: Int) -> Tuple[Int, Int]:
@@ -177,15 +189,16 @@ def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
 
 
 @always_inline
-def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool](
+def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool, stress: Bool](
     xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
     cols_out: Ptr[Scalar[dt]], ii: Int, width: Int, last: Int, mask: SIMD[dt, simd_width_of[dt]()],
-):
+) -> Float64:
     """Rows ii..ii+R-1 of tile (i0, j0): their row sums into rows_out and, unless diagonal, their
     terms subtracted from the column sums in cols_out, row after row (the same order for any R).
     xi0 and xj0 are the coordinate chunks of the tile's row and column blocks. R rows share each
-    load of x_j and of the column sums."""
+    load of x_j and of the column sums. Returns the rows' sum of c^2 (stress), else 0."""
     comptime W = simd_width_of[dt]()
+    var squares = SIMD[dt, W](0)
     var xi = Array[SIMD[dt, W], R * DIM](fill=0)
     comptime for r in range(R):
         comptime for k in range(DIM):
@@ -210,6 +223,8 @@ def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool](
                 c = diff[k].fma(diff[k], c)
             if jj == last:
                 c *= mask
+            comptime if stress:
+                squares = c.fma(c, squares)
             comptime for k in range(DIM):
                 acc[r * DIM + k] = c.fma(diff[k], acc[r * DIM + k])
             comptime if not diagonal:
@@ -221,14 +236,16 @@ def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool](
     comptime for r in range(R):
         comptime for k in range(DIM):
             rows_out.unsafe_store(k * TILE + ii + r, acc[r * DIM + k].reduce_add())
+    return squares.cast[DType.float64]().reduce_add()
 
 
-def tile_fixed[dt: DType, DIM: Int, diagonal: Bool](
+def tile_fixed[dt: DType, DIM: Int, diagonal: Bool, stress: Bool](
     xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
     cols_out: Ptr[Scalar[dt]], n: Int, i0: Int, j0: Int,
-):
+) -> Float64:
     """Tile (i0, j0), compile-time dim: row sums into rows_out; unless diagonal, minus the
-    column sums into cols_out (both DIM x TILE, coordinate-major). Two rows at a time."""
+    column sums into cols_out (both DIM x TILE, coordinate-major). Two rows at a time. Returns
+    the tile's sum of c^2 over its pairs (stress), else 0."""
     comptime W = simd_width_of[dt]()
     var rows = min(TILE, n - i0)
     var width = min(TILE, (n - j0 + W - 1) // W * W)
@@ -237,20 +254,24 @@ def tile_fixed[dt: DType, DIM: Int, diagonal: Bool](
     comptime if not diagonal:
         for idx in range(DIM * TILE):
             cols_out.unsafe_store(idx, 0)
+    var total: Float64 = 0
     for ii in range(0, rows - 1, 2):
-        rows_pass[dt, DIM, 2, diagonal](xi0, xj0, d2, rows_out, cols_out, ii, width, last, mask)
+        total += rows_pass[dt, DIM, 2, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, ii, width, last, mask)
     if rows % 2 == 1:
-        rows_pass[dt, DIM, 1, diagonal](xi0, xj0, d2, rows_out, cols_out, rows - 1, width, last, mask)
+        total += rows_pass[dt, DIM, 1, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, rows - 1, width, last,
+                                                         mask)
     for ii in range(rows, TILE):
         comptime for k in range(DIM):
             rows_out.unsafe_store(k * TILE + ii, 0)
+    return total / 2 if diagonal else total
 
 
-def tile_generic[diagonal: Bool, dt: DType](
+def tile_generic[diagonal: Bool, dt: DType, stress: Bool](
     xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
     cols_out: Ptr[Scalar[dt]], c: Ptr[Scalar[dt]], n: Int, dim: Int, i0: Int, j0: Int,
-):
-    """Tile (i0, j0), any dim: c_ij into a TILE x TILE buffer first, then one pass per coordinate."""
+) -> Float64:
+    """Tile (i0, j0), any dim: c_ij into a TILE x TILE buffer first, then one pass per coordinate.
+    Returns the tile's sum of c^2 over its pairs (stress: one more pass over the buffer), else 0."""
     comptime W = simd_width_of[dt]()
     var rows = min(TILE, n - i0)
     var width = min(TILE, (n - j0 + W - 1) // W * W)
@@ -267,6 +288,14 @@ def tile_generic[diagonal: Bool, dt: DType](
                 c.unsafe_store[width=W](ii * TILE + jj, diff.fma(diff, c.unsafe_load[width=W](ii * TILE + jj)))
     for ii in range(rows):
         c.unsafe_store[width=W](ii * TILE + last, c.unsafe_load[width=W](ii * TILE + last) * mask)
+    var total: Float64 = 0
+    comptime if stress:
+        for ii in range(rows):
+            var squares = SIMD[dt, W](0)
+            for jj in range(0, width, W):
+                var cij = c.unsafe_load[width=W](ii * TILE + jj)
+                squares = cij.fma(cij, squares)
+            total += squares.cast[DType.float64]().reduce_add()
     for k in range(dim):
         comptime if not diagonal:
             for jj in range(TILE):
@@ -282,23 +311,44 @@ def tile_generic[diagonal: Bool, dt: DType](
             rows_out.unsafe_store(k * TILE + ii, acc.reduce_add())
         for ii in range(rows, TILE):
             rows_out.unsafe_store(k * TILE + ii, 0)
+    return total / 2 if diagonal else total
 
 
-def tile_task[diagonal: Bool, dt: DType](
+def tile_task[diagonal: Bool, dt: DType, stress: Bool](
     xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
     cols_out: Ptr[Scalar[dt]], c: Ptr[Scalar[dt]], n: Int, dim: Int, i0: Int, j0: Int,
-):
+) -> Float64:
     """Dispatch the runtime dim to a compile-time specialisation (1-4) or the generic tile."""
     if dim == 1:
-        tile_fixed[dt, 1, diagonal](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
+        return tile_fixed[dt, 1, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
     elif dim == 2:
-        tile_fixed[dt, 2, diagonal](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
+        return tile_fixed[dt, 2, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
     elif dim == 3:
-        tile_fixed[dt, 3, diagonal](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
+        return tile_fixed[dt, 3, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
     elif dim == 4:
-        tile_fixed[dt, 4, diagonal](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
+        return tile_fixed[dt, 4, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
+    return tile_generic[diagonal, dt, stress](xi0, xj0, d2, rows_out, cols_out, c, n, dim, i0, j0)
+
+
+def run_tile[dt: DType, stress: Bool](
+    xs: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], partials: Ptr[Scalar[dt]], c: Ptr[Scalar[dt]],
+    stresses: Ptr[Float64], n: Int, dim: Int, chunk: Int, blocks: Int, r: Int,
+):
+    """Tile r of the packed upper triangle: its row and column partial sums; with stress, its sum
+    of c^2 into stresses[r]."""
+    var bi, bj = tile_position(r, blocks)
+    var tile = d2.unsafe_offset(r * TILE * TILE)
+    var rows_out = partials.unsafe_offset((bi * blocks + bj) * chunk)
+    var cols_out = partials.unsafe_offset((bj * blocks + bi) * chunk)
+    var xi0 = xs.unsafe_offset(bi * chunk)
+    var xj0 = xs.unsafe_offset(bj * chunk)
+    var squares: Float64
+    if bi == bj:
+        squares = tile_task[True, dt, stress](xi0, xj0, tile, rows_out, cols_out, c, n, dim, bi * TILE, bj * TILE)
     else:
-        tile_generic[diagonal, dt](xi0, xj0, d2, rows_out, cols_out, c, n, dim, i0, j0)
+        squares = tile_task[False, dt, stress](xi0, xj0, tile, rows_out, cols_out, c, n, dim, bi * TILE, bj * TILE)
+    comptime if stress:
+        stresses.unsafe_store(r, squares)
 
 
 def update_block[dt: DType](
@@ -345,10 +395,12 @@ def simd_prepare[dt: DType](d: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Lay
 
 def simd_descend[dt: DType](
     x: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Layout, lr: Scalar[dt], niter: Int, threads: Int,
-    counters: Ptr[Int64],
-):
+    counters: Ptr[Int64], stresses: Ptr[Float64], stress: Bool,
+) -> Float64:
     """niter steps on row-major x (n x dim) in place, with the D^2 tiles simd_prepare left in ws;
-    counters are the workspace's task counters (Layout.counters, as Int64)."""
+    counters are the workspace's task counters (Layout.counters, as Int64) and stresses its
+    per-tile Float64 slots (Layout.stresses). With `stress` (niter >= 1), returns the stress of
+    the positions the last step started from, else 0."""
     var n = layout.n
     var dim = layout.dim
     var blocks = layout.blocks
@@ -377,7 +429,9 @@ def simd_descend[dt: DType](
         done_counter(counters, run).unsafe_store(0, 0)
     var per_step = tiles + blocks
 
-    def worker(w: Int) {imm xs, imm d2, imm partials, imm cbuf, imm n, imm dim, imm chunk, imm lr, imm blocks, imm tiles, imm per_step, imm counters, imm threads, imm niter}:
+    var last_plain = niter - 1 if stress else niter
+
+    def worker(w: Int) {imm xs, imm d2, imm partials, imm cbuf, imm stresses, imm n, imm dim, imm chunk, imm lr, imm blocks, imm tiles, imm per_step, imm counters, imm threads, imm niter, imm last_plain}:
         var c = cbuf.unsafe_offset(w * TILE * TILE)
         for step in range(niter):
             for k in range(threads):
@@ -387,17 +441,10 @@ def simd_descend[dt: DType](
                     var i = claim(claim_counter(counters, run), base, base + count)
                     if i < 0:
                         break
-                    var r = t0 + i
-                    var bi, bj = tile_position(r, blocks)
-                    var tile = d2.unsafe_offset(r * TILE * TILE)
-                    var rows_out = partials.unsafe_offset((bi * blocks + bj) * chunk)
-                    var cols_out = partials.unsafe_offset((bj * blocks + bi) * chunk)
-                    var xi0 = xs.unsafe_offset(bi * chunk)
-                    var xj0 = xs.unsafe_offset(bj * chunk)
-                    if bi == bj:
-                        tile_task[True, dt](xi0, xj0, tile, rows_out, cols_out, c, n, dim, bi * TILE, bj * TILE)
+                    if step < last_plain:
+                        run_tile[dt, False](xs, d2, partials, c, stresses, n, dim, chunk, blocks, t0 + i)
                     else:
-                        tile_task[False, dt](xi0, xj0, tile, rows_out, cols_out, c, n, dim, bi * TILE, bj * TILE)
+                        run_tile[dt, True](xs, d2, partials, c, stresses, n, dim, chunk, blocks, t0 + i)
                     _ = Atomic[Int64].fetch_add(done_counter(counters, run), 1)
             wait_until_done(counters, threads, step * per_step + tiles)
             for k in range(threads):
@@ -419,3 +466,8 @@ def simd_descend[dt: DType](
     for i in range(n):
         for k in range(dim):
             x.unsafe_store(i * dim + k, xs.unsafe_load((i // TILE) * chunk + k * TILE + i % TILE))
+    var total: Float64 = 0
+    if stress:
+        for r in range(tiles):
+            total += stresses.unsafe_load(r)
+    return total

@@ -135,8 +135,14 @@ class Backend:
         """Compile, warm up and lay out what every call of this solve reuses; never timed."""
         return State(problem, threads)
 
-    def descend(self, state, X, niter):
-        """Return X after ``niter`` steps ``X <- X - lr * gradient(X, D)`` on ``state``'s problem."""
+    def descend(self, state, X, niter, stress=False):
+        """Return X after ``niter`` steps ``X <- X - lr * gradient(X, D)`` on ``state``'s problem.
+
+        With ``stress=True`` (``niter >= 1``) return ``(X, s)``: ``s`` is the stress, a Python
+        float, of the positions the last step started from, in the units of the state's problem,
+        summed in float64 from the C_ij that step computes anyway (only the last step does it, so
+        the positions are bit-identical to those of ``stress=False``).
+        """
         raise NotImplementedError
 
 

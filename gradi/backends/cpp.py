@@ -15,6 +15,7 @@ import importlib.util
 import os
 
 from .base import Backend, State
+from .stress_step import check_stress_niter
 
 ISA_ENV = "GRADI_CPP_ISA"
 ISAS = ("avx512", "avx2", "baseline")  # the kernels native/ compiles (x86-64; baseline elsewhere)
@@ -56,9 +57,10 @@ class _Cpp(Backend):
         """Keyword arguments of the native state beyond (D, dim, lr, threads)."""
         return {}
 
-    def descend(self, state, X, niter):
-        state.data.descend(X, niter)
-        return X
+    def descend(self, state, X, niter, stress=False):
+        check_stress_niter(niter, stress)
+        total = state.data.descend(X, niter, stress)
+        return (X, total) if stress else X
 
     def working_bytes(self, n, dim, itemsize, threads):
         """What the native state allocates, as the extension itself computes it."""

@@ -23,52 +23,73 @@ import numpy as np
 
 from .base import Backend, State
 from .jax_runtime import runtime
+from .stress_step import check_stress_niter
 
 
 @functools.cache
 def _kernels():
-    """Build the jitted kernels once, on first use (importing JAX costs about a second)."""
+    """Build the jitted kernels once, on first use (importing JAX costs about a second).
+
+    Each runs ``niter`` steps and takes ``stress`` (0 or 1) at run time: with 1, the last step
+    runs apart from the loop (in a ``lax.cond``) and also sums the squares of the C_ij it
+    computes, in float64; the step is the same function either way.
+    """
     jax = runtime().jax
     import jax.numpy as jnp
     from jax import lax
 
-    def row_gradient(X, D_i, X_i):
-        diff = X_i - X
-        err = jnp.sum(diff * diff, axis=1) - D_i * D_i
-        return 4 * jnp.sum(err[:, None] * diff, axis=0)
+    def squares(C):
+        return jnp.sum(jnp.square(C.astype(jnp.float64)))
+
+    def scan_gradient(X, D, stress):
+        def row(_, D_i_X_i):
+            D_i, X_i = D_i_X_i
+            diff = X_i - X
+            err = jnp.sum(diff * diff, axis=1) - D_i * D_i
+            grad = 4 * jnp.sum(err[:, None] * diff, axis=0)
+            return None, (grad, squares(err)) if stress else grad
+        _, rows = lax.scan(row, None, (D, X))
+        return (rows[0], jnp.sum(rows[1]) / 2) if stress else rows
+
+    def matrix_gradient(X, D2, stress):
+        Xc = X - jnp.mean(X, axis=0)
+        sq = jnp.sum(Xc * Xc, axis=1)
+        C = sq[:, None] + sq[None, :] - 2 * Xc @ Xc.T - D2
+        grad = 4 * (jnp.sum(C, axis=1)[:, None] * X - C @ X)
+        return (grad, squares(C) / 2) if stress else grad
+
+    def descend(gradient, X, D, lr, niter, stress):
+        def step(_, X):
+            return X - lr * gradient(X, D, False)
+
+        def last_step(X):
+            grad, total = gradient(X, D, True)
+            return X - lr * grad, total
+
+        X = lax.fori_loop(0, niter - stress, step, X)
+        return lax.cond(stress > 0, last_step, lambda X: (X, jnp.zeros((), jnp.float64)), X)
 
     @jax.jit
-    def descend_scan(X, D, lr, niter):
-        def step(_, X):
-            def row(_, D_i_X_i):
-                return None, row_gradient(X, *D_i_X_i)
-            _, grad = lax.scan(row, None, (D, X))
-            return X - lr * grad
-        return lax.fori_loop(0, niter, step, X)
+    def descend_scan(X, D, lr, niter, stress):
+        return descend(scan_gradient, X, D, lr, niter, stress)
 
     @jax.jit
-    def descend_vectorised(X, D, lr, niter):
-        D2 = D * D
-
-        def step(_, X):
-            Xc = X - jnp.mean(X, axis=0)
-            sq = jnp.sum(Xc * Xc, axis=1)
-            C = sq[:, None] + sq[None, :] - 2 * Xc @ Xc.T - D2
-            return X - lr * 4 * (jnp.sum(C, axis=1)[:, None] * X - C @ X)
-        return lax.fori_loop(0, niter, step, X)
+    def descend_vectorised(X, D, lr, niter, stress):
+        return descend(matrix_gradient, X, D * D, lr, niter, stress)
 
     return jax, {"jax-scan": descend_scan, "jax": descend_vectorised}
 
 
 @functools.lru_cache(maxsize=16)
 def _compiled(name, n, dim, dtype):
-    """Ahead-of-time compiled kernel for one shape and dtype; the iteration count is an argument."""
+    """Ahead-of-time compiled kernel for one shape and dtype; the iteration count and the
+    stress flag are arguments."""
     jax, kernels = _kernels()
     with jax.enable_x64(True):
         X = jax.ShapeDtypeStruct((n, dim), dtype)
         D = jax.ShapeDtypeStruct((n, n), dtype)
         lr = jax.ShapeDtypeStruct((), dtype)
-        return kernels[name].lower(X, D, lr, np.int64(0)).compile()
+        return kernels[name].lower(X, D, lr, np.int64(0), np.int64(0)).compile()
 
 
 class _Jax(Backend):
@@ -102,12 +123,14 @@ class _Jax(Backend):
         run = _compiled(self.name, problem.n, problem.dim, problem.dtype.name)
         return State(problem, threads, data=(run, D))
 
-    def descend(self, state, X, niter):
+    def descend(self, state, X, niter, stress=False):
+        check_stress_niter(niter, stress)
         jax, _ = _kernels()
         run, D = state.data
         lr = np.asarray(state.problem.lr, dtype=X.dtype)
         with jax.enable_x64(True):
-            return np.array(run(X, D, lr, np.int64(niter)))
+            X, total = run(X, D, lr, np.int64(niter), np.int64(stress))
+            return (np.array(X), float(total)) if stress else np.array(X)
 
 
 class JaxScan(_Jax):

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import BackendUnavailableError
 from .base import Backend, State, one_line
+from .stress_step import check_stress_niter
 
 TILE = 256  # the tuned kernel's tile edge (Layout in mojo/simd_kernel.mojo), for memory estimates
 
@@ -35,6 +36,8 @@ WORKSPACE_OVERHEAD = 64 + 4096
 PAGE_ELEMENTS = 1024
 # Elements of the Layout for one worker's two task counters (2 x COUNTER_ELEMENTS in the kernel).
 COUNTER_ELEMENTS = 2 * 16
+# Elements of the Layout for one tile's stress, a Float64 (STRESS_ELEMENTS in the kernel).
+STRESS_ELEMENTS = 2
 
 # Kernel + binding + wrapper, as the C++ backends count theirs; the build logic
 # (mojo_build.py, like native/CMakeLists.txt) is not implementation.
@@ -112,10 +115,11 @@ class MojoSeed(_MojoBackend):
             module.seed(np.zeros((2, 1), problem.dtype), np.zeros((2, 2), problem.dtype), 0.0, 1, threads)
         return State(problem, threads, Prepared(module))
 
-    def descend(self, state, X, niter):
+    def descend(self, state, X, niter, stress=False):
+        check_stress_niter(niter, stress)
         problem = state.problem
-        _module(state).seed(X, problem.D, problem.lr, niter, state.threads)
-        return X
+        total = _module(state).seed(X, problem.D, problem.lr, niter, state.threads, int(stress))
+        return (X, total) if stress else X
 
     def working_bytes(self, n, dim, itemsize, threads):
         return n * dim * itemsize  # the gradient buffer
@@ -142,21 +146,22 @@ class MojoSimd(_MojoBackend):
         module.simd_prepare(workspace, problem.D, dim, threads)
         return State(problem, threads, Prepared(module, workspace))
 
-    def descend(self, state, X, niter):
+    def descend(self, state, X, niter, stress=False):
+        check_stress_niter(niter, stress)
         threads = simd_threads(X.shape[0], niter, state.threads)
-        _module(state).simd(state.data.workspace, X, state.problem.lr, niter, threads)
-        return X
+        total = _module(state).simd(state.data.workspace, X, state.problem.lr, niter, threads, int(stress))
+        return (X, total) if stress else X
 
     def working_bytes(self, n, dim, itemsize, threads):
         # The workspace (Layout in mojo/simd_kernel.mojo): packed upper-triangle D^2 tiles, the
         # coordinates (a chunk per block), per-tile partial sums (a chunk each), for dim > 4 one
-        # tile-sized buffer per worker, each worker's two task counters, plus its header and
-        # alignment slack.
+        # tile-sized buffer per worker, each worker's two task counters, each tile's stress,
+        # plus its header and alignment slack.
         blocks = -(-n // TILE)
         tiles = blocks * (blocks + 1) // 2
         chunk = -(-dim * TILE // PAGE_ELEMENTS) * PAGE_ELEMENTS
         scratch = threads * TILE * TILE if dim > 4 else 0
-        elements = (tiles * TILE * TILE + blocks * chunk + blocks * blocks * chunk + scratch
+        elements = (tiles * (TILE * TILE + STRESS_ELEMENTS) + blocks * chunk + blocks * blocks * chunk + scratch
                     + threads * COUNTER_ELEMENTS)
         return elements * itemsize + WORKSPACE_OVERHEAD
 

@@ -21,12 +21,14 @@ import numpy as np
 
 from .. import host
 from .base import Backend, State
+from .stress_step import check_stress_niter
 
 BLOCK_ROWS = 256  # rows of C per block: the unit of work of a thread
 
 
-def block_gradient(X, Xc, sq, D2, C, start, grad):
-    """Rows [start, start + len(C)) of the gradient / 4 into ``grad``, using C as the block's buffer."""
+def block_gradient(X, Xc, sq, D2, C, start, grad, stress=False):
+    """Rows [start, start + len(C)) of the gradient / 4 into ``grad``, using C as the block's
+    buffer; with ``stress``, returns the block's sum of C_ij^2 (float64 accumulation)."""
     stop = start + len(C)
     np.matmul(Xc[start:stop], Xc.T, out=C)
     C *= -2.0
@@ -34,6 +36,7 @@ def block_gradient(X, Xc, sq, D2, C, start, grad):
     C += sq[None, :]
     C -= D2[start:stop]
     grad[start:stop] = C.sum(axis=1)[:, None] * X[start:stop] - C @ X
+    return float(np.einsum("ij,ij->", C, C, dtype=np.float64)) if stress else None
 
 
 class Workspace:
@@ -51,8 +54,10 @@ class Workspace:
             self.buffers.put(buffer)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="gradi-numpy") if workers > 1 else None
 
-    def gradient(self, X, grad):
-        """The gradient / 4 of X into ``grad``, block by block."""
+    def gradient(self, X, grad, stress=False):
+        """The gradient / 4 of X into ``grad``, block by block; with ``stress``, returns the
+        stress of X (the blocks' sums of C_ij^2 added in block order, halved: C holds every
+        ordered pair)."""
         n = X.shape[0]
         Xc = X - X.mean(axis=0)
         sq = np.einsum("ij,ij->i", Xc, Xc)
@@ -62,30 +67,35 @@ class Workspace:
             buffer = self.buffers.get()
             try:
                 with np.errstate(**errors):
-                    block_gradient(X, Xc, sq, self.D2, buffer[: min(BLOCK_ROWS, n - start)], start, grad)
+                    return block_gradient(X, Xc, sq, self.D2, buffer[: min(BLOCK_ROWS, n - start)], start, grad,
+                                          stress)
             finally:
                 self.buffers.put(buffer)
 
         if self.pool is None:
-            for start in self.starts:
-                block(start)
+            sums = [block(start) for start in self.starts]
         else:
-            for done in [self.pool.submit(block, start) for start in self.starts]:
-                done.result()
+            sums = [done.result() for done in [self.pool.submit(block, start) for start in self.starts]]
+        return sum(sums) / 2 if stress else None
 
     def close(self):
         if self.pool is not None:
             self.pool.shutdown()
 
 
-def descend_matrix(X, workspace, lr, niter):
-    """``niter`` gradient steps in matrix form on X in place."""
+def descend_matrix(X, workspace, lr, niter, stress=False):
+    """``niter`` gradient steps in matrix form on X in place; with ``stress``, returns
+    ``(X, stress of the positions the last step started from)``."""
     step = X.dtype.type(4.0 * lr)
     grad = np.empty_like(X)
-    for _ in range(niter):
+    for _ in range(niter - 1 if stress else niter):
         workspace.gradient(X, grad)
         X -= step * grad
-    return X
+    if not stress:
+        return X
+    total = workspace.gradient(X, grad, stress=True)
+    X -= step * grad
+    return X, total
 
 
 class NumpyMatrix(Backend):
@@ -108,9 +118,10 @@ class NumpyMatrix(Backend):
     def prepare(self, problem, threads):
         return State(problem, threads, data=Workspace(problem.D, threads))
 
-    def descend(self, state, X, niter):
+    def descend(self, state, X, niter, stress=False):
+        check_stress_niter(niter, stress)
         with host.one_blas_thread():
-            return descend_matrix(X, state.data, state.problem.lr, niter)
+            return descend_matrix(X, state.data, state.problem.lr, niter, stress)
 
 
 BACKENDS = [NumpyMatrix()]

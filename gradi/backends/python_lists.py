@@ -8,6 +8,7 @@ the float32 tolerance when float32 was asked.
 import numpy as np
 
 from .base import Backend, State
+from .stress_step import check_stress_niter
 
 
 def _gradient(X, D, n, dim):
@@ -23,13 +24,39 @@ def _gradient(X, D, n, dim):
     return grad
 
 
-def descend_lists(X, D, lr, niter):
-    """``niter`` gradient steps on lists of lists; returns new lists."""
+def _gradient_and_stress(X, D, n, dim):
+    """The gradient as ``_gradient`` computes it, and the stress from the same errors: the
+    ordered pairs' squares summed row by row, halved (each pair is visited twice)."""
+    grad = [[0.0] * dim for _ in range(n)]
+    total = 0.0
+    for i in range(n):
+        Xi, Di, gi = X[i], D[i], grad[i]
+        row = 0.0
+        for j in range(n):
+            Xj = X[j]
+            diff = [Xi[k] - Xj[k] for k in range(dim)]
+            err = sum(d * d for d in diff) - Di[j] * Di[j]
+            row += err * err
+            for k in range(dim):
+                gi[k] += 4.0 * err * diff[k]
+        total += row
+    return grad, total / 2
+
+
+def _step(X, grad, lr, n, dim):
+    return [[X[i][k] - lr * grad[i][k] for k in range(dim)] for i in range(n)]
+
+
+def descend_lists(X, D, lr, niter, stress=False):
+    """``niter`` gradient steps on lists of lists; returns new lists, and with ``stress`` the
+    stress of the positions the last step started from."""
     n, dim = len(X), len(X[0])
-    for _ in range(niter):
-        grad = _gradient(X, D, n, dim)
-        X = [[X[i][k] - lr * grad[i][k] for k in range(dim)] for i in range(n)]
-    return X
+    for _ in range(niter - 1 if stress else niter):
+        X = _step(X, _gradient(X, D, n, dim), lr, n, dim)
+    if not stress:
+        return X
+    grad, total = _gradient_and_stress(X, D, n, dim)
+    return _step(X, grad, lr, n, dim), total
 
 
 class PythonLists(Backend):
@@ -52,9 +79,11 @@ class PythonLists(Backend):
     def prepare(self, problem, threads):
         return State(problem, threads, data=problem.D.tolist())
 
-    def descend(self, state, X, niter):
-        X[...] = descend_lists(X.tolist(), state.data, float(state.problem.lr), niter)
-        return X
+    def descend(self, state, X, niter, stress=False):
+        check_stress_niter(niter, stress)
+        result = descend_lists(X.tolist(), state.data, float(state.problem.lr), niter, stress)
+        X[...] = result[0] if stress else result
+        return (X, result[1]) if stress else X
 
 
 BACKENDS = [PythonLists()]

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..backends.base import Backend, State
 from ..backends.jax_runtime import runtime
+from ..backends.stress_step import check_stress_niter
 from ..group import ALONE
 from . import distributed
 
@@ -91,36 +92,50 @@ def _compiled(mesh, shape, dim, dtype):
     def gather(X_block):
         return lax.all_gather(X_block, "rows", tiled=True)[:n]
 
-    def block_descend(X_block, D2_block, lr, niter):
+    def block_descend(X_block, D2_block, lr, niter, stress):
         moves = (lax.axis_index("rows") * rows + jnp.arange(rows) < n)[:, None]
         D2_tiles = D2_block.reshape(tiles, tile, n)
 
-        def step(_, X_block):
+        def block_step(X_block, with_stress):
+            """One step of this device's rows; with_stress: also the stress of every device's
+            rows (each ordered pair's C_ij^2, padded rows left out, summed in float64 per tile,
+            added over the devices by psum, halved)."""
             X = gather(X_block)
             mean = jnp.mean(X, axis=0)
             Xc = X - mean
             sq = jnp.sum(Xc * Xc, axis=1)
 
-            def tile_gradient(X_tile_D2_tile):
-                X_tile, D2_tile = X_tile_D2_tile
+            def tile_gradient(X_tile_D2_tile_moves):
+                X_tile, D2_tile, moves_tile = X_tile_D2_tile_moves
                 Xc_tile = X_tile - mean
                 C = jnp.sum(Xc_tile * Xc_tile, axis=1)[:, None] + sq[None, :] - 2 * Xc_tile @ Xc.T - D2_tile
-                return 4 * (jnp.sum(C, axis=1)[:, None] * X_tile - C @ X)
+                grad = 4 * (jnp.sum(C, axis=1)[:, None] * X_tile - C @ X)
+                if not with_stress:
+                    return grad
+                return grad, jnp.sum(jnp.where(moves_tile, jnp.square(C.astype(jnp.float64)), 0.0))
 
-            grad = lax.map(tile_gradient, (X_block.reshape(tiles, tile, dim), D2_tiles))
-            return jnp.where(moves, X_block - lr * grad.reshape(rows, dim), X_block)
+            parts = lax.map(tile_gradient, (X_block.reshape(tiles, tile, dim), D2_tiles,
+                                            moves.reshape(tiles, tile, 1)))
+            grad = parts[0] if with_stress else parts
+            X_block = jnp.where(moves, X_block - lr * grad.reshape(rows, dim), X_block)
+            if not with_stress:
+                return X_block
+            return X_block, lax.psum(jnp.sum(parts[1]), "rows") / 2
 
-        return gather(lax.fori_loop(0, niter, step, X_block))
+        X_block = lax.fori_loop(0, niter - stress, lambda _, X_block: block_step(X_block, False), X_block)
+        X_block, total = lax.cond(stress > 0, lambda X_block: block_step(X_block, True),
+                                  lambda X_block: (X_block, jnp.zeros((), jnp.float64)), X_block)
+        return gather(X_block), total
 
     # The result is the gathered X, the same on every device; shard_map cannot infer that of
     # all_gather's output, so its replication check is off (check_vma=False).
-    kernel = jax.jit(jax.shard_map(block_descend, mesh=mesh, in_specs=(P("rows"), P("rows"), P(), P()),
-                                   out_specs=P(), check_vma=False))
+    kernel = jax.jit(jax.shard_map(block_descend, mesh=mesh, in_specs=(P("rows"), P("rows"), P(), P(), P()),
+                                   out_specs=(P(), P()), check_vma=False))
     rows_sharding = NamedSharding(mesh, P("rows"))
     with jax.enable_x64(True):
         return kernel.lower(jax.ShapeDtypeStruct((shape.padded, dim), dtype, sharding=rows_sharding),
                             jax.ShapeDtypeStruct((shape.padded, n), dtype, sharding=rows_sharding),
-                            jax.ShapeDtypeStruct((), dtype), np.int64(0)).compile()
+                            jax.ShapeDtypeStruct((), dtype), np.int64(0), np.int64(0)).compile()
 
 
 @dataclass
@@ -193,22 +208,24 @@ class JaxSharded(Backend):
         run = _compiled(mesh, shape, problem.dim, dtype.name)
         return State(problem, threads, data=_Sharded(shape, sharding, D2, run))
 
-    def descend(self, state, X, niter):
+    def descend(self, state, X, niter, stress=False):
+        check_stress_niter(niter, stress)
         jax = runtime().jax
         sharded = state.data
         if distributed.process_count() > 1:
-            counts = distributed.gather(niter)
-            if np.any(counts != niter):
-                raise ValueError(f"the processes asked for different iteration counts "
-                                 f"({', '.join(map(str, counts))}); every process of a run must "
-                                 f"take the same steps (gradi.solve does)")
+            asked = distributed.gather([niter, int(stress)])
+            if np.any(asked != [niter, int(stress)]):
+                raise ValueError(f"the processes asked for different iteration counts or stress flags "
+                                 f"((niter, stress): {', '.join(str(tuple(row)) for row in asked.tolist())}); "
+                                 f"every process of a run must take the same steps (gradi.solve does)")
         padded = np.zeros((sharded.shape.padded, X.shape[1]), dtype=X.dtype)
         padded[:sharded.shape.n] = X
         lr = np.asarray(state.problem.lr, dtype=X.dtype)
         with jax.enable_x64(True):
             try:
                 X_global = jax.make_array_from_callback(padded.shape, sharded.sharding, padded.__getitem__)
-                return np.array(sharded.run(X_global, sharded.D2, lr, np.int64(niter)))
+                X, total = sharded.run(X_global, sharded.D2, lr, np.int64(niter), np.int64(stress))
+                return (np.array(X), float(total)) if stress else np.array(X)
             except Exception as exc:
                 if distributed.process_count() == 1:
                     raise

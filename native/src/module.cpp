@@ -43,24 +43,29 @@ class Handle {
     }
   }
 
-  // niter steps on X (N x dim, D's dtype, C-contiguous, writeable), updated in place.
-  void descend(const py::object& x, long long niter, const py::object& d_read) {
+  // niter steps on X (N x dim, D's dtype, C-contiguous, writeable), updated in place. With
+  // `stress` (niter >= 1): the stress of the positions the last step started from, else None.
+  py::object descend(const py::object& x, long long niter, bool stress, const py::object& d_read) {
     check_niter(niter);
+    if (stress && niter < 1) throw py::value_error("stress=True needs niter >= 1, got " + std::to_string(niter));
     const py::array X = as_array(x, "X");
     std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
     if (!lock.owns_lock()) throw std::runtime_error("this state is in use by another thread");
     if (!f32_ && !f64_) throw py::value_error("this state is closed");
     if (d_read && overlaps(X, py::reinterpret_borrow<py::array>(d_read)))
       throw py::value_error("X and D must not share memory");
+    double total = 0;
+    double* out = stress ? &total : nullptr;
     if (f32_) {
       float* p = checked_positions<float>(X, n_, dim_);
       py::gil_scoped_release release;
-      used_ = f32_->descend(p, static_cast<long>(niter));
+      used_ = f32_->descend(p, static_cast<long>(niter), out);
     } else {
       double* p = checked_positions<double>(X, n_, dim_);
       py::gil_scoped_release release;
-      used_ = f64_->descend(p, static_cast<long>(niter));
+      used_ = f64_->descend(p, static_cast<long>(niter), out);
     }
+    return stress ? py::object(py::float_(total)) : py::object(py::none());
   }
 
   void close() {
@@ -100,6 +105,10 @@ struct PySeed {
         }) {}
 };
 
+constexpr const char* kDescendDoc =
+    "niter gradient steps on X (updated in place). stress=True (niter >= 1): returns the stress of "
+    "the positions the last step started from, summed in float64 from that step's C_ij; else None.";
+
 // The arguments of working_bytes: n >= 0, dim >= 1, threads >= 1, itemsize 4 or 8 (returned).
 std::size_t checked_size(long n, long dim, long long itemsize, long long threads) {
   if (n < 0) throw py::value_error("n must be >= 0, got " + std::to_string(n));
@@ -130,8 +139,10 @@ PYBIND11_MODULE(_native, m) {
            py::arg("D"), py::arg("dim"), py::arg("lr"), py::arg("threads") = 1)
       .def(
           "descend",
-          [](PySeed& self, const py::object& X, long long niter) { self.handle.descend(X, niter, self.d); },
-          py::arg("X"), py::arg("niter"), "niter gradient steps on X (updated in place).")
+          [](PySeed& self, const py::object& X, long long niter, bool stress) {
+            return self.handle.descend(X, niter, stress, self.d);
+          },
+          py::arg("X"), py::arg("niter"), py::arg("stress") = false, kDescendDoc)
       .def("close", [](PySeed& self) {
              self.handle.close();
              self.d = py::none();
@@ -165,10 +176,10 @@ PYBIND11_MODULE(_native, m) {
            py::arg("parallel_min_n") = -1)
       .def(
           "descend",
-          [](Handle<SimdState>& self, const py::object& X, long long niter) {
-            self.descend(X, niter, py::object());
+          [](Handle<SimdState>& self, const py::object& X, long long niter, bool stress) {
+            return self.descend(X, niter, stress, py::object());
           },
-          py::arg("X"), py::arg("niter"), "niter gradient steps on X (updated in place).")
+          py::arg("X"), py::arg("niter"), py::arg("stress") = false, kDescendDoc)
       .def("close", &Handle<SimdState>::close, "Release the state's buffers.")
       .def_property_readonly("closed", &Handle<SimdState>::closed)
       .def_property_readonly("isa", [](const Handle<SimdState>& self) {

@@ -134,8 +134,9 @@ std::size_t SimdState<T>::working_bytes(long n, long dim, int threads) {
   std::size_t bytes = 0;
   for (std::size_t count : {l.d2, l.x, l.partials, l.scratch})
     if (count > 0) bytes += allocated_bytes(count * sizeof(T));
-  // tiles_ (2 per tile), order_, owners_, deps_ (at most 1 per tile), plans_, progress_ (2 per thread)
-  return bytes + 5 * static_cast<std::size_t>(l.ntiles) * sizeof(int) +
+  // tiles_ (2 per tile), order_, owners_, deps_ (at most 1 per tile), tile_stress_ (1 per tile),
+  // plans_, progress_ (2 per thread)
+  return bytes + static_cast<std::size_t>(l.ntiles) * (5 * sizeof(int) + sizeof(double)) +
          threads * (sizeof(ThreadPlan) + 2 * sizeof(Progress)) + kStateOverhead;
 }
 
@@ -151,6 +152,7 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
   partials_ = aligned_buffer<T>(l.partials, kPage);
   scratch_ = aligned_buffer<T>(l.scratch, kPage);
   tiles_.reset(new int[2 * l.ntiles]);
+  tile_stress_.reset(new double[l.ntiles]);
   for (long a = 0, t = 0; a < l.blocks; ++a)
     for (long b = a; b < l.blocks; ++b, ++t) {
       tiles_[2 * t] = static_cast<int>(a);
@@ -170,8 +172,9 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
   job_ = SimdJob<T>{d2,           tiles,         l.ntiles,       plans_.get(),
                     order_.get(),  owners_.get(), deps_.get(),    progress_.get(),
                     progress_.get() + team,       x_.get(),       partials_.get(),
-                    scratch_.get(), n,            dim,            l.blocks,
-                    l.chunk,       0,             static_cast<T>(4.0 * lr),      team,
+                    scratch_.get(), tile_stress_.get(),            n,
+                    dim,           l.blocks,      l.chunk,        0,
+                    static_cast<T>(4.0 * lr),     false,          team,
                     0};
 }
 
@@ -227,7 +230,7 @@ void SimdState<T>::plan_steps(long n, long blocks, long ntiles, int team) {
 }
 
 template <class T>
-int SimdState<T>::descend(T* x, long niter) {
+int SimdState<T>::descend(T* x, long niter, double* stress) {
   const long n = job_.n, dim = job_.dim, chunk = job_.chunk;
   T* xs = job_.x;
   auto at = [&](long i, long k) { return (i / kTile) * chunk + k * kTile + i % kTile; };
@@ -235,9 +238,15 @@ int SimdState<T>::descend(T* x, long niter) {
   for (long i = 0; i < n; ++i)
     for (long k = 0; k < dim; ++k) xs[at(i, k)] = x[i * dim + k];
   job_.niter = niter;
+  job_.stress = stress != nullptr && niter > 0;
   job_.used = 0;
   for (int k = 0; k < 2 * job_.threads; ++k) progress_[k].steps = 0;
   run_kernel(job_, isa_);
+  if (job_.stress) {
+    double total = 0;
+    for (long t = 0; t < job_.ntiles; ++t) total += tile_stress_[t];
+    *stress = total;
+  }
   for (long i = 0; i < n; ++i)
     for (long k = 0; k < dim; ++k) x[i * dim + k] = xs[at(i, k)];
   return job_.used;

@@ -75,12 +75,14 @@ struct SimdJob {
   T* partials;        // blocks x blocks x chunk: row sums of tile (a, b) at [a][b] and column
                       // sums at [b][a]; block a's gradient is the sum over [a][0..B-1]
   T* scratch;         // per thread scratch_per_thread(dim, sizeof(T)) elements
+  double* tile_stress;  // per tile: its pairs' sum of c^2 in the last step, when `stress`
   long n;
   long dim;
   long blocks;
   long chunk;         // block_elements(dim, sizeof(T))
   long niter;
   T step;             // 4 * lr: X_i <- X_i - step * sum_j c_ij (X_i - X_j)
+  bool stress;        // the last step also fills tile_stress (niter >= 1)
   int threads;        // team size (the plans are for it); 1 runs without entering OpenMP
   int used;           // out: threads that ran the tiles
 };
@@ -120,9 +122,11 @@ class SimdState {
   // Bytes the constructor allocates for n points in dim dimensions on `threads` threads.
   static std::size_t working_bytes(long n, long dim, int threads);
 
-  // Run niter steps on X (n x dim, row-major, updated in place). Returns the number of threads
-  // that ran the tiles (0 when niter is 0).
-  int descend(T* x, long niter);
+  // Run niter steps on X (n x dim, row-major, updated in place). With `stress` (niter >= 1), the
+  // last step also stores the stress of the positions it started from there (the tiles' sums
+  // of c^2 added in tile order, so for any thread count). Returns the number of threads that ran
+  // the tiles (0 when niter is 0).
+  int descend(T* x, long niter, double* stress = nullptr);
 
   Isa isa() const { return isa_; }
   int team() const { return job_.threads; }
@@ -136,6 +140,7 @@ class SimdState {
   std::unique_ptr<int[]> tiles_, order_, owners_, deps_;
   std::unique_ptr<ThreadPlan[]> plans_;
   std::unique_ptr<Progress[]> progress_;
+  std::unique_ptr<double[]> tile_stress_;
   SimdJob<T> job_;
 };
 

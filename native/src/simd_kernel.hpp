@@ -14,6 +14,11 @@
 // contributes d = 0. Update: block a sums its partials over b = 0, 1, ... and steps.
 // Which thread runs a tile or a block never changes its arithmetic, so results are bit-identical
 // for any thread count.
+// Stress (the last step of a call that reports it, STRESS): each row block also adds up c^2 over
+// its pairs, lane-wise in the working dtype (at most 8 rows x kTile / L squares per lane), then
+// over its lanes in double; a tile adds its row blocks' sums in order and stores the total, and
+// the state adds the tiles' totals in tile order. The extra multiply-add touches only those
+// sums, so positions are the same with and without it.
 #include <cstdint>
 #include <type_traits>
 #include <utility>
@@ -156,11 +161,19 @@ inline void prefetch_ahead(const T* p) {
   __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + ahead));
 }
 
+// The L lanes of v added in double, always in the same order.
+template <class T>
+inline double lane_total(V<T> v) {
+  double total = 0;
+  for (int l = 0; l < kLanes<T>; ++l) total += static_cast<double>(v[l]);
+  return total;
+}
+
 // One vector of columns jj for R rows ii.. with DIM coordinates held in registers: the column
-// sums are loaded once, take the R rows in order, and are stored back.
-template <class T, int DIM, int R, bool MASKED, bool PER_ROW = false>
+// sums are loaded once, take the R rows in order, and are stored back. STRESS: c^2 into squares.
+template <class T, int DIM, int R, bool MASKED, bool STRESS, bool PER_ROW = false>
 inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][DIM], V<T> (&acc)[R][DIM],
-                        const Bits<T>* mask) {
+                        V<T>& squares, const Bits<T>* mask) {
   V<T> xj[DIM], col[DIM];
   for (int k = 0; k < DIM; ++k) {
     xj[k] = load<T>(t.xj + k * kTile + jj);
@@ -175,6 +188,7 @@ inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][
       c = d[k] * d[k] + c;
     }
     if (MASKED) c = keep<T>(c, mask[PER_ROW ? r : 0]);
+    if constexpr (STRESS) squares = c * c + squares;
     for (int k = 0; k < DIM; ++k) {
       acc[r][k] = c * d[k] + acc[r][k];
       col[k] = col[k] - c * d[k];
@@ -196,11 +210,12 @@ __attribute__((noinline)) void sum_rows(const Tile<T>& t, long first) {
 // until L rows are complete, then the L row sums are formed together. UPPER (a diagonal tile;
 // the R rows within one vector's span of columns): only the columns j >= i, with column sums,
 // so that each pair of the tile is visited once too; in the first vector each row masks its
-// lanes j < i (j = i adds exactly 0).
-template <class T, int DIM, int R, bool UPPER>
-inline void rows_fixed(const Tile<T>& t, long ii) {
+// lanes j < i (j = i adds exactly 0). Returns the rows' sum of c^2 (STRESS), else 0.
+template <class T, int DIM, int R, bool UPPER, bool STRESS>
+inline double rows_fixed(const Tile<T>& t, long ii) {
   V<T> xi[R][DIM];
   V<T> acc[R][DIM];
+  V<T> squares = {};
   for (int r = 0; r < R; ++r)
     for (int k = 0; k < DIM; ++k) {
       xi[r][k] = splat<T>(t.xi[k * kTile + ii + r]);
@@ -215,45 +230,51 @@ inline void rows_fixed(const Tile<T>& t, long ii) {
       upper[r] = lane >= static_cast<decltype(lane[0] + 0)>(ii + r - jj);
       if (jj == t.full) upper[r] &= t.mask;  // the first vector is also the last, masked past n
     }
-    pair_vector<T, DIM, R, true, true>(t, ii, jj, xi, acc, upper);
+    pair_vector<T, DIM, R, true, STRESS, true>(t, ii, jj, xi, acc, squares, upper);
     jj += kLanes<T>;
   }
-  for (; jj < t.full; jj += kLanes<T>) pair_vector<T, DIM, R, false>(t, ii, jj, xi, acc, &t.mask);
-  if (jj < t.width) pair_vector<T, DIM, R, true>(t, ii, jj, xi, acc, &t.mask);
+  for (; jj < t.full; jj += kLanes<T>) pair_vector<T, DIM, R, false, STRESS>(t, ii, jj, xi, acc, squares, &t.mask);
+  if (jj < t.width) pair_vector<T, DIM, R, true, STRESS>(t, ii, jj, xi, acc, squares, &t.mask);
   for (int r = 0; r < R; ++r) {
     const long row = ii + r;
     for (int k = 0; k < DIM; ++k) store<T>(t.lanes + (k * kLanes<T> + row % kLanes<T>) * kLanes<T>, acc[r][k]);
     if (row % kLanes<T> == kLanes<T> - 1) sum_rows<T, DIM>(t, row + 1 - kLanes<T>);
   }
+  return STRESS ? lane_total<T>(squares) : 0;
 }
 
 // Whole tile, DIM known at compile time, row after row (so the column sums add row after row).
 // A diagonal tile visits its upper triangle (each pair once), R rows at a time within each
-// vector's span of rows, so that only the first vector of a row needs a mask.
-template <class T, int DIM, bool DIAG>
-void tile_fixed(const Tile<T>& t) {
+// vector's span of rows, so that only the first vector of a row needs a mask. Returns the tile's
+// sum of c^2 over its pairs (STRESS), else 0.
+template <class T, int DIM, bool DIAG, bool STRESS>
+double tile_fixed(const Tile<T>& t) {
   zero_columns(t, DIM);
   constexpr int R = row_block(DIM);
   long ii = 0;
+  double total = 0;
   for (long band = 0; band < t.rows; band += DIAG ? kLanes<T> : t.rows) {
     const long end = DIAG && band + kLanes<T> < t.rows ? band + kLanes<T> : t.rows;
-    for (ii = band; ii + R <= end; ii += R) rows_fixed<T, DIM, R, DIAG>(t, ii);
-    for (; ii < end; ++ii) rows_fixed<T, DIM, 1, DIAG>(t, ii);
+    for (ii = band; ii + R <= end; ii += R) total += rows_fixed<T, DIM, R, DIAG, STRESS>(t, ii);
+    for (; ii < end; ++ii) total += rows_fixed<T, DIM, 1, DIAG, STRESS>(t, ii);
   }
   if (ii % kLanes<T> != 0) sum_rows<T, DIM>(t, ii - ii % kLanes<T>);  // the last rows (the rest set below)
   for (; ii < kTile; ++ii)
     for (int k = 0; k < DIM; ++k) t.rows_out[k * kTile + ii] = 0;
+  return total;
 }
 
 // One vector of columns jj for row ii, any dim: c in a first pass over k, then the sums in a second.
-template <class T, bool DIAG, bool MASKED>
-inline void pair_generic(const Tile<T>& t, long dim, long ii, long jj, V<T>* acc) {
+// STRESS: c^2 into squares.
+template <class T, bool DIAG, bool MASKED, bool STRESS>
+inline void pair_generic(const Tile<T>& t, long dim, long ii, long jj, V<T>* acc, V<T>& squares) {
   V<T> c = -load<T>(t.d2 + ii * kTile + jj);
   for (long k = 0; k < dim; ++k) {
     const V<T> d = splat<T>(t.xi[k * kTile + ii]) - load<T>(t.xj + k * kTile + jj);
     c = d * d + c;
   }
   if (MASKED) c = keep<T>(c, t.mask);
+  if constexpr (STRESS) squares = c * c + squares;
   for (long k = 0; k < dim; ++k) {
     const V<T> d = splat<T>(t.xi[k * kTile + ii]) - load<T>(t.xj + k * kTile + jj);
     acc[k] = c * d + acc[k];
@@ -261,28 +282,33 @@ inline void pair_generic(const Tile<T>& t, long dim, long ii, long jj, V<T>* acc
   }
 }
 
-// Whole tile, any dim, row by row; acc is this thread's scratch of dim vectors.
-template <class T, bool DIAG>
-void tile_generic(const Tile<T>& t, long dim, V<T>* acc) {
+// Whole tile, any dim, row by row; acc is this thread's scratch of dim vectors. A diagonal tile
+// visits every ordered pair of its block (no column sums), so its sum of c^2 (STRESS) is halved.
+template <class T, bool DIAG, bool STRESS>
+double tile_generic(const Tile<T>& t, long dim, V<T>* acc) {
   if (!DIAG) zero_columns(t, dim);
+  double total = 0;
   for (long ii = 0; ii < kTile; ++ii) {
     if (ii >= t.rows) {
       for (long k = 0; k < dim; ++k) t.rows_out[k * kTile + ii] = 0;
       continue;
     }
     for (long k = 0; k < dim; ++k) acc[k] = V<T>{};
+    V<T> squares = {};
     long jj = 0;
-    for (; jj < t.full; jj += kLanes<T>) pair_generic<T, DIAG, false>(t, dim, ii, jj, acc);
-    if (jj < t.width) pair_generic<T, DIAG, true>(t, dim, ii, jj, acc);
+    for (; jj < t.full; jj += kLanes<T>) pair_generic<T, DIAG, false, STRESS>(t, dim, ii, jj, acc, squares);
+    if (jj < t.width) pair_generic<T, DIAG, true, STRESS>(t, dim, ii, jj, acc, squares);
     for (long k = 0; k < dim; ++k) t.rows_out[k * kTile + ii] = lane_sum<kLanes<T>>(acc[k]);
+    if constexpr (STRESS) total += lane_total<T>(squares);
   }
+  return DIAG ? total / 2 : total;
 }
 
 // The tile number `index` of one step: rows of block a, columns of block b >= a. Its row and
 // column sums build up in this thread's scratch and are copied to the partials at the end: the
 // partials were last read by whichever thread updated their block, and storing into them from
-// the inner loop waits on those cache lines.
-template <class T, int DIM>
+// the inner loop waits on those cache lines. STRESS: the tile's sum of c^2 into job.tile_stress.
+template <class T, int DIM, bool STRESS>
 void run_tile(const SimdJob<T>& job, long index, T* scratch) {
   const long a = job.tiles[2 * index], b = job.tiles[2 * index + 1];
   const long dim = job.dim, chunk = job.chunk;
@@ -299,14 +325,14 @@ void run_tile(const SimdJob<T>& job, long index, T* scratch) {
             full < cols ? full + kLanes<T> : full,
             Bits<T>{}};
   for (int l = 0; l < kLanes<T>; ++l) t.mask[l] = full + l < cols ? -1 : 0;
+  double squares;
   if constexpr (DIM > 0) {
-    if (a == b) tile_fixed<T, DIM, true>(t);
-    else tile_fixed<T, DIM, false>(t);
+    squares = a == b ? tile_fixed<T, DIM, true, STRESS>(t) : tile_fixed<T, DIM, false, STRESS>(t);
   } else {
     V<T>* acc = reinterpret_cast<V<T>*>(scratch + 2 * dim * kTile);
-    if (a == b) tile_generic<T, true>(t, dim, acc);
-    else tile_generic<T, false>(t, dim, acc);
+    squares = a == b ? tile_generic<T, true, STRESS>(t, dim, acc) : tile_generic<T, false, STRESS>(t, dim, acc);
   }
+  if constexpr (STRESS) job.tile_stress[index] = squares;
   if (a == b && DIM > 0) {  // rows and columns of the same points: one partial, their sum
     add<T>(job.partials + (a * job.blocks + a) * chunk, t.rows_out, t.cols_out, dim * kTile);
     return;
@@ -332,13 +358,13 @@ void update_block(const SimdJob<T>& job, long a) {
 // One step on one thread of the planned team (see ThreadPlan): its tiles, publishing its shared
 // ones, then, once the threads with shared tiles on its blocks have published theirs, its
 // blocks' update. A shared tile first waits for the other owner's positions of this step.
-template <class T, int DIM>
+template <class T, int DIM, bool STRESS>
 void planned_step(const SimdJob<T>& job, int me, unsigned step, long spins, T* scratch) {
   const ThreadPlan& plan = job.plans[me];
   for (long p = plan.first; p < plan.end; ++p) {
     if (p == plan.signal) publish(job.shared_done[me], step + 1);
     if (job.owners[p] >= 0) wait_for(job.stepped[job.owners[p]], step, spins);
-    run_tile<T, DIM>(job, job.order[p], scratch);
+    run_tile<T, DIM, STRESS>(job, job.order[p], scratch);
   }
   if (plan.signal == plan.end) publish(job.shared_done[me], step + 1);
   for (long k = plan.deps_first; k < plan.deps_end; ++k) wait_for(job.shared_done[job.deps[k]], step + 1, spins);
@@ -346,24 +372,33 @@ void planned_step(const SimdJob<T>& job, int me, unsigned step, long spins, T* s
   publish(job.stepped[me], step + 1);
 }
 
+// One step on one thread, every tile and block in order (a team smaller than planned).
+template <class T, int DIM, bool STRESS>
+void serial_step(const SimdJob<T>& job, T* scratch) {
+  for (long index = 0; index < job.ntiles; ++index) run_tile<T, DIM, STRESS>(job, index, scratch);
+  for (long a = 0; a < job.blocks; ++a) update_block<T>(job, a);
+}
+
 // All iterations inside one team, the threads in step with each other only through the
 // Progress counts of the plan: no barrier. If OpenMP gave a smaller team than planned
-// (OMP_THREAD_LIMIT, OMP_DYNAMIC), its first thread runs every tile and block alone.
+// (OMP_THREAD_LIMIT, OMP_DYNAMIC), its first thread runs every tile and block alone. With
+// job.stress the last step is the STRESS one.
 template <class T, int DIM>
 void run_iterations(SimdJob<T>& job) {
   int used = job.niter > 0 ? 1 : 0;
+  const long plain = job.stress ? job.niter - 1 : job.niter;
   run_team(job.threads, [&] {
     const int me = team_index(), team = team_size();
     T* scratch = job.scratch + me * scratch_per_thread(job.dim, sizeof(T));
     if (team == job.threads) {
       if (me == 0 && job.niter > 0) used = team;
       const long spins = wait_spins(team);
-      for (long it = 0; it < job.niter; ++it) planned_step<T, DIM>(job, me, static_cast<unsigned>(it), spins, scratch);
+      for (long it = 0; it < plain; ++it)
+        planned_step<T, DIM, false>(job, me, static_cast<unsigned>(it), spins, scratch);
+      if (job.stress) planned_step<T, DIM, true>(job, me, static_cast<unsigned>(plain), spins, scratch);
     } else if (me == 0) {
-      for (long it = 0; it < job.niter; ++it) {
-        for (long index = 0; index < job.ntiles; ++index) run_tile<T, DIM>(job, index, scratch);
-        for (long a = 0; a < job.blocks; ++a) update_block<T>(job, a);
-      }
+      for (long it = 0; it < plain; ++it) serial_step<T, DIM, false>(job, scratch);
+      if (job.stress) serial_step<T, DIM, true>(job, scratch);
     }
   });
   job.used = used;
