@@ -7,11 +7,12 @@
 // One pair-vector is the tuned kernel's pair_vector for one row i against L columns j
 // (simd_kernel.hpp), with the same expressions, so the compiler emits the same operations:
 //   d_k = x_ik - x_jk                   dim subtractions
-//   c = d_0 d_0 - D2; c = d_k d_k + c   dim FMAs (the first a fused multiply-subtract)
+//   c = d_0 d_0 - D2; c = d_k d_k + c   dim FMAs
 //   row_k = c d_k + row_k               dim FMAs
 //   col_k = col_k - c d_k               dim FMAs, symmetric scheme only
 // The every-pair scheme (seed and idiomatic tiers, D^2 given) is the same without the column sums.
-// Neither has a separate multiply. R rows share each vector of columns, as in the kernel; the
+// Neither has a separate multiply (where the ISA has no FMA, SSE2, each FMA is a multiply and an
+// add, in the kernel as here). R rows share each vector of columns, as in the kernel; the
 // column sums start afresh every round, as the kernel's are loaded per vector of columns, so the
 // only chains carried from round to round are the row sums'. x_j is made opaque every round (an
 // empty asm, no instruction), so nothing can be hoisted out of the loop; the results are
