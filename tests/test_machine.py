@@ -5,6 +5,7 @@ The plausibility bounds are wide on purpose and hold on any x86-64 (Intel or AMD
 (a busy machine is slow, not wrong): they catch a probe whose loop the compiler removed or
 folded, which reads as thousands of GHz, or an op mix faster than the FMAs it is made of."""
 
+import itertools
 import os
 import platform
 import re
@@ -155,18 +156,18 @@ def test_without_the_extension_gradi_machine_says_why_in_one_line(monkeypatch, c
     assert len(lines) == 1 and "C++ extension" in lines[0] and lines[0].startswith("gradi machine: error:")
 
 
-def test_the_best_rate_is_the_fastest_of_the_repeats():
-    speeds = iter([1.0] * 50)  # work per second of successive runs, one stalled
+def test_the_best_rate_is_the_fastest_of_the_repeats_and_the_probes_take_turns():
+    calls = []
 
-    def run(work):
-        speed = next(speeds)
-        return work, work / speed
-    assert probes._best_rate(run, 1) == pytest.approx(1.0)
-    stalled = iter([1e3] * 6 + [10.0] + [1e3] * 20)
-
-    def busy(work):
-        return work, work / next(stalled)
-    assert probes._best_rate(busy, 1) == pytest.approx(1e3)
+    def probe(name, speeds):  # work per second of successive runs
+        def run(work):
+            calls.append(name)
+            return work, work / next(speeds)
+        return run
+    steady = probe("steady", itertools.repeat(1.0))
+    stalled = probe("stalled", iter([1e3] * 6 + [10.0] + [1e3] * 30))  # one run of a busy spell
+    assert probes.best_rates([steady, stalled]) == pytest.approx([1.0, 1e3])
+    assert calls[-2 * probes.REPEATS:] == ["steady", "stalled"] * probes.REPEATS
 
 
 def test_sysfs_caches_are_the_data_and_unified_ones_by_level(tmp_path):

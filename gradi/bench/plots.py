@@ -17,7 +17,7 @@ pyplot state, no display needed).
 
 import numpy as np
 
-from . import probes, roofline
+from . import roofline
 
 SLOW_TIERS = ("python", "numpy-loops")
 FIGSIZE = (13.0, 5.5)
@@ -37,7 +37,7 @@ MEMORY_COLOUR = "#b35806"
 def save_bench_figures(table, out_dir):
     """Draw the log, linear and roofline figures of a sweep's rows; returns their paths."""
     colours = colours_of(table)
-    hardware = probes.measured_for({row["dim"] for row in table})[0]
+    hardware = roofline.measured_for(table)[0]
     figures = {"log": _log_chart(table, colours),
                "linear": _linear_chart([row for row in table if row["backend"] not in SLOW_TIERS], colours),
                "roofline": _roofline_chart(table, colours, hardware)}
@@ -224,7 +224,7 @@ def _roofline_chart(table, colours, hardware):
                     for label, colour, style in ceilings]
     figure.legend(handles=handles, loc="outside right center", fontsize="small")
     if hardware is None:
-        where = f"ceilings not measured: {probes.measured_for({row['dim'] for row in table})[1]}"
+        where = f"ceilings not measured: {roofline.measured_for(table)[1]}"
     else:
         clock = f"at {hardware.cycle_hz / 1e9:.2f} GHz" if hardware.cycle_hz else "clock unknown"
         where = (f"ceilings of {cores} core{'s' if cores != 1 else ''} of this {hardware.cpu or 'CPU'}, "

@@ -20,8 +20,10 @@ The loops are C++ (native/src/probe.cpp and opmix_kernel.hpp, in ``gradi._native
 - with two usable cores or more, the round trip of a cache line between two threads.
 
 This module sizes the work, repeats each short run ``REPEATS`` times and keeps the best: on a
-shared machine the run nobody interrupted is the one that shows the hardware. A measurement
-takes a few seconds.
+shared machine the run nobody interrupted is the one that shows the hardware. The repeats of the
+clock, FMA and op-mix probes take turns, so that a busy spell slows one round of each rather
+than every round of one (and the two clocks see the same machine). A measurement takes a few
+seconds.
 """
 
 import functools
@@ -35,6 +37,7 @@ from .machine import busy_load
 
 REPEATS = 15
 RUN_SECONDS = 0.002  # one timed run: short enough to fit in a time slice on a busy machine
+FIRST_WORK = 16  # the work of a probe's first run, grown from there
 FMA_LATENCIES = (4, 5)  # cycles of a dependent FMA: Skylake and later, Zen 3 and later; Haswell, Zen 1-2
 CLOCK_TOLERANCE = 0.10
 SCHEMES = ("full", "symmetric")  # every ordered pair, its row updated; each pair once, both rows
@@ -45,7 +48,7 @@ MIN_READ_BYTES = 512 << 20
 CACHE_MULTIPLE = 8  # the streamed buffer is at least this many times the last-level cache
 SWEEP_FIRST_BYTES = 1 << 20  # where sysfs does not name the per-core cache
 SWEEP_STEP = 2 ** 0.5
-SWEEP_PASSES = 3
+SWEEP_PASSES = 5
 SWEEP_PASS_BYTES = 32 << 20  # a small working set is read as often as makes this much per pass
 KNEE_DROP = 2 ** 0.5  # the cache ends where reads fall this many times below the fastest
 ROUND_TRIP_ROUNDS = 2000  # round trips per run of round_trip_now (0.1-1 ms)
@@ -106,7 +109,7 @@ class Hardware:
     @property
     def cycle_hz(self):
         """The clock that per-cycle figures use: None where unmeasured or contradicted."""
-        return None if self.clock_agrees is False else self.clock_hz
+        return trusted_clock(self.clock_hz, self.fma_latency_cycles)
 
     def unit(self, isa):
         return next(unit for unit in self.vector_units if unit.isa == isa)
@@ -133,6 +136,11 @@ def clock_agrees(fma_latency_cycles):
     if fma_latency_cycles is None:
         return None
     return any(abs(fma_latency_cycles / latency - 1) <= CLOCK_TOLERANCE for latency in FMA_LATENCIES)
+
+
+def trusted_clock(clock_hz, fma_latency_cycles):
+    """``clock_hz`` unless the cross-check contradicts it (then None)."""
+    return None if clock_agrees(fma_latency_cycles) is False else clock_hz
 
 
 def cache_knee(sweep):
@@ -168,15 +176,18 @@ def measure(dims=OP_MIX_DIMS):
         raise ImportError(f"the probes are in the C++ extension, which is not built: {exc}") from exc
     started = time.perf_counter()
     cores = host.usable_cores()
-    clock, fma_latency = _clock(native)
-    cycle_hz = None if clock_agrees(fma_latency) is False else clock
-    units = []
-    for isa in native.simd_isas():
-        rate = _best_rate(lambda rounds, isa=isa: native.probe_fma(isa, rounds), 1 << 6)
-        units.append(VectorUnit(isa, native.probe_vector_bytes(isa), rate, cycle_hz and rate / cycle_hz))
-    units.sort(key=lambda unit: unit.vector_bytes)
-    mixes = tuple(OpMix(unit.isa, scheme, dim, op_mix_rate(unit.isa, scheme, dim))
-                  for unit in units for scheme in SCHEMES for dim in dims)
+    chains = _clock_chains(native)
+    isas = sorted(native.simd_isas(), key=native.probe_vector_bytes)
+    cases = [(isa, scheme, dim) for isa in isas for scheme in SCHEMES for dim in dims]
+    rates = best_rates([*chains, *(functools.partial(native.probe_fma, isa) for isa in isas),
+                        *(_op_mix_run(native, *case) for case in cases)])
+    clock = rates[0] if chains else None
+    fma_latency = clock / rates[1] if len(chains) == 2 else None
+    cycle_hz = trusted_clock(clock, fma_latency)
+    fmas = rates[len(chains):len(chains) + len(isas)]
+    units = [VectorUnit(isa, native.probe_vector_bytes(isa), rate, cycle_hz and rate / cycle_hz)
+             for isa, rate in zip(isas, fmas)]
+    mixes = tuple(OpMix(*case, rate) for case, rate in zip(cases, rates[len(chains) + len(isas):]))
     caches = sysfs_caches()
     cache = max(caches.values(), default=None)  # the last level
     read_bytes = _read_bytes(cache)
@@ -187,7 +198,7 @@ def measure(dims=OP_MIX_DIMS):
         bandwidth[cores] = read_bytes / min(native.probe_read(read_bytes, cores, READ_PASSES))
     round_trip = None
     if cores > 1:
-        round_trip = 1 / _best_rate(lambda rounds: (rounds, native.probe_handoff(rounds)), 1 << 4)
+        round_trip = 1 / best_rates([lambda rounds: (rounds, native.probe_handoff(rounds))])[0]
     return Hardware(cpu=host.cpuinfo_field("model name"), cores=cores, clock_hz=clock,
                     fma_latency_cycles=fma_latency, vector_units=tuple(units), op_mix=mixes,
                     read_bytes=read_bytes, read_bandwidth=bandwidth,
@@ -213,9 +224,12 @@ def measured_for(dims):
 def op_mix_rate(isa, scheme, dim):
     """Pair-vectors per second of the kernels' op mix of ``scheme`` in ``dim`` dimensions on this
     core with the vectors of ``isa`` (the best of ``REPEATS`` short runs, about 0.04 s)."""
-    native = importlib.import_module("gradi._native")
-    symmetric = scheme == "symmetric"
-    return _best_rate(lambda rounds: native.probe_op_mix(isa, dim, symmetric, rounds), 1 << 4)
+    return best_rates([_op_mix_run(importlib.import_module("gradi._native"), isa, scheme, dim)])[0]
+
+
+def _op_mix_run(native, isa, scheme, dim):
+    """The op-mix probe of one case as ``run(rounds) -> (pair-vectors, seconds)``."""
+    return functools.partial(native.probe_op_mix, isa, dim, scheme == "symmetric")
 
 
 def round_trip_now(rounds=ROUND_TRIP_ROUNDS):
@@ -231,35 +245,43 @@ def round_trip_now(rounds=ROUND_TRIP_ROUNDS):
     return sorted(native.probe_handoff(rounds) / rounds for _ in range(5))[2]
 
 
-def _clock(native):
-    """(clock in Hz, a dependent FMA's cycles at that clock); each None where it cannot be measured."""
-    try:
-        clock = _best_rate(native.probe_mul_chain, 1 << 8)
-    except RuntimeError:  # no chain of known latency on this architecture
-        return None, None
-    try:
-        return clock, clock / _best_rate(native.probe_fma_chain, 1 << 8)
-    except RuntimeError:  # no FMA here: the clock stands unchecked
-        return clock, None
+def _clock_chains(native):
+    """The clock's chains this machine has, as ``run(links) -> (units, seconds)``: the dependent
+    multiplies (none off x86-64), then the dependent FMAs that cross-check them (none without FMA)."""
+    chains = []
+    for chain in (native.probe_mul_chain, native.probe_fma_chain):
+        try:
+            chain(1)
+        except RuntimeError:
+            break
+        chains.append(chain)
+    return chains
 
 
-def _best_rate(run, work):
-    """Best units per second of ``run(work) -> (units, seconds)``.
+def best_rates(runs):
+    """The best units per second of each ``run(work) -> (units, seconds)`` of ``runs``.
 
-    The work grows until one run lasts a quarter of ``RUN_SECONDS``, is then sized to last
-    ``RUN_SECONDS`` at the best speed seen, and run ``REPEATS`` times.
+    Each run's work grows from ``FIRST_WORK`` until one run lasts a quarter of ``RUN_SECONDS``
+    and is then sized to last ``RUN_SECONDS`` at the best pace seen; then ``REPEATS`` rounds run
+    each once in turn.
     """
-    pace, seconds = 0.0, 0.0  # work per second
+    works = [_sized(run) for run in runs]
+    rates = [0.0] * len(runs)
+    for _ in range(REPEATS):
+        for k, (run, work) in enumerate(zip(runs, works)):
+            units, seconds = run(work)
+            rates[k] = max(rates[k], units / seconds)
+    return rates
+
+
+def _sized(run):
+    """The work that makes one run of ``run`` last about ``RUN_SECONDS``."""
+    work, pace, seconds = FIRST_WORK, 0.0, 0.0  # pace: work per second
     while seconds < RUN_SECONDS / 4:
         work *= 4
         _, seconds = run(work)
         pace = max(pace, work / seconds)
-    work = max(1, round(pace * RUN_SECONDS))
-    rate = 0.0
-    for _ in range(REPEATS):
-        units, seconds = run(work)
-        rate = max(rate, units / seconds)
-    return rate
+    return max(1, round(pace * RUN_SECONDS))
 
 
 def _read_bytes(cache):

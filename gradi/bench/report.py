@@ -23,7 +23,7 @@ import shlex
 import statistics
 import time
 
-from . import probes, roofline
+from . import roofline
 from .machine import describe
 from .sourcelines import count_backend_lines
 
@@ -66,7 +66,7 @@ def rows(sweep):
         if m.status == "ok":
             row.update(_timings(m, ok))
         table.append(row)
-    return roofline.annotate(table, probes.measured_for(sweep.settings.dims)[0], sweep.settings.threads)
+    return roofline.annotate(table, roofline.measured_for(table)[0], sweep.settings.threads)
 
 
 def _timings(m, ok):
@@ -129,11 +129,6 @@ def format_table(table):
     return "\n".join(lines)
 
 
-def _hardware(table):
-    """The measurement the rows' ceilings came from (one per process and set of dims)."""
-    return probes.measured_for({row["dim"] for row in table})
-
-
 def _ceiling_note(table):
     """What "% ceil" divides by: the op-mix ceilings used, per ISA, dtype, scheme and dim."""
     used = {}
@@ -141,7 +136,7 @@ def _ceiling_note(table):
         if row["op_mix_ceiling"] is not None:
             used.setdefault((row["isa"], row["dtype"], row["scheme"]), {})[row["dim"]] = row["op_mix_ceiling"]
     if not used:
-        reason = _hardware(table)[1]
+        reason = roofline.measured_for(table)[1]
         return reason and f"% ceil: n/a ({reason})"
     cores = next(row["ceiling_cores"] for row in table if row["ceiling_cores"])
     parts = [f"{isa} {dtype} {roofline.SCHEME_WORDS[scheme]} "
@@ -162,7 +157,7 @@ def _round_trip_note(table):
     """The core-to-core round trip measured with the ceilings and around the parallel rows:
     parallel figures fall as it grows (a VM's vCPUs may sit on one die or on two, and the host
     can move them)."""
-    hardware = _hardware(table)[0]
+    hardware = roofline.measured_for(table)[0]
     around = [value for row in table for value in row["round_trip_ns"] or () if value is not None]
     parts = []
     if hardware is not None and hardware.round_trip_seconds:
@@ -204,10 +199,9 @@ def write_results(out_dir, sweep, table, text, command):
     returns their paths."""
     paths = [out_dir / name for name in ("table.txt", "bench.json", "bench.csv", "results.md")]
     paths[0].write_text(text + "\n")
-    hardware, reason = probes.measured_for(sweep.settings.dims)
+    hardware, reason = roofline.measured_for(table)
     cores = roofline.sweep_cores(hardware, sweep.settings.threads) if hardware else None
-    write_json(paths[1], sweep, table, describe(), command,
-               roofline.document(hardware, reason, cores, sorted(set(probes.OP_MIX_DIMS) | set(sweep.settings.dims))))
+    write_json(paths[1], sweep, table, describe(), command, roofline.document(hardware, reason, cores))
     write_csv(paths[2], table)
     paths[3].write_text(results_markdown(sweep, text, command, hardware, reason))
     return paths

@@ -29,6 +29,7 @@ tier, full for the rest) and of the widest ISA, or for a tuned backend the ISA i
 
 import numpy as np
 
+from . import probes
 from .probes import CLOCK_TOLERANCE, FMA_LATENCIES, KNEE_DROP, SCHEMES
 
 SCHEME_WORDS = {"full": "every pair", "symmetric": "each pair once"}
@@ -90,6 +91,12 @@ def cache_limit_n(cache_bytes, dtype, scheme="full"):
     return int((cache_bytes / d2_bytes_per_pair_update(np.dtype(dtype).itemsize, scheme)) ** 0.5)
 
 
+def measured_for(table):
+    """(Hardware, None) or (None, why) for the rows of ``table``: one measurement per process,
+    with the op mix of every dim the rows have."""
+    return probes.measured_for({row["dim"] for row in table})
+
+
 def sweep_cores(hardware, threads):
     """Cores a sweep's ceilings count: its threads (default: all usable), at most the usable cores."""
     return min(threads or hardware.cores, hardware.cores)
@@ -141,9 +148,15 @@ def annotate(table, hardware, threads):
     return table
 
 
-def ceilings(hardware, cores, dims=(2, 3), dtypes=("float32", "float64")):
+def measured_dims(hardware):
+    """The dims whose op mix ``hardware`` measured."""
+    return sorted({mix.dim for mix in hardware.op_mix})
+
+
+def ceilings(hardware, cores, dtypes=("float32", "float64")):
     """Every ceiling for ``cores`` cores, as JSON-ready dicts (kind, isa, scheme, dtype, dim, value):
-    kind "op_mix" and "fma" (compute, per ISA) and "memory"."""
+    kind "op_mix" and "fma" (compute, per ISA, for every dim measured) and "memory"."""
+    dims = measured_dims(hardware)
     found = []
     for dtype in dtypes:
         for unit in reversed(hardware.vector_units):
@@ -164,11 +177,11 @@ def ceilings(hardware, cores, dims=(2, 3), dtypes=("float32", "float64")):
     return found
 
 
-def document(hardware, reason, cores, dims=(2, 3)):
+def document(hardware, reason, cores):
     """The ``roofline`` object of bench.json: the measurement and every ceiling, or why there is none."""
     if hardware is None:
         return {"unavailable": reason}
-    return {"hardware": hardware.as_dict(), "cores": cores, "ceilings": ceilings(hardware, cores, dims)}
+    return {"hardware": hardware.as_dict(), "cores": cores, "ceilings": ceilings(hardware, cores)}
 
 
 def describe(hardware, cores):
@@ -219,7 +232,7 @@ def _clock_line(hardware):
 
 def _op_mix_lines(hardware):
     """Per ISA and scheme, the op mix's pair-updates/s on one core beside the FMA-only peak."""
-    dims = sorted({mix.dim for mix in hardware.op_mix})
+    dims = measured_dims(hardware)
     lines = ["op mix         per core, float32 pair-updates/s of the kernels' own subtractions and FMAs in "
              "registers, of the FMA-only peak:"]
     for unit in reversed(hardware.vector_units):
@@ -247,7 +260,7 @@ def _cache_line(hardware):
 
 def _ceiling_table(hardware, cores):
     """Op-mix and FMA-only compute ceilings per ISA and scheme, and memory ceilings, by dtype and dim."""
-    dims = sorted({mix.dim for mix in hardware.op_mix})
+    dims = measured_dims(hardware)
     table = [["", "", "", *(f"dim {dim}" for dim in dims)]]
     for dtype in ("float32", "float64"):
         for unit in reversed(hardware.vector_units):

@@ -7,16 +7,18 @@
 // One pair-vector is the tuned kernel's pair_vector for one row i against L columns j
 // (simd_kernel.hpp), with the same expressions, so the compiler emits the same operations:
 //   d_k = x_ik - x_jk                   dim subtractions
-//   c = d_0 d_0 - D2; c = d_k d_k + c   dim FMAs (the first a fused multiply-subtract)
+//   c = d_0 d_0 - D2; c = d_k d_k + c   dim FMAs
 //   row_k = c d_k + row_k               dim FMAs
 //   col_k = col_k - c d_k               dim FMAs, symmetric scheme only
 // The every-pair scheme (seed and idiomatic tiers, D^2 given) is the same without the column sums.
-// Neither has a separate multiply. R rows share each vector of columns, as in the kernel; the
+// Neither has a separate multiply (where the ISA has no FMA, SSE2, each FMA is a multiply and an
+// add, in the kernel as here). R rows share each vector of columns, as in the kernel; the
 // column sums start afresh every round, as the kernel's are loaded per vector of columns, so the
 // only chains carried from round to round are the row sums'. x_j is made opaque every round (an
 // empty asm, no instruction), so nothing can be hoisted out of the loop; the results are
 // consumed the same way.
 #include "opmix.hpp"
+#include "row_block.hpp"
 
 namespace gradi {
 namespace {
@@ -42,24 +44,27 @@ inline V splat(float a) {
   return zero + a;
 }
 
-// Rows per round: the most whose x_i (one register) and dim row sums fit the registers beside
-// what every row shares (x_j and d: dim each, c, D^2; the column sums, dim, and their zero start
-// in the symmetric scheme), at most 8 as in the kernel.
+// Rows per round: the kernel's own row block in the symmetric scheme; in the every-pair scheme,
+// which has no tuned kernel, the most whose x_i (one register) and dim row sums fit beside what
+// every row shares (x_j and d: dim each, c, D^2), at most 8, so that enough row sums are in
+// flight to hide the FMA latency.
 constexpr int rows(int dim, bool symmetric) {
-  const int shared = (symmetric ? 3 : 2) * dim + (symmetric ? 3 : 2);
-  const int r = (GRADI_VECTOR_REGISTERS - shared) / (dim + 1);
-  return r > 8 ? 8 : r < 1 ? 1 : r;
+  const int r = (GRADI_VECTOR_REGISTERS - 2 * dim - 2) / (dim + 1);
+  return symmetric ? row_block(dim) : r > 8 ? 8 : r < 1 ? 1 : r;
 }
 
 template <int DIM, bool SYMMETRIC>
 long long run(long long rounds) {
   constexpr int R = rows(DIM, SYMMETRIC);
+  constexpr int XI = SYMMETRIC ? DIM : 1;  // x_i registers per row: the kernel's, or one in `rows`
   // d = 1 in every lane and c = DIM - 2: finite, never subnormal, whatever the round count.
   const V d2 = splat(2.0f), zero = {};
-  V xi[R], row[R][DIM], xj[DIM];
+  V xi[R][XI], row[R][DIM], xj[DIM];
   for (int r = 0; r < R; ++r) {
-    xi[r] = splat(1.5f);
-    opaque(xi[r]);  // equal values, but the compiler must not merge the rows
+    for (int k = 0; k < XI; ++k) {
+      xi[r][k] = splat(1.5f);
+      opaque(xi[r][k]);  // equal values, but the compiler must not merge them
+    }
     for (int k = 0; k < DIM; ++k) row[r][k] = zero;
   }
   for (int k = 0; k < DIM; ++k) xj[k] = splat(0.5f);
@@ -68,7 +73,7 @@ long long run(long long rounds) {
     V col[DIM];
     for (int r = 0; r < R; ++r) {
       V d[DIM];
-      for (int k = 0; k < DIM; ++k) d[k] = xi[r] - xj[k];
+      for (int k = 0; k < DIM; ++k) d[k] = xi[r][XI == 1 ? 0 : k] - xj[k];
       V c = d[0] * d[0] - d2;
       for (int k = 1; k < DIM; ++k) c = d[k] * d[k] + c;
       for (int k = 0; k < DIM; ++k) {
