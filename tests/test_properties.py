@@ -100,9 +100,9 @@ def test_recording_reads_nothing_of_D_between_chunks(monkeypatch):
     cache and let their threads fall asleep; the recorded stresses are evaluated after the run."""
     backend = gradi.backends.get("numpy")
     calls = []
-    descend, stress = backend.descend, gradi.problem.stress
+    descend, rows_stress = backend.descend, gradi.problem.rows_stress
     monkeypatch.setattr(backend, "descend", lambda *args: calls.append("descend") or descend(*args))
-    monkeypatch.setattr(gradi.problem, "stress", lambda *args: calls.append("stress") or stress(*args))
+    monkeypatch.setattr(gradi.problem, "rows_stress", lambda *args: calls.append("stress") or rows_stress(*args))
     D = gradi.distance_matrix(shapes.sphere(30))
     result = gradi.solve(D, 3, backend="numpy", niter=12, record_every=3)
     last_descend = max(i for i, call in enumerate(calls) if call == "descend")

@@ -63,7 +63,7 @@ def launch(command, processes, stream=sys.stderr):
             env = dict(os.environ, **{distributed.ENVIRONMENT["coordinator"]: coordinator,
                                       distributed.ENVIRONMENT["num_processes"]: str(processes),
                                       distributed.ENVIRONMENT["process_id"]: str(index)})
-            child = subprocess.Popen(resolve(command), env=env, preexec_fn=_die_with_parent)
+            child = subprocess.Popen(resolve(command), env=env, preexec_fn=_child_setup)
             children[child.pid] = (index, child)
         return _wait(children, stream)
     except OSError as exc:
@@ -89,8 +89,11 @@ def _stopped(number, _frame):
     raise _Stopped(number)
 
 
-def _die_with_parent():
-    """In the child, before exec: be killed when the launcher dies (Linux; elsewhere a no-op)."""
+def _child_setup():
+    """In the child, before exec: SIGINT at its default, so the launcher's stop (SIGINT) works
+    even when the launcher itself was started ignoring it (nohup, ``cmd &`` in a script); and be
+    killed when the launcher dies (Linux; elsewhere a no-op)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
