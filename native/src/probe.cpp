@@ -78,53 +78,38 @@ constexpr bool kHaveClockChain = true;
 constexpr bool kHaveClockChain = false;  // no chain whose latency is known on every core of the architecture
 #endif
 
-// Seconds for a chain of `links` dependent 64-bit integer multiplies (rounded up to 16): the clock.
-double mul_chain(long long links) {
-  std::uint64_t x = 1;
-  const std::uint64_t m = 0x9E3779B97F4A7C15ull;
+// Seconds for `links` (a multiple of 16) links of a dependent chain from `x`, `step(x)` making
+// 16 of them.
+template <class T, class Step>
+double time_chain(long long links, T x, Step step) {
   const auto start = Clock::now();
-#if defined(__x86_64__)
-  for (long long done = 0; done < links; done += 16) {
-    asm volatile(
-        "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0\n\t"
-        "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0\n\t"
-        "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0\n\t"
-        "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0"
-        : "+r"(x)
-        : "r"(m));
-  }
-#else
-  (void)links;
-  (void)m;
-#endif
+  for (long long done = 0; done < links; done += 16) step(x);
   const double seconds = seconds_since(start);
   consume(x);
   return seconds;
 }
 
-// Seconds for a chain of `links` dependent float32 FMAs (rounded up to 16), where the CPU has FMA.
-double fma_chain(long long links) {
-  float x = 1.0f;
-  const float m = 1.0f, c = 0.0f;
-  const auto start = Clock::now();
+#define GRADI_X4(insn) insn "\n\t" insn "\n\t" insn "\n\t" insn "\n\t"
+#define GRADI_X16(insn) GRADI_X4(insn) GRADI_X4(insn) GRADI_X4(insn) GRADI_X4(insn)
+
+// Seconds for a chain of `links` (a multiple of 16) dependent 64-bit integer multiplies: the clock.
+double mul_chain(long long links) {
+  const std::uint64_t m = 0x9E3779B97F4A7C15ull;
+  return time_chain(links, std::uint64_t{1}, [&](std::uint64_t& x) {
 #if defined(__x86_64__)
-  for (long long done = 0; done < links; done += 16) {
-    asm volatile(
-        "vfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\t"
-        "vfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\t"
-        "vfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\t"
-        "vfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0"
-        : "+x"(x)
-        : "x"(m), "x"(c));
-  }
-#else
-  (void)links;
-  (void)m;
-  (void)c;
+    asm volatile(GRADI_X16("imul %1, %0") : "+r"(x) : "r"(m));
 #endif
-  const double seconds = seconds_since(start);
-  consume(x);
-  return seconds;
+  });
+}
+
+// Seconds for a chain of `links` (a multiple of 16) dependent float32 FMAs, where the CPU has FMA.
+double fma_chain(long long links) {
+  const float m = 1.0f, c = 0.0f;
+  return time_chain(links, 1.0f, [&](float& x) {
+#if defined(__x86_64__)
+    asm volatile(GRADI_X16("vfmadd231ss %1, %2, %0") : "+x"(x) : "x"(m), "x"(c));
+#endif
+  });
 }
 
 // Baseline: 16-byte vectors of the target's baseline (SSE2 on x86-64: a multiply and an add,
