@@ -21,7 +21,7 @@ class Startup:
         return common.references()
 
     def setup(self, references, backend):
-        common.prepared(references, backend, 100, 3, common.default_threads(backend))
+        common.check(references, backend, 100, 3, common.default_threads(backend))
 
     def timeraw_first_solve(self, references, backend):
         return f"""

@@ -2,7 +2,7 @@
 
 A benchmark's problem is the blog's: the circle (dim 2) or the sphere (dim 3) with N points,
 float32, ``lr="auto"``, gradi's seeded start. ``prepared`` validates it (not timed), lets the
-backend compile or warm up (not timed) and checks the backend's positions once against the float64
+backend compile or warm up (not timed, gradi.bench.prepared) and checks the backend's positions once against the float64
 NumPy reference, so a backend that is fast but wrong raises in setup and posts no number.
 The references come from asv's ``setup_cache`` (``references``): computed once per benchmark
 class, in a process of their own, so their memory never shows in a ``peakmem_`` result.
@@ -14,10 +14,10 @@ backend this commit does not have skips with that reason. Every benchmark class 
 does not orphan its history and a changed workload never mixes with the old one in a graph.
 """
 
-import time
-
 import gradi
 from gradi.backends import BACKENDS
+from gradi.bench import prepared as prepared_timing
+from gradi.bench.prepared import PreparedRun
 from gradi.bench.sweep import target
 from gradi.testing import assert_agrees, reference_descend
 from gradi.validation import validate
@@ -88,46 +88,34 @@ def references():
 
 def descend(run):
     """One backend call from the start: what the timed benchmarks measure (X0 copy is N x dim)."""
-    backend, state = run
-    return backend.descend(state, state.problem.X0.copy(), state.problem.niter)
+    return run.descend(ITERATIONS)
 
 
 def prepared(references, backend, n, dim, threads):
-    """Skip, or (backend, its prepared state) for the checked benchmark problem; once per process."""
+    """Skip, or the checked benchmark problem prepared on the backend (gradi.bench.prepared);
+    once per process."""
     key = (backend, n, dim, threads)
     if key not in _prepared:
-        problem = make_problem(n, dim)
-        skip_unless_runnable(backend, problem, threads)
-        run = (BACKENDS[backend], BACKENDS[backend].prepare(problem, threads))
-        assert_agrees(descend(run), references[n, dim], problem.D, DTYPE)
-        _prepared[key] = run
+        _prepared[key] = _checked_run(references, backend, n, dim, threads)
     return _prepared[key]
 
 
-def _seconds(run, number):
-    started = time.perf_counter()
-    for _ in range(number):
-        descend(run)
-    return time.perf_counter() - started
+def check(references, backend, n, dim, threads):
+    """Skip, or check the backend on the benchmark problem and release all it prepared: for a
+    benchmark of a whole solve, whose peak memory must be the solve's alone."""
+    _checked_run(references, backend, n, dim, threads).close()
 
 
-def calls_per_sample(run, sample_seconds=0.02):
-    """How many calls make one timing sample last at least ``sample_seconds`` (as timeit's autorange)."""
-    number = 1
-    while (elapsed := _seconds(run, number)) < sample_seconds:
-        number = max(2 * number, int(1.2 * number * sample_seconds / max(elapsed, 1e-9)))
-    return number
+def _checked_run(references, backend, n, dim, threads):
+    problem = make_problem(n, dim)
+    skip_unless_runnable(backend, problem, threads)
+    run = PreparedRun(BACKENDS[backend], problem, threads)
+    assert_agrees(descend(run), references[n, dim], problem.D, DTYPE)
+    return run
 
 
 def interleaved_best(runs, rounds):
-    """Best seconds per call of ``descend`` for each run over ``rounds`` samples each.
-
-    Samples of the runs alternate, so a slow spell of the machine hits all of them; the best
-    sample is the one least disturbed by other processes, which is what a ratio should compare.
-    """
-    numbers = [calls_per_sample(run) for run in runs]
-    best = [float("inf")] * len(runs)
-    for _ in range(rounds):
-        for index, (run, number) in enumerate(zip(runs, numbers)):
-            best[index] = min(best[index], _seconds(run, number) / number)
-    return best
+    """Best seconds per ``descend`` of each prepared run, samples of at least 20 ms interleaved
+    (gradi.bench.prepared.interleaved_best)."""
+    return prepared_timing.interleaved_best([lambda run=run: descend(run) for run in runs], rounds,
+                                            sample_seconds=0.02)

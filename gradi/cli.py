@@ -11,7 +11,7 @@ paths are checked before solving, and the path printed is the file written.
 A multi-process run (``--coordinator/--num-processes/--process-id`` on ``solve`` and ``bench``,
 or ``gradi launch -n K -- gradi solve ...``) is ``jax-sharded`` only; only process 0 prints
 results and writes files. A process that cannot join the run within ``--connect-timeout``, or
-that loses another process of it, prints one line and exits with code 3 (gradi.distributed);
+that loses another process of it, prints one line and exits with code 3 (gradi.sharded.distributed);
 ``gradi launch`` exits with the code of the first process that failed.
 """
 
@@ -27,13 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backends, distributed, host, io, launch, memory, pictures, rowsolve, shapes
+from . import backends, host, io, memory, pictures, shapes
 from .align import procrustes_disparity
 from .bench import counted, machine, plots, probes, report, roofline, solution, solution_report, sweep
+from .columns import aligned
 from .errors import DivergenceError
 from .problem import ProblemSize, distance_matrix
+from .rows import MatrixRows, PointRows
+from .sharded import distributed, launch
+from .sharded.backend import JaxSharded
 from .solver import solve
 from .validation import ensure_runnable, resolve_threads, validate
+
+SHARDED = JaxSharded.name  # the backend of multi-process runs
 
 DEFAULT_POINTS = 100
 DEFAULT_DISTANCES_DIM = 2  # solve()'s default dimension
@@ -190,9 +196,9 @@ def _multiprocess_run(args):
     if settings is None or settings.num_processes == 1:
         return False
     chosen = args.backend if args.command == "solve" else ",".join(args.backends or ())
-    if chosen != rowsolve.BACKEND:
+    if chosen != SHARDED:
         raise ValueError(f"a multi-process run needs --backend{'s' if args.command == 'bench' else ''} "
-                         f"{rowsolve.BACKEND}, got {chosen or 'every backend'}")
+                         f"{SHARDED}, got {chosen or 'every backend'}")
     distributed.initialize(settings, f"gradi {args.command}")
     return True
 
@@ -209,13 +215,14 @@ def _add_to_solution_arguments(sweeping):
 
 def _add_machine_command(commands):
     measuring = commands.add_parser(
-        "machine", help="measure this machine's ceilings: clock, vector FMA rate, memory bandwidth, "
-                        "core-to-core round trip",
-        description="Measure, in about a second, what bounds the pair-update loop here: the clock, "
-                    "vector FMA throughput per core for each instruction set, the usable cores, "
-                    "the memory read bandwidth and the core-to-core round trip; then print the "
-                    "pair-update ceilings they give (compute and memory, dim 2 and 3). gradi bench "
-                    "stores the same in bench.json.")
+        "machine", help="measure this machine's ceilings: clock, vector FMA rate, the kernels' op mix, "
+                        "cache, memory bandwidth, core-to-core round trip",
+        description="Measure, in a few seconds, what bounds the pair-update loop here: the clock "
+                    "(dependent multiplies, cross-checked by dependent FMAs), vector FMA throughput "
+                    "and the kernels' own op mix per core for each instruction set, the usable cores, "
+                    "the cache (the knee of a read sweep), the memory read bandwidth and the "
+                    "core-to-core round trip; then print the pair-update ceilings they give (op mix, "
+                    "FMA-only and memory, dim 2 and 3). gradi bench stores the same in bench.json.")
     measuring.set_defaults(run=run_machine)
 
 
@@ -232,13 +239,11 @@ def run_backends(args):
     for backend in backends.BACKENDS.values():
         rows.append((backend.name, backend.language, backend.tier,
                      "yes" if backend.parallel else "no", ",".join(backend.dtypes), backend.status()))
-    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    print("\n".join(aligned(rows, width_of=len(rows[0]) - 1)))
     print()
-    for backend in backends.BACKENDS.values():
-        note = f"; {backend.precision_note}" if backend.precision_note else ""
-        print(f"{backend.name.ljust(widths[0])}  {backend.summary}{note}")
+    summaries = [(backend.name, "; ".join(filter(None, (backend.summary, backend.precision_note))))
+                 for backend in backends.BACKENDS.values()]
+    print("\n".join(aligned(summaries, width_of=1)))
     return 0
 
 
@@ -317,11 +322,11 @@ class _Source:
         return distance_matrix(self.target)
 
     def rows(self):
-        """D as a row source for jax-sharded (gradi.rowsolve): never whole in one place."""
+        """D as a row source for jax-sharded (gradi.rows): never whole in one place."""
         if self._distances is not None:
-            return rowsolve.MatrixRows(self._distances, self._dtype)
+            return MatrixRows(self._distances)
         self.target = self._points()
-        return rowsolve.PointRows(self.target, self._dtype)
+        return PointRows(self.target)
 
     def _points(self):
         if self.name in shapes.NAMED:
@@ -343,35 +348,16 @@ def run_solve(args):
     source = _Source(args)
     pictured = any(option in ("plot", "animate", "html") for option, _ in outputs)
     record_every = pictures.record_every_for(args.niter) if pictured else None
-    if runner.name == rowsolve.BACKEND:
-        return _solve_rows(args, outputs, threads, source, record_every, multiprocess)
-    ensure_runnable(runner, ProblemSize(source.n, source.dim, np.dtype(args.dtype)), threads)
-    D = source.distances()
+    sharded = runner.name == SHARDED
+    if not sharded:
+        ensure_runnable(runner, ProblemSize(source.n, source.dim, np.dtype(args.dtype)), threads)
+    D = source.rows() if sharded else source.distances()  # jax-sharded: this process's rows only
     if args.dry_run:
         return _dry_run(args, runner, threads, source, D)
     result = solve(D, source.dim, backend=runner.name, lr=args.lr, niter=args.niter, threads=threads,
                    dtype=args.dtype, seed=args.seed, record_every=record_every,
                    tol=args.tol, check_every=args.check_every)
-    _report(args, outputs, source, result)
-    return 0
-
-
-def _solve_rows(args, outputs, threads, source, record_every, multiprocess):
-    """jax-sharded: every process builds or reads only its rows of D (gradi.rowsolve); process 0
-    alone prints and writes."""
-    rows = source.rows()
-    if args.dry_run:
-        problem = rowsolve.row_problem(rows, source.dim, lr=args.lr, niter=args.niter, threads=threads,
-                                       seed=args.seed)
-        need = backends.get(rowsolve.BACKEND).working_bytes(source.n, source.dim, problem.dtype.itemsize,
-                                                           threads)
-        if distributed.process_index() == 0:
-            _plan(args, rowsolve.BACKEND, threads, source, problem, need)
-        return 0
-    result = rowsolve.solve_rows(rows, source.dim, lr=args.lr, niter=args.niter, threads=threads,
-                                 seed=args.seed, record_every=record_every, tol=args.tol,
-                                 check_every=args.check_every)
-    if distributed.process_index() == 0:
+    if distributed.process_index() == 0:  # every process has the result; process 0 prints and writes
         _report(args, outputs, source, result,
                 f", processes={distributed.process_count()}" if multiprocess else "")
     return 0
@@ -398,8 +384,9 @@ def _dry_run(args, runner, threads, source, D):
     """Validate the whole problem as a solve would, print the plan and what this machine has."""
     problem = validate(D, source.dim, lr=args.lr, niter=args.niter, dtype=args.dtype, seed=args.seed,
                        backend=runner, threads=threads)
-    _plan(args, runner.name, threads, source, problem, memory.needed(runner, source.n, source.dim,
-                                                                     problem.dtype, threads))
+    need = memory.needed(runner, source.n, source.dim, problem.dtype, threads, problem.whole)
+    if distributed.process_index() == 0:
+        _plan(args, runner.name, threads, source, problem, need)
     return 0
 
 
@@ -579,7 +566,7 @@ def run_bench(args):
     rows = report.rows(outcome)
     text = "\n".join([report.format_table(rows), *report.headlines(rows)])
     if multiprocess:
-        text += (f"\n{rowsolve.BACKEND} ran as {distributed.process_count()} processes of one "
+        text += (f"\n{SHARDED} ran as {distributed.process_count()} processes of one "
                  f"jax.distributed run; threads = devices per process")
     try:
         paths = report.write_results(out_dir, outcome, rows, text, sys.argv)

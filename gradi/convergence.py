@@ -37,15 +37,16 @@ DEFAULT_CHECK_EVERY = 10
 RESOLUTION_ULPS = 64
 
 
-def collapsed_stress(rows):
-    """``sum_j rows_ij^4 / 2`` in float64: for a whole distance matrix D, ``Q = sum_{i<j} D_ij^4``,
-    the stress of every point at one place; for some of its rows, their share of Q.
+def collapsed_stress(D, start=0, stop=None):
+    """``sum_j D_ij^4 / 2`` over rows i in [start, stop) in float64: for every row of a distance
+    matrix D, ``Q = sum_{i<j} D_ij^4``, the stress of every point at one place; for some of its
+    rows (a process's, D possibly a row source), their share of Q.
 
-    Read in row blocks, so beyond the rows this needs O(N) memory.
+    Read in row blocks, so beyond D this needs O(N) memory.
     """
     total = 0.0
-    for start, stop in row_blocks(*rows.shape):
-        squares = np.asarray(rows[start:stop], dtype=np.float64)
+    for first, last in row_blocks(D.shape[0] if stop is None else stop, D.shape[1], start):
+        squares = np.asarray(D[first:last], dtype=np.float64)
         squares = squares * squares
         total += float(np.einsum("ij,ij->", squares, squares))  # not BLAS: no thread pool to wake
     return total / 2

@@ -15,8 +15,9 @@ POSITION_COPIES = 8  # float64 N x dim arrays alive at once in validation and so
 SMALL_BYTES = 1 << 20  # NumPy's iteration buffers (8192 elements an operand) and small objects
 
 
-def gradi_bytes(n, dim, dtype):
-    """Bytes gradi's own work needs: D in ``dtype``, its row-block temporaries, copies of X.
+def gradi_bytes(n, dim, dtype, whole=True):
+    """Bytes gradi's own work needs: D in ``dtype`` (unless read from a row source, ``whole``
+    False), its row-block temporaries, copies of X.
 
     Validation checks and converts D, the step-size rule and the reference stress read it, all
     in row blocks (gradi.problem.row_blocks), so beyond D itself gradi needs a few blocks of at
@@ -24,18 +25,19 @@ def gradi_bytes(n, dim, dtype):
     ``SMALL_BYTES`` whatever N.
     """
     block = 8 * n * block_rows(n, n)
-    return (n * n * np.dtype(dtype).itemsize + BLOCK_TEMPORARIES * block
+    return (whole * n * n * np.dtype(dtype).itemsize + BLOCK_TEMPORARIES * block
             + POSITION_COPIES * 8 * n * dim + SMALL_BYTES)
 
 
-def needed(backend, n, dim, dtype, threads):
-    """Bytes a solve of N points in ``dim`` dimensions needs on ``backend`` with ``threads``."""
-    return gradi_bytes(n, dim, dtype) + backend.working_bytes(n, dim, np.dtype(dtype).itemsize, threads)
+def needed(backend, n, dim, dtype, threads, whole=True):
+    """Bytes a solve of N points in ``dim`` dimensions needs on ``backend`` with ``threads``
+    (``whole``: D held whole in this process rather than read from a row source)."""
+    return gradi_bytes(n, dim, dtype, whole) + backend.working_bytes(n, dim, np.dtype(dtype).itemsize, threads)
 
 
-def shortfall(backend, n, dim, dtype, threads):
+def shortfall(backend, n, dim, dtype, threads, whole=True):
     """Why a solve cannot fit in the memory left (a sentence), or None when it fits or is unknown."""
-    need, have = needed(backend, n, dim, dtype, threads), host.available_memory()
+    need, have = needed(backend, n, dim, dtype, threads, whole), host.available_memory()
     if have is None or need <= have:
         return None
     return (f"problem too large: N={n} with backend {backend.name!r} in {np.dtype(dtype).name} "

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .group import ALONE
+
 BLOCK_BYTES = 4 << 20  # bytes of one float64 temporary of a row block (see row_blocks)
 BLOCK_TEMPORARIES = 2  # row-block temporaries alive at once in this module's functions
 
@@ -30,6 +32,10 @@ class Problem:
     caller's scale would leave the dtype's normal range; see gradi.validation), and the step
     lr / scale^2. Gradient descent is exactly equivariant under such a scaling, so the caller's
     positions, stress and step are ``caller_positions``, ``caller_stress`` and ``caller_lr``.
+
+    ``D`` may also be a row source (gradi.rows) of which this process reads only ``rows``
+    (start, stop); what is computed from rows is combined over the run's processes by ``group``
+    (gradi.group). A one-process solve owns every row, alone.
     """
 
     D: np.ndarray
@@ -38,6 +44,8 @@ class Problem:
     niter: int
     scale: float = 1.0
     lr_auto: bool = False
+    rows: tuple[int, int] | None = None
+    group: object = ALONE
 
     @property
     def n(self):
@@ -49,7 +57,17 @@ class Problem:
 
     @property
     def dtype(self):
-        return self.D.dtype
+        return self.X0.dtype
+
+    @property
+    def whole(self):
+        """Whether D is held whole in this process (an array), rather than read from a row source."""
+        return isinstance(self.D, np.ndarray)
+
+    @property
+    def own_rows(self):
+        """(start, stop): the rows of D this process works on."""
+        return (0, self.n) if self.rows is None else self.rows
 
     @property
     def caller_lr(self):
@@ -66,16 +84,19 @@ class Problem:
 
     def caller_stress(self, X):
         """Stress of positions X of this problem, in the caller's units (a float64 number)."""
-        return stress(X, self.D) / self.scale ** 4
+        partial = rows_stress(np.asarray(X, dtype=np.float64), self.D, *self.own_rows)
+        return float(self.group.sum(partial)) / self.scale ** 4
 
 
 @dataclass(frozen=True)
 class ProblemSize:
-    """What a backend's ``check`` looks at (N, dim, dtype): known before any array is built."""
+    """What a backend's ``check`` looks at (N, dim, dtype, and whether this process holds D
+    whole or reads it from a row source): known before any array is built."""
 
     n: int
     dim: int
     dtype: np.dtype
+    whole: bool = True
 
 
 def block_rows(n, columns):
@@ -83,20 +104,21 @@ def block_rows(n, columns):
     return min(n, max(1, BLOCK_BYTES // (8 * max(columns, 1))))
 
 
-def row_blocks(n, columns):
-    """``(start, stop)`` bounds of the row blocks of an n x ``columns`` matrix (see block_rows).
+def row_blocks(n, columns, start=0):
+    """``(first, last)`` bounds of the row blocks of rows [start, n) of an n x ``columns`` matrix
+    (see block_rows).
 
     A computation that keeps a few float64 temporaries of one block at a time needs
     O(``columns``) memory, not O(n^2). Each block is handled by a function of its own, so that
     no temporary of one block is still referenced while the next is computed.
     """
     rows = block_rows(n, columns)
-    return [(start, min(start + rows, n)) for start in range(0, n, rows)]
+    return [(first, min(first + rows, n)) for first in range(start, n, rows)]
 
 
-def mean_square(D):
-    """Mean of the squared entries of the N x N array D, in float64, by row blocks."""
-    return sum(_sum_of_squares(D[start:stop]) for start, stop in row_blocks(*D.shape)) / D.size
+def sum_of_squares(D, start, stop):
+    """Sum of the squared entries of rows [start, stop) of the N x N D, in float64, by row blocks."""
+    return sum(_sum_of_squares(D[first:last]) for first, last in row_blocks(stop, D.shape[1], start))
 
 
 def _sum_of_squares(rows):
@@ -184,10 +206,13 @@ def stress(X: ArrayLike, D: ArrayLike) -> float:
     -----
     Works in row blocks: beyond X and D it needs O(N) memory, never an N x N temporary.
     """
-    X = np.asarray(X, dtype=np.float64)
-    D = np.asarray(D)
+    return rows_stress(np.asarray(X, dtype=np.float64), np.asarray(D), 0, len(X))
+
+
+def rows_stress(X, D, start, stop):
+    """The stress of the pairs i < j with i in [start, stop): float64 X, D an array or row source."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return sum(_upper_stress(X, D, start, stop) for start, stop in row_blocks(len(X), len(X)))
+        return float(sum(_upper_stress(X, D, first, last) for first, last in row_blocks(stop, len(X), start)))
 
 
 def _upper_stress(X, D, start, stop):

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import io
-from .problem import mean_square
+from .problem import sum_of_squares
 
 
 def _check_n(n, minimum=2, name="n"):
@@ -116,8 +116,13 @@ def random_start(D: ArrayLike, dim: int, seed: int = 42) -> np.ndarray:
         In [0, side]^dim with side = RMS(D), or 1 when D is all zero.
     """
     D = np.asarray(D)
-    side = float(np.sqrt(mean_square(D))) or 1.0
-    return np.random.default_rng(seed).random((D.shape[0], dim)) * side
+    return cube_start(len(D), dim, np.sqrt(sum_of_squares(D, 0, len(D)) / D.size), seed)
+
+
+def cube_start(n, dim, side, seed=42):
+    """N seeded positions uniform in [0, side]^dim (side 1 when ``side`` is 0): random_start's
+    start, for a caller that knows the RMS of the distances."""
+    return np.random.default_rng(seed).random((n, dim)) * (float(side) or 1.0)
 
 
 def spiral(n: int, turns: float = 3.0) -> np.ndarray:

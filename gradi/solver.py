@@ -85,9 +85,13 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
 
     Parameters
     ----------
-    D : array_like, shape (N, N)
+    D : array_like, shape (N, N), or a row source (gradi.rows)
         Distances: finite, non-negative, symmetric (to 1e-6 of max(D, 1)), zero diagonal, N >= 2.
         Any real dtype and layout; never modified. Masked arrays with masked entries are refused.
+        A row source (``PointRows``, ``MatrixRows``) is read by blocks, only the rows the backend
+        works on in this process: how a multi-process ``jax-sharded`` run solves a D that no
+        process holds whole (gradi.sharded). Every process of such a run calls ``solve`` with
+        the same arguments and gets the same Result.
     dim : int, optional
         Dimension of the positions; defaults to X0's width, or 2.
     backend : str, default "numpy"
@@ -140,7 +144,9 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
     Problems whose scale would underflow or overflow the dtype run at a power-of-two rescaling
     and are scaled back exactly (gradi.validation), so any representable scale gives the same
     shape. The backend runs in chunks (recording points, about CHUNK_SECONDS each), so Ctrl-C is
-    answered between chunks.
+    answered between chunks. What is computed from the rows of D (the checks, the step size, the
+    stress, the chunks' pace) is combined over the processes of a multi-process run
+    (``Problem.group``), so they take the same decisions.
     """
     runner = backends.get(backend)
     threads = resolve_threads(runner, threads)
@@ -157,7 +163,8 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
                         dtype=problem.dtype.name, prepare_seconds=prepare_seconds)
         X = np.array(problem.X0, dtype=runner.working_dtype(problem.dtype), order="C")
         recorded = [(0, X.copy())] if record_every else []
-        bound = stress_bound(tol, collapsed_stress(problem.D), X.dtype) if tol is not None else None
+        bound = None if tol is None else stress_bound(
+            tol, float(problem.group.sum(collapsed_stress(problem.D, *problem.own_rows))), X.dtype)
         last_stress = None
         done, per_iteration = 0, None
         while done < problem.niter:
@@ -172,7 +179,7 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
                     X = runner.descend(state, X, length)
             seconds = time.perf_counter() - started
             result.elapsed += seconds
-            per_iteration = seconds / length
+            per_iteration = float(problem.group.max(seconds / length))  # every process, same chunks
             if not np.all(np.isfinite(X)):
                 _diverged(runner, state, start_X, done, done + length)
             done += length

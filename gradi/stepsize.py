@@ -15,20 +15,24 @@ representable scale (gradi.problem.Problem), where the bound is a normal float64
 
 import numpy as np
 
+from .group import ALONE
 from .problem import row_blocks, squared_block, squared_distances
 
 AUTO_SAFETY = 1.0
 
 
-def auto_lr(D, X0):
+def auto_lr(D, X0, rows=None, group=ALONE):
     """Step size for distances D (N x N) and start X0 (N x dim); see the module docstring.
 
     Works in row blocks (O(N) memory beyond D and X0). Returns inf when the bound underflows
-    float64 (a problem far below gradi's representable scales).
+    float64 (a problem far below gradi's representable scales). With ``rows`` (start, stop), D
+    may be a row source (gradi.rows): the bound is taken over those rows, then over ``group``.
     """
-    D = np.asarray(D)
     X0 = np.asarray(X0, dtype=np.float64)
-    row_bound = max(_row_bound(D, X0, start, stop) for start, stop in row_blocks(len(X0), len(X0)))
+    start, stop = (0, len(X0)) if rows is None else rows
+    row_bound = max((_row_bound(D, X0, first, last) for first, last in row_blocks(stop, len(X0), start)),
+                    default=0.0)
+    row_bound = float(group.max(row_bound))
     if row_bound == 0.0:
         return 1.0
     with np.errstate(divide="ignore", over="ignore"):

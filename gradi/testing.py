@@ -16,6 +16,7 @@ are compared with the float32 tolerance when float32 was asked.
 import numpy as np
 
 from . import backends
+from .bench.prepared import PreparedRun
 from .problem import Problem, distance_matrix, gradient
 from .shapes import cube, random_start
 from .stepsize import auto_lr
@@ -60,5 +61,5 @@ def run_backend(backend, X, D, lr, niter, threads=1):
     accepts (C-contiguous, writeable, of the backend's working dtype). Returns the positions.
     """
     backend = backends.get(backend) if isinstance(backend, str) else backend
-    with backend.prepare(Problem(D=D, X0=X, lr=lr, niter=niter), threads) as state:
-        return backend.descend(state, X, niter)
+    with PreparedRun(backend, Problem(D=D, X0=X, lr=lr, niter=niter), threads) as prepared:
+        return prepared.descend(niter, X)

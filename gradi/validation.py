@@ -26,13 +26,16 @@ import warnings
 
 import numpy as np
 
-from .backends.base import MAX_NITER
 from .errors import BackendUnavailableError, DegenerateStartWarning
-from .problem import Problem, ProblemSize, row_blocks
-from .shapes import random_start
+from .group import ALONE
+from .problem import Problem, ProblemSize, row_blocks, sum_of_squares
+from .rows import RowSource
+from .shapes import cube_start
 from .stepsize import auto_lr
 
 DTYPES = ("float32", "float64")
+MAX_THREADS = 1024  # the most threads any backend is asked for (the C++ and Mojo extensions' bound)
+MAX_NITER = 2**40  # the most iterations one solve asks for (the Mojo extension's bound)
 SYMMETRY_RTOL = 1e-6
 KEPT_SCALES = (2.0**-16, 2.0**16)  # run as given: nothing in a step leaves float32's normal range
 # Largest caller scale, and inverse of the smallest, per dtype: float32 positions (normal down
@@ -46,11 +49,18 @@ def validate(D, dim=None, *, lr="auto", niter=1000, dtype="float32", X0=None, se
     """Check the problem's arguments of ``gradi.solve`` and return a :class:`Problem`.
 
     With ``backend`` (a Backend), also refuse what it cannot run with ``threads``, before the
-    N x N work starts. Warns (DegenerateStartWarning) when X0 spans fewer dimensions than it
-    could: gradient descent never leaves the affine subspace of its start.
+    N x N work starts, and take from it the rows this process works on and the group its
+    results combine over (``Backend.share``). D may be a row source (gradi.rows): then only
+    those rows are read, and every process of the run refuses or accepts together, with the
+    same message. Warns (DegenerateStartWarning) when X0 spans fewer dimensions than it could:
+    gradient descent never leaves the affine subspace of its start.
     """
     dtype = _check_dtype(dtype)
-    D = _numeric_array("D", D)
+    source = isinstance(D, RowSource)
+    if source:
+        D.factor, D.zero_diagonal = 1.0, D.symmetric  # the checks read D as given
+    else:
+        D = _numeric_array("D", D)
     _check_square(D)
     n = D.shape[0]
     X0 = None if X0 is None else _numeric_array("X0", X0)
@@ -59,23 +69,29 @@ def validate(D, dim=None, *, lr="auto", niter=1000, dtype="float32", X0=None, se
     auto = isinstance(lr, str) and lr == "auto"
     lr = None if auto else _check_lr(lr)
     seed = check_int("seed", seed, minimum=0) if X0 is None else None
+    rows, group = (0, n), ALONE
     if backend is not None:
-        ensure_runnable(backend, ProblemSize(n, dim, dtype), threads)
-    largest = _check_distances(D)
+        ensure_runnable(backend, ProblemSize(n, dim, dtype, whole=not source), threads)
+        rows, group = backend.share(n, threads, dtype)
+    largest = _check_distances(D, rows, group)
     if X0 is not None:
         X0 = _check_start(X0, n, dim)
     # a random start lies in a cube of side RMS(D) <= max(D), or 1 when D is all zero
     scale = (largest or 1.0) if X0 is None else max(largest, float(np.max(np.abs(X0))))
     factor = _rescaling(scale, dtype)
-    D = _symmetrised(D, dtype, factor)
+    if source:
+        D.factor, D.zero_diagonal = factor, True
+    else:
+        D = _symmetrised(D, dtype, factor)
     if X0 is None:
-        X0 = random_start(D, dim, seed=seed)
+        X0 = cube_start(n, dim, np.sqrt(float(group.sum(sum_of_squares(D, *rows))) / n**2), seed)
     elif factor != 1.0:
         X0 = X0 * factor
     X0 = np.array(X0, dtype=dtype, order="C")
     _check_start_can_move(X0, largest, dtype)
-    lr = auto_lr(D, X0) if auto else _step(lr, factor, dtype)
-    return Problem(D=D, X0=X0, lr=lr, niter=niter, scale=factor, lr_auto=auto)
+    lr = auto_lr(D, X0, rows, group) if auto else _step(lr, factor, dtype)
+    return Problem(D=D, X0=X0, lr=lr, niter=niter, scale=factor, lr_auto=auto,
+                   rows=None if rows == (0, n) else rows, group=group)
 
 
 def resolve_threads(backend, threads):
@@ -134,19 +150,27 @@ def _numeric_array(name, value):
 
 
 def _check_square(D):
-    if D.ndim != 2 or D.shape[0] != D.shape[1]:
+    if len(D.shape) != 2 or D.shape[0] != D.shape[1]:
         raise ValueError(f"D must be a square 2-D distance matrix (N x N), got shape {D.shape}")
     if D.shape[0] < 2:
         raise ValueError(f"D must describe at least 2 points, got N={D.shape[0]}")
 
 
-def _check_distances(D):
+def _check_distances(D, rows, group):
     """Refuse D unless finite, non-negative, symmetric, zero on the diagonal; return max(D).
 
-    Reads D in row blocks, each compared with the matching block of columns, in float64.
+    Reads ``rows`` (start, stop) of D in row blocks, each compared with the matching block of
+    columns, in float64; the extremes are combined over ``group`` before any refusal, so every
+    process of a run refuses alike.
     """
-    largest, asymmetry, diagonal = np.max([_block_extremes(D, start, stop)
-                                           for start, stop in row_blocks(*D.shape)], axis=0)
+    start, stop = rows
+    blocks = [_block_extremes(D, first, last) for first, last in row_blocks(stop, D.shape[1], start)]
+    extremes = np.max(blocks, axis=0) if blocks else np.zeros(5)
+    nonfinite, negative, largest, asymmetry, diagonal = group.max(extremes)
+    if nonfinite:
+        raise ValueError("D must be finite; it contains NaN or inf")
+    if negative > 0:
+        raise ValueError(f"D must be non-negative distances; it has the entry {-negative}")
     tolerance = SYMMETRY_RTOL * max(largest, 1.0)
     if asymmetry > tolerance:
         raise ValueError(f"D must be symmetric: |D - D.T| reaches {asymmetry:.3g}, "
@@ -158,16 +182,18 @@ def _check_distances(D):
 
 
 def _block_extremes(D, start, stop):
-    """(max D_ij, max |D_ij - D_ji|, max |D_ii|) over rows [start, stop); refuses NaN, inf, < 0."""
+    """(any NaN or inf, -min D_ij if negative, max D_ij, max |D_ij - D_ji|, max |D_ii|) over rows
+    [start, stop); the symmetry term is 0 for a source symmetric by construction."""
     block = np.asarray(D[start:stop], dtype=np.float64)
     if not np.all(np.isfinite(block)):
-        raise ValueError("D must be finite; it contains NaN or inf")
-    if block.min() < 0:
-        raise ValueError(f"D must be non-negative distances; it has the entry {block.min()}")
+        return 1.0, 0.0, 0.0, 0.0, 0.0
     rows = np.arange(stop - start)
     diagonal = float(np.max(np.abs(block[rows, rows + start])))
+    negative = max(0.0, -float(block.min()))
+    if getattr(D, "symmetric", False):
+        return 0.0, negative, float(block.max()), 0.0, diagonal
     difference = block - D[:, start:stop].T
-    return float(block.max()), float(np.max(np.abs(difference, out=difference))), diagonal
+    return 0.0, negative, float(block.max()), float(np.max(np.abs(difference, out=difference))), diagonal
 
 
 def _symmetrised(D, dtype, factor):

@@ -8,27 +8,16 @@ Usage: python mojo/measure_threshold.py [niter ...]   (default: 100 1000)
 """
 
 import sys
-import time
 
 import numpy as np
 
 from gradi import host
 from gradi.backends import mojo_build
+from gradi.bench.prepared import interleaved_best
 from gradi.testing import make_case
 
 SIZES = (8, 16, 32, 64, 96, 128, 160, 192, 256, 384, 512)
-
-
-def best_seconds(run, X0, niter, threads_list, repeats=15):
-    """Best time for each thread count, runs interleaved so a busy spell hits them alike."""
-    best = {threads: float("inf") for threads in threads_list}
-    for _ in range(repeats):
-        for threads in threads_list:
-            X = X0.copy()
-            start = time.perf_counter()
-            run(X, niter, threads)
-            best[threads] = min(best[threads], time.perf_counter() - start)
-    return best
+REPEATS = 15  # interleaved runs per thread count; the best is kept
 
 
 def crossover(ext, niter, threads):
@@ -39,8 +28,8 @@ def crossover(ext, niter, threads):
         X0, D, lr = make_case(n, 3, "float32")
         W = np.empty(ext.simd_workspace_size(n, 3, threads, X0.itemsize), X0.dtype)
         ext.simd_prepare(W, D, 3, threads)
-        best = best_seconds(lambda X, k, t, W=W, lr=lr: ext.simd(W, X, lr, k, t), X0, niter, (1, threads))
-        serial, parallel = best[1], best[threads]
+        serial, parallel = interleaved_best(
+            [lambda W=W, lr=lr, X0=X0, t=t: ext.simd(W, X0.copy(), lr, niter, t) for t in (1, threads)], REPEATS)
         faster[n] = parallel < serial
         print(f"  {n:4d} {serial * 1e3:9.3f} {parallel * 1e3:9.3f}")
     above = [n for n in SIZES if all(faster[m] for m in SIZES if m >= n)]

@@ -8,17 +8,10 @@ which every larger N measured is faster in parallel. Run it on a quiet machine:
 """
 
 import argparse
-import time
 
 from gradi import _native
+from gradi.bench.prepared import interleaved_best
 from gradi.testing import make_case
-
-
-def run_time(state, X0, niter):
-    X = X0.copy()
-    start = time.perf_counter()
-    state.descend(X, niter)
-    return time.perf_counter() - start
 
 
 def main():
@@ -35,10 +28,8 @@ def main():
         niter = max(20, int(4e8 / (n * n)))  # about 30 ms serially
         one = _native.SimdState(D, 3, lr, 1)
         team = _native.SimdState(D, 3, lr, args.threads, parallel_min_n=0)
-        serial = parallel = float("inf")
-        for _ in range(args.repeats):  # interleaved so that load changes hit both alike
-            serial = min(serial, run_time(one, X0, niter))
-            parallel = min(parallel, run_time(team, X0, niter))
+        runs = [lambda state=state, X0=X0, niter=niter: state.descend(X0.copy(), niter) for state in (one, team)]
+        serial, parallel = interleaved_best(runs, args.repeats)  # interleaved: load changes hit both alike
         faster[n] = parallel < serial
         print(f"N={n:5d} niter={niter:6d}  1 thread {serial / niter * 1e6:8.2f} us/iter  "
               f"{args.threads} threads {parallel / niter * 1e6:8.2f} us/iter  "

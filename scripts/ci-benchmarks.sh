@@ -11,8 +11,9 @@
 #                    one measured on this machine) when this machine has results, else HEAD^!
 #                    (a first run, or a runner with a CPU model not seen before, does not try to
 #                    measure the whole history)
-#   ASV_MAX_COMMITS  at most this many commits, spread evenly over the range (default 10), so a
-#                    burst of pushes or a backfill cannot outlast the job's timeout
+#   ASV_MAX_COMMITS  at most this many commits, spread evenly over the range (default 10, at most
+#                    20: about what the workflow's measuring step has time for; the step's own
+#                    timeout stops a run that needs longer, keeping what it measured)
 #   ASV_QUICK        "true": asv --quick (each benchmark once; for backfilling a long history)
 #   ASV_REMEASURE    "true": measure commits that already have results too, adding samples to
 #                    theirs (asv --append-samples): the weekly full pass over main's tip
@@ -24,6 +25,7 @@
 set -euo pipefail
 source "$(dirname "$0")/asv-common.sh"
 steps=${ASV_MAX_COMMITS:-10}
+max_commits=20
 results=.asv/results
 
 range=${ASV_RANGE:-}
@@ -34,8 +36,8 @@ fi
 if [ -z "$range" ]; then
   if compgen -G "$results/$machine/*-*.json" >/dev/null; then range=NEW; else range="HEAD^!"; fi
 fi
-if ! [[ $steps =~ ^[1-9][0-9]*$ ]]; then
-  echo "ci-benchmarks: ASV_MAX_COMMITS must be a positive whole number, not '$steps'" >&2
+if ! [[ $steps =~ ^[1-9][0-9]*$ ]] || [ "$steps" -gt "$max_commits" ]; then
+  echo "ci-benchmarks: ASV_MAX_COMMITS must be a whole number from 1 to $max_commits, not '$steps'" >&2
   exit 2
 fi
 if ! [[ $range =~ ^[A-Za-z0-9_./~^:@!-]+$ ]]; then

@@ -14,7 +14,10 @@ info-status (the informational run's exit status).
 it reads DIR as data, checks that the PR named in pr.json still has the head commit of the run
 that made the artifact (RUN_HEAD_SHA, from GitHub's event, not from the artifact), so an
 artifact cannot steer the comment to another PR, and then edits the comment that carries MARKER
-(or creates it). --dry-run prints the request instead of sending it.
+(or creates it). --dry-run prints the request instead of sending it. Every outcome, a comment
+posted or nothing posted and why, is written to the job summary ($GITHUB_STEP_SUMMARY); nothing
+posted because the report is missing or the PR has moved on exits 0, a refused or mismatched
+report exits non-zero.
 """
 
 import argparse
@@ -24,7 +27,10 @@ import re
 import sys
 from pathlib import Path
 
-from ci_github import GitHubError, api, notice
+# ci_github.py lives beside this script: put its folder on sys.path explicitly, since Python
+# leaves it out under PYTHONSAFEPATH=1 or -P (scripts/run-tests.sh sets it for the tests).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ci_github import GitHubError, api, notice, summary  # noqa: E402
 
 MARKER = "<!-- gradi-asv-pr-benchmarks -->"
 LIMIT = 60000  # GitHub refuses comments over 65536 characters
@@ -34,7 +40,8 @@ INFO_BENCH = os.environ.get(
     r"^bench_solve\.Solve\.time_descend\(.*, 2\)$|^bench_startup\.|^bench_memory\.")
 VERDICT = {
     "0": "**Gate passed**: no gated benchmark got slower than its threshold.",
-    "1": "**Gate failed: regression.** A gated benchmark got slower than its threshold (see below).",
+    "1": ("**Gate failed: regression.** A gated benchmark got slower than its threshold, or one that "
+          "the base measured did not run on the merge commit (see below)."),
     "2": "**Gate failed: a benchmark or a build did not run** (not a measured regression): see the job log.",
 }
 SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -109,38 +116,42 @@ def existing_comment(repository, number):
 
 
 def post(folder, dry_run):
+    """(exit status, posted?, what happened): create or update the comment, or say why not."""
     repository = os.environ.get("GITHUB_REPOSITORY", "")
     run_head = os.environ.get("RUN_HEAD_SHA", "")
     pr = json.loads(read(folder, "pr.json", "{}"))
     number, head = pr.get("number"), pr.get("head", "")
     body = read(folder, "comment.md")
     if repository.count("/") != 1 or not SHA.match(run_head):
-        print("ci-pr-comment: set GITHUB_REPOSITORY=OWNER/NAME and RUN_HEAD_SHA (40 hex digits)", file=sys.stderr)
-        return 2
+        return 2, False, "Nothing posted: set GITHUB_REPOSITORY=OWNER/NAME and RUN_HEAD_SHA (40 hex digits)."
     if not isinstance(number, int) or isinstance(number, bool) or number < 1 or not body.startswith(MARKER):
-        print("ci-pr-comment: the artifact holds no PR number or no comment: nothing posted", file=sys.stderr)
-        return 2
+        return 2, False, "Nothing posted: the artifact holds no PR number or no comment."
     if head != run_head:
-        print(f"ci-pr-comment: the artifact's head {head[:12]} is not the run's {run_head[:12]}: nothing posted",
-              file=sys.stderr)
-        return 2
+        return 2, False, f"Nothing posted: the artifact's head {head[:12]} is not the run's {run_head[:12]}."
     body = body[:LIMIT]
     if dry_run:
         print(json.dumps({"repository": repository, "pull_request": number, "body": body}, indent=2))
-        return 0
+        return 0, False, "Nothing posted: a dry run."
     current = api("GET", f"/repos/{repository}/pulls/{number}")["head"]["sha"]
     if current != run_head:
-        notice(f"PR #{number} has moved on to {current[:12]} since this run measured {run_head[:12]}: "
-               "comment left as it is (the newer run will post)")
-        return 0
+        return 0, False, (f"Nothing posted: PR #{number} has moved on to {current[:12]} since this run "
+                          f"measured {run_head[:12]}; the comment is left as it is (the newer run will post).")
     comment = existing_comment(repository, number)
     if comment is None:
         made = api("POST", f"/repos/{repository}/issues/{number}/comments", {"body": body})
-        print(f"ci-pr-comment: commented on PR #{number}: {made.get('html_url', '')}")
+        return 0, True, f"Commented on PR #{number}: {made.get('html_url', '')}"
+    api("PATCH", f"/repos/{repository}/issues/comments/{comment}", {"body": body})
+    return 0, True, f"Updated the comment on PR #{number} (id {comment})."
+
+
+def report(status, posted, message):
+    """Say what happened: in the log (an annotation when nothing was posted) and in the job summary."""
+    if posted:
+        print(f"ci-pr-comment: {message}")
     else:
-        api("PATCH", f"/repos/{repository}/issues/comments/{comment}", {"body": body})
-        print(f"ci-pr-comment: updated the comment on PR #{number} (id {comment})")
-    return 0
+        notice(message, "error" if status else "notice")
+    summary(f"**PR benchmarks comment.** {message}")
+    return status
 
 
 def main(argv=None):
@@ -149,21 +160,20 @@ def main(argv=None):
     parser.add_argument("folder", type=Path)
     parser.add_argument("--dry-run", action="store_true", help="post: print the request, send nothing")
     args = parser.parse_args(argv)
-    if not args.folder.is_dir():
-        if args.action == "post":  # the PR's job stopped before it made the artifact
-            notice(f"no benchmark report ({args.folder}): nothing to post")
-            return 0
-        print(f"ci-pr-comment: no folder {args.folder}", file=sys.stderr)
-        return 2
     if args.action == "build":
+        if not args.folder.is_dir():
+            print(f"ci-pr-comment: no folder {args.folder}", file=sys.stderr)
+            return 2
         build(args.folder)
         print(f"ci-pr-comment: wrote {args.folder / 'comment.md'}")
         return 0
+    if not args.folder.is_dir():  # the PR's job stopped before it made the artifact
+        return report(0, False, f"Nothing posted: no benchmark report ({args.folder}); the PR benchmarks "
+                                "run stopped before it made its asv-pr artifact (see that run).")
     try:
-        return post(args.folder, args.dry_run)
+        return report(*post(args.folder, args.dry_run))
     except GitHubError as error:
-        print(f"ci-pr-comment: GitHub refused: {error}", file=sys.stderr)
-        return 1
+        return report(1, False, f"Nothing posted: GitHub refused: {error}.")
 
 
 if __name__ == "__main__":

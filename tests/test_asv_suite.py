@@ -30,6 +30,7 @@ SMOKE = {
     "bench_memory.Memory.peakmem_solve": r"peakmem_solve\('numpy', 100\)",
     "bench_startup.Startup.timeraw_first_solve": r"timeraw_first_solve\('numpy'\)",
     "bench_speedup.SpeedUp.track_speedup": r"track_speedup\('numpy', 'python', 100\)",
+    "bench_ceiling.CeilingFraction.track_fraction": r"track_fraction\('numpy', 1000\)",
 }
 
 
@@ -86,13 +87,6 @@ def test_quick_run_posts_a_number_per_module(asv_config):
         assert values[0] > 0
 
 
-def load_module(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def suite(monkeypatch):
     """Import a module of the asv suite by name; the variables its package pins are restored after."""
@@ -107,6 +101,11 @@ def test_parameter_lists_are_literal_and_name_every_registered_backend(suite):
     assert "BACKEND_NAMES = list(" not in common_source
     common = suite("common")
     assert common.BACKEND_NAMES == list(BACKENDS)
+
+
+def test_the_ceiling_fractions_track_every_tuned_and_idiomatic_backend(suite):
+    tracked = suite("bench_ceiling").TRACKED
+    assert tracked == [name for name, backend in BACKENDS.items() if backend.tier in ("tuned", "idiomatic")]
 
 
 def test_a_backend_missing_from_this_commit_skips_with_the_reason(suite):
@@ -139,59 +138,3 @@ def test_counted_tracks_skip_or_fail_with_the_reason(suite):
         bench.setup(counts, "mojo")
     with pytest.raises(RuntimeError, match="cpp crashed"):
         bench.setup(counts, "cpp")
-
-
-COUNTS = r"^bench_counted\."
-SOLVE = "bench_solve.Solve.time_descend('numpy', 100, 2, 1)"
-INSTRUCTIONS = "bench_counted.Counted.track_instructions('numpy')"
-
-
-def gate(base, head, wall=2.0, count=1.05):
-    verdict = load_module(ROOT / "scripts" / "asv-gate-verdict.py", "asv_gate_verdict")
-    rows = verdict.verdict(base or {}, head or {}, wall, count, COUNTS)
-    return rows, verdict.decide(base, head, rows, "a" * 40, "b" * 40, wall, count, COUNTS)
-
-
-def test_gate_passes_same_figures_and_fails_a_count_above_five_percent():
-    base = {SOLVE: 1e-3, INSTRUCTIONS: 21.0}
-    assert gate(base, {SOLVE: 1.9e-3, INSTRUCTIONS: 22.0})[1][0] == 0  # 1.9x wall, 4.8% count
-    rows, (status, summary) = gate(base, {SOLVE: 1e-3, INSTRUCTIONS: 23.1})  # +10%
-    assert status == 1 and INSTRUCTIONS in summary and SOLVE not in summary
-    rows, (status, summary) = gate(base, {SOLVE: 2.1e-3, INSTRUCTIONS: 21.0})
-    assert status == 1 and SOLVE in summary
-
-
-def test_gate_calls_a_failure_a_failure_not_a_regression():
-    base = {SOLVE: 1e-3, INSTRUCTIONS: 21.0}
-    status, summary = gate(base, None)[1]
-    assert status == 2 and "did not build" in summary and "Not a regression" in summary
-    status, summary = gate(base, {SOLVE: None, INSTRUCTIONS: None})[1]  # asv's record of a failed build
-    assert status == 2 and "no results for HEAD" in summary
-    status, summary = gate(base, {SOLVE: None, INSTRUCTIONS: 21.0})[1]
-    assert status == 2 and "Failed to run on HEAD" in summary and SOLVE in summary
-    nan = float("nan")
-    status, summary = gate({SOLVE: 1e-3, INSTRUCTIONS: nan}, {SOLVE: 1e-3, INSTRUCTIONS: nan})[1]
-    assert status == 2 and "no deterministic count" in summary  # no valgrind: not a silent pass
-
-
-def test_gate_table_of_a_failed_build_keeps_only_the_rows_base_measured(tmp_path, capsys):
-    verdict = load_module(ROOT / "scripts" / "asv-gate-verdict.py", "asv_gate_verdict")
-    base = {SOLVE: 1e-3, INSTRUCTIONS: 21.0, "bench_startup.Startup.timeraw_first_solve('numpy')": float("nan")}
-    head = {label: None for label in base}  # what asv records for a commit that did not build
-    loads = iter([base, head])
-    verdict.load = lambda *args: next(loads)
-    assert verdict.main([str(tmp_path), "m", "a" * 40, "b" * 40, "2.0", "1.05", COUNTS]) == 2
-    out = capsys.readouterr().out
-    assert SOLVE in out and INSTRUCTIONS in out and "timeraw_first_solve" not in out
-    assert "no results for HEAD bbbbbbbb" in out
-
-
-def test_gate_table_shows_only_rows_measured_in_this_run():
-    nan = float("nan")
-    rows, _ = gate({SOLVE: 1e-3, INSTRUCTIONS: 21.0, "bench_counted.Counted.track_cycles('mojo')": nan},
-                   {SOLVE: 1e-3, INSTRUCTIONS: 21.0, "bench_counted.Counted.track_cycles('mojo')": nan})
-    assert [row[0] for row in rows] == sorted([SOLVE, INSTRUCTIONS])
-    verdict = load_module(ROOT / "scripts" / "asv-gate-verdict.py", "asv_gate_verdict")
-    text = verdict.table(rows, {"bench_solve.Solve.time_descend": "seconds",
-                                "bench_counted.Counted.track_instructions": "instructions/pair-update"})
-    assert "1.00ms" in text and "| 1.000 |" in text and "1.05x" in text and "2x" in text

@@ -120,7 +120,7 @@ SHARDED_SCRIPT = """
 import json, sys
 import numpy as np
 import gradi
-from gradi import distributed
+from gradi.sharded import distributed
 from gradi.problem import Problem
 from gradi.testing import make_case
 

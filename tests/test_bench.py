@@ -1,11 +1,14 @@
-"""``gradi bench``: a tiny sweep's table, JSON, CSV and figures; exclusion of a wrong backend;
-budget scaling and skipping; a robust iteration count; Ctrl-C keeping partial results;
-implementation sizes; bad arguments; what the figures show."""
+"""``gradi bench``: a tiny sweep's table, JSON, CSV, results file and figures; exclusion of a
+wrong backend; budget scaling and skipping; a robust iteration count; Ctrl-C keeping partial
+results; implementation sizes; bad arguments; what the figures show.
+
+Where a sweep's decisions depend on time, its clock is injected (``FakeClock``): the fake
+backends spend seconds on it instead of sleeping, so the outcome is the same on a busy machine."""
 
 import csv
 import itertools
 import json
-import time
+import shlex
 
 import numpy as np
 import pytest
@@ -44,43 +47,50 @@ def register(monkeypatch, name, descend):
     monkeypatch.setitem(gradi.backends.BACKENDS, name, _Fake(name, descend))
 
 
-def slow(seconds_per_iteration):
+class FakeClock:
+    """A sweep's clock whose seconds pass only when a fake backend spends them, plus a
+    microsecond per reading (so that a real backend's run takes more than no time)."""
+
+    TICK = 1e-6
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += self.TICK
+        return self.now
+
+    def spend(self, seconds):
+        self.now += seconds
+
+
+def slow(clock, seconds_per_iteration):
     def descend(X, D, lr, niter):
-        time.sleep(seconds_per_iteration * niter)
+        clock.spend(seconds_per_iteration * niter)
         return numpy_steps(X, D, lr, niter)
     return descend
 
 
 FIGURES = ("bench-log.png", "bench-linear.png", "bench-roofline.png")
-FILES = ("table.txt", "bench.json", "bench.csv", *FIGURES)
+FILES = ("table.txt", "bench.json", "bench.csv", "results.md", *FIGURES)
 
 
 def read_json(out):
     return json.loads((out / "bench.json").read_text())
 
 
-PREPARE_SECONDS = 0.05  # a set-up cost that must be reported as prepare time, never timed
-
-
-def test_tiny_sweep_writes_table_json_csv_and_two_figures(tmp_path, capsys, monkeypatch):
+def test_tiny_sweep_writes_table_json_csv_results_and_figures(tmp_path, capsys):
     Image = pytest.importorskip("PIL.Image")
-    numpy_backend = gradi.backends.get("numpy")
-    prepare = numpy_backend.prepare
-
-    def slow_prepare(problem, threads):
-        time.sleep(PREPARE_SECONDS)
-        return prepare(problem, threads)
-    monkeypatch.setattr(numpy_backend, "prepare", slow_prepare)
     assert main([*TINY, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr()
     assert "x python" in out.out and "GFLOP/s" in out.out and "fastest is" in out.out
-    assert "% ceil" in out.out and "full-pair compute ceiling" in out.out
+    assert "% ceil" in out.out and "op-mix ceiling of the scheme the backend runs" in out.out
     assert "[8/8] numpy N=8 dim=3 ..." in out.err
     for name in FILES:
         assert f"wrote {tmp_path / name}" in out.out
 
     document = read_json(tmp_path)
-    assert document["format"] == "gradi-bench/1" and document["interrupted"] is False
+    assert document["format"] == "gradi-bench/2" and document["interrupted"] is False
     assert document["settings"]["sizes"] == [5, 8] and document["settings"]["niter"] == 5
     for field in ("cpu", "cores", "memory_bytes", "load_average", "os", "python", "packages",
                   "compiler", "gradi"):
@@ -98,20 +108,31 @@ def test_tiny_sweep_writes_table_json_csv_and_two_figures(tmp_path, capsys, monk
     assert numpy_row["gflops"] == pytest.approx(numpy_row["pair_updates_per_second"] * 15 / 1e9)
     assert numpy_row["check_error"] <= numpy_row["check_tolerance"] == 1e-5
     assert numpy_row["source_lines"] > 10
-    assert numpy_row["prepare_seconds"] >= PREPARE_SECONDS > max(numpy_row["repeat_seconds"])
 
-    hardware, reason = probes.measured()
+    hardware, reason = probes.measured_for([2, 3])
     if hardware is None:
         assert document["roofline"] == {"unavailable": reason} and numpy_row["fraction_of_ceiling"] is None
     else:
         roof = document["roofline"]
         assert roof["hardware"]["clock_hz"] == hardware.clock_hz and roof["cores"] == hardware.cores
-        wanted = next(c["pair_updates_per_second"] for c in roof["ceilings"]
-                      if (c["kind"], c["isa"], c["scheme"], c["dtype"], c["dim"])
-                      == ("compute", hardware.widest.isa, "full", "float32", 3))
-        assert numpy_row["isa"] == hardware.widest.isa and numpy_row["compute_ceiling"] == pytest.approx(wanted)
-        assert numpy_row["fraction_of_ceiling"] == pytest.approx(numpy_row["pair_updates_per_second"] / wanted)
-        assert numpy_row["fraction_of_symmetric_ceiling"] == pytest.approx(0.75 * numpy_row["fraction_of_ceiling"])
+
+        def ceiling(kind):
+            return next(c["pair_updates_per_second"] for c in roof["ceilings"]
+                        if (c["kind"], c["isa"], c["scheme"], c["dtype"], c["dim"])
+                        == (kind, hardware.widest.isa, "full", "float32", 3))
+        assert numpy_row["isa"] == hardware.widest.isa and numpy_row["scheme"] == "full"
+        assert numpy_row["op_mix_ceiling"] == pytest.approx(ceiling("op_mix"))
+        assert numpy_row["fma_ceiling"] == pytest.approx(ceiling("fma"))
+        rate = numpy_row["pair_updates_per_second"]
+        assert numpy_row["fraction_of_ceiling"] == pytest.approx(rate / ceiling("op_mix"))
+        assert numpy_row["fraction_of_fma_ceiling"] == pytest.approx(rate / ceiling("fma"))
+
+    results = (tmp_path / "results.md").read_text()
+    command = shlex.join(["gradi", *document["command"][1:]])  # this process's argv, as bench.json's
+    assert f"`{command}`" in results and document["finished"] in results
+    assert (tmp_path / "table.txt").read_text().strip() in results
+    if hardware is not None:
+        assert "op mix" in results and (hardware.cpu or "unknown CPU") in results
 
     with open(tmp_path / "bench.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -134,31 +155,50 @@ def test_a_backend_that_disagrees_is_flagged_and_excluded(tmp_path, capsys, monk
 
 
 def test_a_backend_over_budget_runs_fewer_iterations_and_is_marked_scaled(monkeypatch):
-    register(monkeypatch, "sleepy", slow(0.01))
+    clock = FakeClock()
+    register(monkeypatch, "sleepy", slow(clock, 0.01))
     settings = sweep.Settings(backends=("numpy", "sleepy"), sizes=(6,), dims=(2,), niter=200,
                               repeats=2, budget=0.2)
-    outcome = sweep.run_sweep(settings)
+    outcome = sweep.run_sweep(settings, clock=clock)
     numpy_row, sleepy = report.rows(outcome)
     assert not numpy_row["scaled"] and numpy_row["iterations_run"] == 200
-    assert sleepy["scaled"] and 1 <= sleepy["iterations_run"] <= 20
+    assert sleepy["scaled"] and sleepy["iterations_run"] == 19  # 0.2 s at 0.01 s and a few ticks each
     assert sleepy["seconds"] == pytest.approx(sleepy["seconds_per_iteration"] * 200)
-    assert sleepy["seconds"] >= 0.01 * 200
+    assert sleepy["seconds"] == pytest.approx(0.01 * 200, rel=1e-3)
     table = report.format_table(report.rows(outcome))
     assert f"{sleepy['iterations_run']}/200" in table and "* scaled" in table
 
 
+def test_prepare_is_timed_apart_and_never_in_the_repeats(monkeypatch):
+    clock = FakeClock()
+    register(monkeypatch, "compiling", slow(clock, 0.001))
+    compiling = gradi.backends.get("compiling")
+    prepare = compiling.prepare
+
+    def slow_prepare(problem, threads):
+        clock.spend(5.0)  # a compilation: over the budget, yet it must not cut the iterations
+        return prepare(problem, threads)
+    monkeypatch.setattr(compiling, "prepare", slow_prepare)
+    settings = sweep.Settings(backends=("compiling",), sizes=(6,), dims=(2,), niter=100, repeats=2, budget=1.0)
+    (measurement,) = sweep.run_sweep(settings, clock=clock).measurements
+    assert measurement.prepare_seconds == pytest.approx(5.0, rel=1e-3)
+    assert measurement.iterations_run == 100 and measurement.repeat_seconds == pytest.approx([0.1, 0.1], rel=1e-3)
+
+
 def test_one_stalled_run_does_not_decide_the_iteration_count(monkeypatch):
+    clock = FakeClock()
     stalls = []
 
     def stall_once(X, D, lr, niter):
+        clock.spend(1e-4 * niter)
         if niter > 1 and not stalls:  # the check run: what a thread team's first start can look like
             stalls.append(niter)
-            time.sleep(0.3)
+            clock.spend(0.3)
         return numpy_steps(X, D, lr, niter)
     register(monkeypatch, "stalling", stall_once)
     settings = sweep.Settings(backends=("stalling",), sizes=(6,), dims=(2,), niter=1000, repeats=1,
                               budget=0.5)
-    (measurement,) = sweep.run_sweep(settings).measurements
+    (measurement,) = sweep.run_sweep(settings, clock=clock).measurements
     assert stalls == [sweep.CHECK_ITERATIONS] and measurement.status == "ok"
     assert not measurement.scaled and measurement.iterations_run == 1000
 
@@ -184,10 +224,10 @@ def test_the_estimate_is_the_best_of_a_few_probes_within_about_one_budget():
     assert slow.calls == [1]  # a second run would take the probes past the budget
 
 
-def quadratic(seconds_per_pair):
+def quadratic(clock, seconds_per_pair):
     """A backend whose iterations cost ``seconds_per_pair * N^2``, as the real ones do."""
     def descend(X, D, lr, niter):
-        time.sleep(seconds_per_pair * len(X) ** 2 * niter)
+        clock.spend(seconds_per_pair * len(X) ** 2 * niter)
         return numpy_steps(X, D, lr, niter)
     return descend
 
@@ -197,10 +237,11 @@ def quadratic(seconds_per_pair):
     (0.1, "one iteration took"),  # predicted within 4 x the budget: a probe decides
 ])
 def test_a_backend_whose_next_size_would_exceed_the_budget_is_skipped(monkeypatch, budget, words):
-    register(monkeypatch, "sleepy", quadratic(0.002 / 25))
+    clock = FakeClock()
+    register(monkeypatch, "sleepy", quadratic(clock, 0.002 / 25))
     settings = sweep.Settings(backends=("sleepy",), sizes=(5, 50), dims=(3,), niter=3, repeats=1,
                               budget=budget)
-    small, large = sweep.run_sweep(settings).measurements
+    small, large = sweep.run_sweep(settings, clock=clock).measurements
     assert small.status == "ok"
     assert large.status == "skipped" and words in large.reason
 
@@ -223,14 +264,15 @@ def test_ctrl_c_stops_the_sweep_and_keeps_what_finished(tmp_path, capsys, monkey
 
 
 def test_a_backend_over_budget_at_one_n_is_not_probed_again_at_the_next(monkeypatch):
+    clock = FakeClock()
     sizes_run = []
 
     def slow_quadratic(X, D, lr, niter):
         sizes_run.append(len(X))
-        return quadratic(0.002)(X, D, lr, niter)  # 0.05 s per iteration at N=5
+        return quadratic(clock, 0.002)(X, D, lr, niter)  # 0.05 s per iteration at N=5
     register(monkeypatch, "sleepy", slow_quadratic)
     settings = sweep.Settings(backends=("sleepy",), sizes=(5, 50), dims=(2,), niter=3, repeats=1, budget=0.02)
-    small, large = sweep.run_sweep(settings).measurements
+    small, large = sweep.run_sweep(settings, clock=clock).measurements
     assert small.status == "skipped" and "one iteration took" in small.reason
     assert large.status == "skipped" and "extrapolated from a smaller N" in large.reason
     assert set(sizes_run) == {5}

@@ -121,6 +121,8 @@ def test_ci_benchmarks_with_nothing_new_says_so_and_exits_0(project, tmp_path):
 def test_ci_benchmarks_refuses_bad_inputs(project):
     repo, _ = project
     assert _ci_benchmarks(repo, ASV_MAX_COMMITS="ten").returncode == 2
+    too_many = _ci_benchmarks(repo, ASV_MAX_COMMITS="21")  # more than the measuring step has time for
+    assert too_many.returncode == 2 and "from 1 to 20, not '21'" in too_many.stderr
     assert _ci_benchmarks(repo, ASV_RANGE="main; rm -rf /").returncode == 2
     assert _ci_benchmarks(repo, ASV_QUICK="yes").returncode == 2
 
@@ -276,11 +278,14 @@ def github():
     server.server_close()
 
 
-def _run_script(name, *args, api, output=None, **env):
+def _run_script(name, *args, api, output=None, summary=None, **env):
     env = {**os.environ, "GITHUB_API_URL": api, "GH_TOKEN": "t0ken", "GITHUB_REPOSITORY": "me/gradi",
            "GITHUB_ACTIONS": "true", **env}
+    env.pop("GITHUB_STEP_SUMMARY", None)
     if output is not None:
         env["GITHUB_OUTPUT"] = str(output)
+    if summary is not None:
+        env["GITHUB_STEP_SUMMARY"] = str(summary)
     return subprocess.run([PY, str(SCRIPTS / name), *args], env=env, capture_output=True, text=True,
                           timeout=60)
 
@@ -294,12 +299,28 @@ def test_pages_status(github, tmp_path, status, site, enabled):
     api, fake = github
     fake.routes[("GET", "/repos/me/gradi/pages")] = (status, site)
     output = tmp_path / "output"
-    done = _run_script("ci-pages-status.py", api=api, output=output)
+    done = _run_script("ci-pages-status.py", api=api, output=output, PYTHONSAFEPATH="1")
     assert done.returncode == 0, done.stderr
     assert output.read_text() == f"enabled={enabled}\n"
     if enabled == "false":
         assert "::notice::Site not deployed" in done.stdout and "Source: GitHub Actions" in done.stdout
     assert fake.requests[0][3] == "Bearer t0ken"
+
+
+@pytest.mark.parametrize("status", [403, 500, 503])
+def test_pages_status_error_other_than_404_fails_the_step(github, tmp_path, status):
+    api, fake = github
+    fake.routes[("GET", "/repos/me/gradi/pages")] = (status, {"message": "Resource not accessible"})
+    output = tmp_path / "output"
+    done = _run_script("ci-pages-status.py", api=api, output=output)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"::error::Could not read the Pages settings of me/gradi (HTTP {status}" in done.stdout
+    assert "not enabled" not in done.stdout and not output.exists()
+
+
+def test_pages_status_without_a_connection_fails_the_step(tmp_path):
+    done = _run_script("ci-pages-status.py", api="http://127.0.0.1:9", output=tmp_path / "output")
+    assert done.returncode == 1 and "::error::Could not read the Pages settings" in done.stdout
 
 
 COMPARE = """\
@@ -353,27 +374,48 @@ def test_pr_comment_creates_then_updates_one_comment(github, tmp_path):
         return {"html_url": "https://x/99"}
     fake.routes[("POST", "/repos/me/gradi/issues/7/comments")] = (201, create)
     fake.routes[("PATCH", "/repos/me/gradi/issues/comments/99")] = (200, {})
+    summary = tmp_path / "summary.md"
     for _ in range(2):
-        done = _run_script("ci-pr-comment.py", "post", str(folder), api=api, RUN_HEAD_SHA="c" * 40)
+        done = _run_script("ci-pr-comment.py", "post", str(folder), api=api, summary=summary,
+                           RUN_HEAD_SHA="c" * 40, PYTHONSAFEPATH="1")
         assert done.returncode == 0, done.stderr
     methods = [(m, p.split("?")[0]) for m, p, _, _ in fake.requests]
     assert methods.count(("POST", "/repos/me/gradi/issues/7/comments")) == 1
     assert methods.count(("PATCH", "/repos/me/gradi/issues/comments/99")) == 1
+    assert summary.read_text().splitlines() == [
+        "**PR benchmarks comment.** Commented on PR #7: https://x/99",
+        "**PR benchmarks comment.** Updated the comment on PR #7 (id 99)."]
 
 
 def test_pr_comment_is_not_steered_by_the_artifact(github, tmp_path):
     api, fake = github
     folder = tmp_path / "asv-pr"
+    summary = tmp_path / "summary.md"
     _report(folder, head="d" * 40)
-    done = _run_script("ci-pr-comment.py", "post", str(folder), api=api, RUN_HEAD_SHA="c" * 40)
+    done = _run_script("ci-pr-comment.py", "post", str(folder), api=api, summary=summary, RUN_HEAD_SHA="c" * 40)
     assert done.returncode == 2 and fake.requests == []
+    assert "::error::Nothing posted: the artifact's head dddddddddddd is not the run's cccccccccccc" in done.stdout
+    assert summary.read_text().startswith("**PR benchmarks comment.** Nothing posted: the artifact's head")
+
+
+def test_pr_comment_says_in_the_summary_why_it_posted_nothing(github, tmp_path):
+    api, fake = github
+    folder = tmp_path / "asv-pr"
     _report(folder, head="c" * 40)
     fake.routes[("GET", "/repos/me/gradi/pulls/7")] = (200, {"head": {"sha": "e" * 40}})  # PR moved on
-    done = _run_script("ci-pr-comment.py", "post", str(folder), api=api, RUN_HEAD_SHA="c" * 40)
-    assert done.returncode == 0 and "moved on" in done.stdout
+    summary = tmp_path / "summary.md"
+    done = _run_script("ci-pr-comment.py", "post", str(folder), api=api, summary=summary, RUN_HEAD_SHA="c" * 40)
+    assert done.returncode == 0 and "::notice::Nothing posted: PR #7 has moved on to eeeeeeeeeeee" in done.stdout
     assert [m for m, *_ in fake.requests] == ["GET"]
-    missing = _run_script("ci-pr-comment.py", "post", str(tmp_path / "none"), api=api, RUN_HEAD_SHA="c" * 40)
-    assert missing.returncode == 0 and "nothing to post" in missing.stdout
+    missing = _run_script("ci-pr-comment.py", "post", str(tmp_path / "none"), api=api, summary=summary,
+                          RUN_HEAD_SHA="c" * 40)
+    assert missing.returncode == 0 and "::notice::Nothing posted: no benchmark report" in missing.stdout
+    fake.routes[("GET", "/repos/me/gradi/pulls/7")] = (403, {"message": "Resource not accessible"})
+    refused = _run_script("ci-pr-comment.py", "post", str(folder), api=api, summary=summary, RUN_HEAD_SHA="c" * 40)
+    assert refused.returncode == 1 and "::error::Nothing posted: GitHub refused: HTTP 403" in refused.stdout
+    lines = summary.read_text().splitlines()
+    assert [line.split(": ")[0] for line in lines] == ["**PR benchmarks comment.** Nothing posted"] * 3
+    assert "moved on" in lines[0] and "the PR benchmarks run stopped before" in lines[1] and "403" in lines[2]
 
 
 def test_asv_site_ships_its_libraries_with_valid_integrity(tmp_path):

@@ -16,7 +16,7 @@ native = pytest.importorskip("gradi._native", reason="C++ extension gradi._nativ
 from gradi.backends import cpp  # noqa: E402
 from gradi.problem import ProblemSize, distance_matrix  # noqa: E402
 from gradi.shapes import sphere  # noqa: E402
-from gradi.testing import assert_agrees, make_case, reference_descend, run_backend  # noqa: E402
+from gradi.testing import assert_agrees, make_case, reference_descend  # noqa: E402
 from gradi.validation import validate  # noqa: E402
 
 NITER = 50
@@ -55,14 +55,6 @@ def test_agrees_with_reference(isa, dtype, n, dim):
     state = native.SimdState(D, dim, lr, 2, isa=isa, parallel_min_n=0)
     state.descend(X, NITER)
     assert state.threads_used == 2
-    assert_agrees(X, expected, D, dtype)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_backend_defaults(dtype):
-    X0, D, lr, expected = case(100, 3, dtype)
-    X = X0.copy()
-    assert run_backend(BACKEND, X, D, lr, NITER, BACKEND.default_threads()) is X
     assert_agrees(X, expected, D, dtype)
 
 

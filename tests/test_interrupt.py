@@ -8,6 +8,11 @@ every case short; the sweep over every backend (default threads) is ``slow``, a 
 runs always, on one thread: a parallel kernel on a machine with more runnable threads than
 cores can slow down a thousandfold between two chunks (threads preempted at every barrier), so
 a chunk sized from the previous chunk's pace can last far longer than ``CHUNK_SECONDS`` there.
+
+Every child starts with SIGINT at its default disposition (``DEFAULT_SIGINT``), whatever the test
+command inherited: a parent that ignores SIGINT (``nohup``, ``make test &`` in a script, some CI
+runners) passes that on to its children, and a Python started so installs no KeyboardInterrupt
+handler, so the Ctrl-C the test sends would do nothing.
 """
 
 import selectors
@@ -67,10 +72,19 @@ def require(name):
         pytest.skip(f"{name}: {backend.status()}")
 
 
+# Runs argv[1:] (an absolute path first) in this process with SIGINT at its default: a signal
+# ignored stays ignored across exec, a default one becomes Python's KeyboardInterrupt handler.
+# An exec wrapper rather than preexec_fn, which is unsafe in a parent with threads (OpenMP's).
+DEFAULT_SIGINT = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                                        "os.execv(sys.argv[1], sys.argv[1:])"]
+
+
 def interrupt(argv, ready, cwd):
-    """Start ``argv`` in ``cwd`` (not the checkout, whose gradi/ would shadow the installed one),
-    wait until ``ready(process)``, send SIGINT: (seconds to exit, exit code, stdout, stderr)."""
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    """Start ``argv`` in ``cwd`` (not the checkout, whose gradi/ would shadow the installed one)
+    with SIGINT at its default, wait until ``ready(process)``, send SIGINT: (seconds to exit, exit
+    code, stdout, stderr)."""
+    child = subprocess.Popen([*DEFAULT_SIGINT, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=cwd)
     try:
         ready(child)
         sent = time.perf_counter()

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 import gradi
-from gradi import distributed, launch, rowsolve
-from gradi.backends import jax_sharded
 from gradi.problem import ProblemSize
+from gradi.rows import MatrixRows, PointRows
+from gradi.sharded import backend as jax_sharded
+from gradi.sharded import distributed, launch
 from gradi.testing import (
     RELATIVE_TOLERANCE,
     assert_agrees,
@@ -110,10 +111,12 @@ def test_point_rows_and_matrix_rows_give_the_distance_matrix(tmp_path):
     points = gradi.shapes.cube(30, 3, seed=1)
     D = gradi.distance_matrix(points)
     np.save(tmp_path / "D.npy", D)
-    for source in (rowsolve.PointRows(points, "float64"), rowsolve.MatrixRows(tmp_path / "D.npy", "float64")):
-        assert source.shape == (30, 30) and source.dtype == np.float64
+    for source in (PointRows(points), MatrixRows(tmp_path / "D.npy")):
+        assert source.shape == (30, 30)
         np.testing.assert_allclose(source[7:19], D[7:19], atol=1e-12)
-        assert source.refusal(0, 30, 1e-9) is None
+        np.testing.assert_allclose(source[:, 4:9], D[:, 4:9], atol=1e-12)
+        source.factor = 0.5
+        np.testing.assert_allclose(source[3:5, 2:], 0.5 * D[3:5, 2:], atol=1e-12)
 
 
 def test_matrix_rows_refuse_what_is_not_distances(tmp_path):
@@ -123,42 +126,42 @@ def test_matrix_rows_refuse_what_is_not_distances(tmp_path):
                              ("asymmetric", D + 0.1 * np.eye(12, k=1), "symmetric"),
                              ("diagonal", D + np.eye(12), "zero diagonal")]:
         np.save(tmp_path / f"{name}.npy", bad)
-        reason = rowsolve.MatrixRows(tmp_path / f"{name}.npy").refusal(0, 12, 1e-6)
-        assert reason is not None and words in reason, (name, reason)
+        with pytest.raises(ValueError, match=words):
+            gradi.solve(MatrixRows(tmp_path / f"{name}.npy"), 2, backend="jax-sharded", niter=1)
     np.save(tmp_path / "wide.npy", np.zeros((3, 4)))
     with pytest.raises(ValueError, match="square"):
-        rowsolve.MatrixRows(tmp_path / "wide.npy")
+        MatrixRows(tmp_path / "wide.npy")
     with pytest.raises(ValueError, match=".npy"):
-        rowsolve.MatrixRows(tmp_path / "D.csv")
+        MatrixRows(tmp_path / "D.csv")
 
 
-def test_solve_rows_in_one_process_matches_gradi_solve():
+def test_row_source_in_one_process_matches_gradi_solve():
     points = gradi.shapes.sphere(60)
     D = gradi.distance_matrix(points)
     X0 = gradi.shapes.random_start(D, 3, seed=4)
-    alone = rowsolve.solve_rows(rowsolve.PointRows(points, "float64"), 3, niter=NITER, X0=X0)
+    alone = gradi.solve(PointRows(points), 3, backend="jax-sharded", niter=NITER, X0=X0, dtype="float64")
     whole = gradi.solve(D, 3, backend="numpy", niter=NITER, X0=X0, dtype="float64")
     assert alone.lr == pytest.approx(whole.lr, rel=1e-12)
     assert_agrees(alone.X, whole.X, D, "float64")
     assert alone.stress == pytest.approx(whole.stress, rel=1e-9)
 
 
-def test_solve_rows_records_without_changing_the_answer():
-    source = rowsolve.PointRows(gradi.shapes.spiral(33), "float32")
-    plain = rowsolve.solve_rows(source, 2, niter=40)
-    recorded = rowsolve.solve_rows(source, 2, niter=40, record_every=7)
+def test_row_source_records_without_changing_the_answer():
+    source = PointRows(gradi.shapes.spiral(33))
+    plain = gradi.solve(source, 2, backend="jax-sharded", niter=40)
+    recorded = gradi.solve(source, 2, backend="jax-sharded", niter=40, record_every=7)
     np.testing.assert_array_equal(plain.X, recorded.X)
     assert recorded.history_iterations == [0, 7, 14, 21, 28, 35, 40]
     assert recorded.history_stress[-1] == plain.stress < recorded.history_stress[0]
 
 
-def test_solve_rows_reports_divergence_where_gradi_solve_does():
+def test_row_source_reports_divergence_where_gradi_solve_does():
     points = gradi.shapes.circle(8)
     X0 = gradi.shapes.random_start(gradi.distance_matrix(points), 2, seed=1)
     with pytest.raises(gradi.DivergenceError) as whole:
         gradi.solve(gradi.distance_matrix(points), 2, backend="jax", lr=0.5, niter=200, X0=X0, dtype="float64")
     with pytest.raises(gradi.DivergenceError) as rows:
-        rowsolve.solve_rows(rowsolve.PointRows(points, "float64"), 2, lr=0.5, niter=200, X0=X0)
+        gradi.solve(PointRows(points), 2, backend="jax-sharded", lr=0.5, niter=200, X0=X0, dtype="float64")
     assert (rows.value.iteration, rows.value.what) == (whole.value.iteration, whole.value.what)
 
 
@@ -166,22 +169,23 @@ TWO_PROCESS_SCRIPT = """
 import sys
 import numpy as np
 import gradi
-from gradi import distributed, rowsolve
+from gradi.rows import MatrixRows, PointRows
+from gradi.sharded import distributed
 from gradi.testing import make_case
 
 distributed.initialize(distributed.from_environment())
 out = sys.argv[1]
 X0, D, lr = make_case(29, 3, "float64", seed=7)
 points = gradi.shapes.cube(29, 3, seed=7)
-sources = {"points-float32": rowsolve.PointRows(points, "float32"),
-           "points-float64": rowsolve.PointRows(points, "float64"),
-           "matrix-float32": rowsolve.MatrixRows(out + "/D.npy", "float32")}
+sources = {"points-float32": PointRows(points),
+           "points-float64": PointRows(points),
+           "matrix-float32": MatrixRows(out + "/D.npy")}
 for name, source in sources.items():
-    result = rowsolve.solve_rows(source, 3, lr=lr, niter=30, X0=X0)
+    result = gradi.solve(source, 3, backend="jax-sharded", lr=lr, niter=30, X0=X0, dtype=name.split("-")[1])
     if distributed.process_index() == 0:
         np.save(f"{out}/{name}.npy", result.X)
     else:
-        assert rowsolve.own_rows(29, 1, source.dtype)[0] > 0
+        assert gradi.backends.get("jax-sharded").share(29, 1, result.dtype)[0][0] > 0
 """
 
 
@@ -219,19 +223,19 @@ def test_dry_run_plans_without_solving():
     assert "every check passed" in done.stdout and "final stress" not in done.stdout
 
 
-def test_solve_rows_rescales_like_gradi_solve():
+def test_row_source_rescales_like_gradi_solve():
     points = gradi.shapes.helix(30) * 2.0**40  # outside KEPT_SCALES: runs rescaled by a power of two
     D = gradi.distance_matrix(points)
-    rows = rowsolve.solve_rows(rowsolve.PointRows(points, "float64"), 3, niter=NITER)
+    rows = gradi.solve(PointRows(points), 3, backend="jax-sharded", niter=NITER, dtype="float64")
     whole = gradi.solve(D, 3, backend="numpy", niter=NITER, dtype="float64")
     assert rows.lr == pytest.approx(whole.lr, rel=1e-12)
     assert_agrees(rows.X, whole.X, D, "float64")
     assert rows.stress == pytest.approx(whole.stress, rel=1e-9)
 
 
-def test_solve_rows_stops_at_the_tolerance_like_gradi_solve():
+def test_row_source_stops_at_the_tolerance_like_gradi_solve():
     points = gradi.shapes.circle(50)
-    rows = rowsolve.solve_rows(rowsolve.PointRows(points, "float64"), 2, niter=5000, tol=1e-3)
+    rows = gradi.solve(PointRows(points), 2, backend="jax-sharded", niter=5000, tol=1e-3, dtype="float64")
     whole = gradi.solve(gradi.distance_matrix(points), 2, backend="jax", niter=5000, tol=1e-3, dtype="float64")
     assert rows.stop_reason == whole.stop_reason == "converged"
     assert abs(rows.iterations - whole.iterations) <= 10  # one check interval

@@ -1,13 +1,18 @@
-"""``gradi machine`` and its probes: plausible measurements, checked arguments, a clear error
-without the C++ extension, and the sysfs cache reader.
+"""``gradi machine`` and its probes: plausible measurements, checked arguments, one ISA parser, a
+clear error without the C++ extension, the cache knee and the sysfs cache reader.
 
-The plausibility bounds are wide on purpose (a busy machine is slow, not wrong): they catch a
-probe whose loop the compiler removed or folded, which reads as thousands of GHz."""
+The plausibility bounds are wide on purpose and hold on any x86-64 (Intel or AMD) or other CPU
+(a busy machine is slow, not wrong): they catch a probe whose loop the compiler removed or
+folded, which reads as thousands of GHz, or an op mix faster than the FMAs it is made of."""
 
+import itertools
 import os
+import platform
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from gradi import host
@@ -20,23 +25,37 @@ native = pytest.importorskip("gradi._native", reason="the probes live in the C++
 def test_gradi_machine_prints_what_it_measured_and_the_ceilings(capsys):
     assert main(["machine"]) == 0
     out = capsys.readouterr().out
-    for words in ("clock", "vector FMA", "memory read", "pair-update ceilings on",
-                  "compute", "memory", "dim 2", "dim 3", "full (4/6 FMAs)", "symmetric (3/4.5 FMAs)"):
+    for words in ("clock", "vector FMA", "op mix", "memory read", "cache", "pair-update ceilings on",
+                  "memory", "dim 2", "dim 3", "every pair (4/6 FMAs)", "each pair once (3/4.5 FMAs)",
+                  "the memory ceiling binds"):
         assert words in out
     for isa in native.simd_isas():
-        assert f"compute {isa}" in out
+        assert f"op mix {isa}" in out and f"FMA-only {isa}" in out
 
 
 def test_the_measurement_is_plausible():
     hardware, reason = probes.measured()
     assert reason is None
-    assert 0.1e9 < hardware.clock_hz < 10e9
+    if hardware.clock_hz is not None:  # x86-64
+        assert 0.1e9 < hardware.clock_hz < 10e9
+    if hardware.fma_latency_cycles is not None:
+        assert 1 < hardware.fma_latency_cycles < 20
     assert [unit.isa for unit in hardware.vector_units] == sorted(native.simd_isas(), key=native.probe_vector_bytes)
     for unit in hardware.vector_units:
-        assert 0.1 < unit.fma_per_cycle < 16 and unit.vector_bytes in (16, 32, 64)
+        assert unit.vector_bytes in (16, 32, 64)
+        assert unit.fma_per_cycle is None if hardware.cycle_hz is None else 0.1 < unit.fma_per_cycle < 16
+        for scheme in probes.SCHEMES:
+            for dim in probes.OP_MIX_DIMS:  # a pair-vector takes at least 2 dim FMAs (or mul-add pairs)
+                rate = hardware.op_mix_rate(unit.isa, scheme, dim)
+                assert 0 < rate < 1.5 * unit.fma_per_second / (2 * dim)
     assert set(hardware.read_bandwidth) <= {1, hardware.cores} and 1 in hardware.read_bandwidth
     assert all(1e8 < rate < 1e13 for rate in hardware.read_bandwidth.values())
     assert hardware.read_bytes >= min(probes.MIN_READ_BYTES, host.available_memory() // 4)
+    sizes = [size for size, _ in hardware.read_sweep]
+    assert sizes == sorted(sizes) and sizes[-1] == hardware.read_bytes
+    assert all(1e8 < rate < 1e14 for _, rate in hardware.read_sweep)
+    assert hardware.read_sweep[-1][1] == hardware.read_bandwidth[1]
+    assert hardware.cache_knee_bytes is None or hardware.cache_knee_bytes in sizes[:-1]
     if hardware.cores > 1:
         assert 1e-9 < hardware.round_trip_seconds < 0.1
         assert 1e-9 < probes.round_trip_now() < 0.1
@@ -65,25 +84,65 @@ def test_the_handoff_probe_needs_two_usable_cores():
     assert done.returncode != 0 and "needs two usable cores" in done.stderr
 
 
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+
+
 def test_the_probes_count_what_they_ran():
     fmas, seconds = native.probe_fma("baseline", 1000)
     assert fmas == 12 * 1000 and seconds > 0
     assert len(native.probe_read(4 << 20, 1, 3)) == 3
-    assert native.probe_add_chain(1600) > 0
+    rates = native.probe_read_sweep([1 << 20, 3 << 20], 1, 2, 4 << 20)
+    assert len(rates) == 2 and all(rate > 0 for rate in rates)
+    for isa in native.simd_isas():
+        for symmetric in (False, True):
+            pair_vectors, seconds = native.probe_op_mix(isa, 3, symmetric, 100)
+            assert pair_vectors % 100 == 0 and 100 <= pair_vectors <= 800 and seconds > 0  # 1 to 8 rows a round
     assert native.probe_vector_bytes("baseline") == 16
+    if X86:
+        cycles, seconds = native.probe_mul_chain(1600)
+        assert cycles == 3 * 1600 and seconds > 0
+        assert native.probe_mul_chain(1)[0] == 3 * 16  # rounded up to 16 links
+    else:
+        with pytest.raises(RuntimeError, match="no instruction chain of known latency"):
+            native.probe_mul_chain(1600)
+    if "avx2" in native.simd_isas():
+        assert native.probe_fma_chain(20)[0] == 32
 
 
 @pytest.mark.parametrize("call, words", [
-    (lambda: native.probe_fma("sse9", 10), "isa must be"),
+    (lambda: native.probe_fma("sse9", 10), "isa must be 'baseline', 'avx2' or 'avx512', got 'sse9'"),
+    (lambda: native.probe_fma("auto", 10), "isa must be 'baseline', 'avx2' or 'avx512', got 'auto'"),
     (lambda: native.probe_fma("baseline", 0), "rounds must be >= 1"),
+    (lambda: native.probe_op_mix("baseline", 0, True, 10), "dim must be 1 to 8, got 0"),
+    (lambda: native.probe_op_mix("baseline", 9, False, 10), "dim must be 1 to 8, got 9"),
+    (lambda: native.probe_op_mix("sse9", 3, False, 10), "isa must be"),
+    (lambda: native.probe_op_mix("baseline", 3, False, 0), "rounds must be >= 1"),
     (lambda: native.probe_read(1 << 20, 0, 1), "threads must be >= 1"),
     (lambda: native.probe_read(0, 1, 1), "bytes must be >= 1"),
-    (lambda: native.probe_add_chain(-5), "adds must be >= 1"),
+    (lambda: native.probe_read_sweep([], 1, 1, 1 << 20), "sizes must not be empty"),
+    (lambda: native.probe_read_sweep([1 << 20, 32], 1, 1, 1 << 20), "every size must be >= 64 bytes, got 32"),
+    (lambda: native.probe_read_sweep([1 << 20], 1, 0, 1 << 20), "passes must be >= 1"),
+    (lambda: native.probe_read_sweep([1 << 20], 1, 1, 0), "pass_bytes must be >= 1"),
+    (lambda: native.probe_mul_chain(-5), "links must be >= 1"),
+    (lambda: native.probe_fma_chain(0), "links must be >= 1"),
     (lambda: native.probe_handoff(0), "rounds must be >= 1"),
 ])
 def test_the_probes_refuse_bad_arguments(call, words):
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(ValueError, match=re.escape(words)):
         call()
+
+
+def test_one_isa_parser_names_the_same_choices_for_the_kernel_and_the_probes():
+    D = np.ones((4, 4), dtype=np.float32) - np.eye(4, dtype=np.float32)
+    with pytest.raises(ValueError, match=re.escape("isa must be 'auto', 'baseline', 'avx2' or 'avx512', got 'sse9'")):
+        native.SimdState(D, 2, 1e-3, 1, "sse9")
+    assert native.SimdState(D, 2, 1e-3, 1, "auto").isa == native.simd_isa()
+    unsupported = [isa for isa in ("avx2", "avx512") if isa not in native.simd_isas()]
+    for isa in unsupported:  # the same refusal from both
+        with pytest.raises(ValueError, match=f"isa '{isa}' is not supported by this CPU or build"):
+            native.SimdState(D, 2, 1e-3, 1, isa)
+        with pytest.raises(ValueError, match=f"isa '{isa}' is not supported by this CPU or build"):
+            native.probe_fma(isa, 1)
 
 
 def test_without_the_extension_gradi_machine_says_why_in_one_line(monkeypatch, capsys):
@@ -97,26 +156,48 @@ def test_without_the_extension_gradi_machine_says_why_in_one_line(monkeypatch, c
     assert len(lines) == 1 and "C++ extension" in lines[0] and lines[0].startswith("gradi machine: error:")
 
 
-def test_the_best_rate_is_the_fastest_of_the_repeats():
-    speeds = iter([1.0] * 50)  # work per second of successive runs, one stalled
+def test_the_best_rate_is_the_fastest_of_the_repeats_and_the_probes_take_turns():
+    calls = []
 
-    def run(work):
-        speed = next(speeds)
-        return work, work / speed
-    assert probes._best_rate(run, 1) == pytest.approx(1.0)
-    stalled = iter([1e3] * 6 + [10.0] + [1e3] * 20)
+    def probe(name, speeds):  # work per second of successive runs
+        def run(work):
+            calls.append(name)
+            return work, work / next(speeds)
+        return run
+    steady = probe("steady", itertools.repeat(1.0))
+    stalled = probe("stalled", iter([1e3] * 6 + [10.0] + [1e3] * 30))  # one run of a busy spell
+    assert probes.best_rates([steady, stalled]) == pytest.approx([1.0, 1e3])
+    assert calls[-2 * probes.REPEATS:] == ["steady", "stalled"] * probes.REPEATS
 
-    def busy(work):
-        return work, work / next(stalled)
-    assert probes._best_rate(busy, 1) == pytest.approx(1e3)
 
-
-def test_the_last_level_cache_is_the_largest_data_cache(tmp_path):
-    for index, (kind, size) in enumerate([("Data", "48K"), ("Instruction", "64M"), ("Unified", "1024K"),
-                                          ("Unified", "32768K")]):
+def test_sysfs_caches_are_the_data_and_unified_ones_by_level(tmp_path):
+    for index, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "64M"),
+                                                 (2, "Unified", "1024K"), (3, "Unified", "32768K")]):
         folder = tmp_path / f"index{index}"
         folder.mkdir()
+        (folder / "level").write_text(f"{level}\n")
         (folder / "type").write_text(kind + "\n")
         (folder / "size").write_text(size + "\n")
-    assert probes.last_level_cache_bytes(tmp_path) == 32 << 20
-    assert probes.last_level_cache_bytes(tmp_path / "missing") is None
+    assert probes.sysfs_caches(tmp_path) == {1: 48 << 10, 2: 1 << 20, 3: 32 << 20}
+    assert probes.sysfs_caches(tmp_path / "missing") == {}
+
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize("rates, knee", [
+    ([90, 95, 94, 80, 50, 30, 20, 20], 16 * MIB),  # a plateau to 16 MiB (80 is within 1.41x of 95)
+    ([90, 40, 94, 93, 50, 30, 20, 20], 16 * MIB),  # 40: a disturbed run among faster larger ones
+    ([60, 58, 59, 61, 60, 59, 58, 60], None),  # no cache beyond the first working set's
+    ([95, 60, 40, 30, 25, 20, 20, 20], 2 * MIB),  # slower from the second working set on
+    ([95, 95, 95, 95, 95, 95, 95, 60], 128 * MIB),
+])
+def test_the_cache_knee_is_the_largest_working_set_read_within_its_drop_of_the_fastest(rates, knee):
+    sizes = [2 * MIB, 4 * MIB, 8 * MIB, 16 * MIB, 32 * MIB, 64 * MIB, 128 * MIB, 256 * MIB]
+    assert probes.cache_knee(list(zip(sizes, [rate * 1e9 for rate in rates]))) == knee
+
+
+def test_the_sweep_grows_by_its_step_to_the_streamed_buffer():
+    sizes = probes.sweep_sizes(2 * MIB, 512 * MIB)
+    assert sizes[0] == 2 * MIB and sizes[-1] == 512 * MIB and sizes[2] == 4 * MIB
+    assert all(size % 64 == 0 for size in sizes) and len(sizes) == 17

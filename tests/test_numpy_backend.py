@@ -1,7 +1,8 @@
-"""``numpy`` gives bit-identical results for every thread count (issue 17.7).
+"""``numpy``'s threads: workers over row blocks, and the same bits at a block's edge (issue 17.7).
 
 Before, threads set NumPy's BLAS pool, whose products are split differently by thread count:
-threads 1 and 2 differed in 807 entries at N=1000 (up to 1.5e-7).
+threads 1 and 2 differed in 807 entries at N=1000 (up to 1.5e-7). Every thread count giving the
+same bits at larger N is part of the backend contract (test_backend_contract.py).
 """
 
 import threading
@@ -15,8 +16,8 @@ from gradi.backends.numpy_matrix import BLOCK_ROWS
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("n", [BLOCK_ROWS - 1, 1000])
-def test_every_thread_count_gives_the_same_bits(n, dtype):
+@pytest.mark.parametrize("n", [BLOCK_ROWS - 1, BLOCK_ROWS + 1])
+def test_every_thread_count_gives_the_same_bits_at_a_block_edge(n, dtype):
     D = gradi.distance_matrix(shapes.sphere(n))
     results = [gradi.solve(D, 3, backend="numpy", threads=threads, niter=20, dtype=dtype).X
                for threads in (1, 2, 3)]

@@ -9,7 +9,7 @@ import pytest
 
 import gradi
 from gradi import host, memory, shapes
-from gradi.backends.base import MAX_THREADS
+from gradi.validation import MAX_THREADS
 
 D5 = gradi.distance_matrix(shapes.circle(5))
 

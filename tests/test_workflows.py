@@ -269,3 +269,68 @@ def test_dependabot_watches_actions_and_the_benchmark_pins():
     assert text.count("groups:") == 2
     assert sorted(p.name for p in (ROOT / "benchmarks").glob("requirements-*.txt")) == [
         "requirements-asv.txt", "requirements-env.txt"]
+
+
+def _job(name, job):
+    """The text of one job of a workflow (up to the next job)."""
+    return re.split(r"\n  [\w-]+:\n", _workflow(name).split(f"\n  {job}:\n", 1)[1], maxsplit=1)[0]
+
+
+def _steps(name, job):
+    """Each step of a job, as its text."""
+    return _job(name, job).split("\n    steps:\n", 1)[1].split("\n      - ")
+
+
+def _minutes(text):
+    found = re.search(r"^\s+timeout-minutes: (\d+)", text, re.M)
+    return int(found.group(1)) if found else None
+
+
+@pytest.mark.parametrize("name, job, measure", [
+    ("benchmarks.yml", "benchmark", "run: scripts/ci-benchmarks.sh"),
+    ("pr-benchmarks.yml", "gate", "run: scripts/ci-pr-benchmarks.sh"),
+])
+def test_the_measuring_step_times_out_before_the_job_so_what_it_measured_is_kept(name, job, measure):
+    """A step that reaches its own timeout fails without cancelling the job (the runner marks it
+    failed), so the uploads after it still run on !cancelled(); a job that reaches its timeout is
+    cancelled, and they would not. So the job's timeout must leave room for every step's."""
+    steps = _steps(name, job)
+    (measuring,) = [step for step in steps if measure in step]
+    after = steps[steps.index(measuring) + 1:]
+    assert _minutes(measuring) is not None, f"{name}: the measuring step has no timeout-minutes"
+    uploads = [step for step in after if "actions/upload-" in step]
+    assert uploads and all("if: ${{ !cancelled()" in step for step in uploads), name
+    # Set-up steps that run scripts have timeouts of their own; the actions before them are quick.
+    before = steps[1:steps.index(measuring)]
+    scripted = [step for step in before if "run: scripts/" in step]
+    assert all(_minutes(step) is not None for step in scripted), name
+    budget = sum(_minutes(step) for step in scripted + [measuring])
+    assert budget + 20 <= _minutes(_job(name, job)), f"{name}: {budget} min of steps, too close to the job's"
+
+
+def test_every_uploaded_artifact_can_be_uploaded_again_by_a_rerun():
+    for path in WORKFLOW_FILES:
+        for step in path.read_text().split("\n      - "):
+            if "uses: actions/upload-artifact@" in step:
+                assert "overwrite: true" in step, f"{path.name}: {step.splitlines()[0]}"
+    benchmark = _job("benchmarks.yml", "benchmark")
+    assert "pages-artifact: github-pages-${{ github.run_attempt }}" in benchmark
+    assert "name: github-pages-${{ github.run_attempt }}" in benchmark
+    assert "artifact_name: ${{ needs.benchmark.outputs.pages-artifact }}" in _job("benchmarks.yml", "deploy")
+
+
+def test_a_manual_backfill_is_bounded_by_the_scripts_own_limit():
+    dispatch = _workflow("benchmarks.yml").split("workflow_dispatch:")[1].split("permissions:")[0]
+    steps = dispatch.split("steps:")[1].split("quick:")[0]
+    assert "type: choice" in steps
+    options = [int(n) for n in re.findall(r'"(\d+)"', re.search(r"options: \[(.*)\]", steps).group(1))]
+    script = (ROOT / "scripts" / "ci-benchmarks.sh").read_text()
+    assert max(options) == int(re.search(r"^max_commits=(\d+)$", script, re.M).group(1))
+
+
+def test_the_concurrency_comment_says_what_github_does():
+    benchmarks = _workflow("benchmarks.yml")
+    assert "cancel-in-progress: false" in benchmarks
+    header = benchmarks.split("\nname:")[0]
+    assert "nothing cancelled" not in header
+    assert "replaces it (the waiting run is cancelled)" in " ".join(header.replace("#", "").split())

@@ -6,7 +6,8 @@ backend's ``status``, never ``load``) is fast and a missing library only makes i
 unavailable.
 """
 
-from . import cpp, jax_backends, jax_sharded, mojo, numpy_loops, numpy_matrix, python_lists
+from ..sharded import backend as jax_sharded
+from . import cpp, jax_backends, mojo, numpy_loops, numpy_matrix, python_lists
 from .base import Backend
 
 _MODULES = (python_lists, numpy_loops, numpy_matrix, jax_backends, jax_sharded, cpp, mojo)

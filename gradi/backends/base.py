@@ -21,9 +21,8 @@ import importlib.util
 import numpy as np
 
 from .. import host, memory
-
-MAX_THREADS = 1024  # the most threads any backend is asked for (the C++ and Mojo extensions' bound)
-MAX_NITER = 2**40  # the most iterations one solve asks for (the Mojo extension's bound)
+from ..group import ALONE
+from ..validation import MAX_THREADS
 
 
 class State:
@@ -125,7 +124,12 @@ class Backend:
             return f"backend {self.name!r} runs on one thread; threads must be 1 or None, got {threads}"
         if threads > MAX_THREADS:
             return f"backend {self.name!r} supports at most {MAX_THREADS} threads, got {threads}"
-        return memory.shortfall(self, problem.n, problem.dim, problem.dtype, threads)
+        return memory.shortfall(self, problem.n, problem.dim, problem.dtype, threads, problem.whole)
+
+    def share(self, n, threads, dtype):
+        """((start, stop), group): the rows of D this process works on, and the group (gradi.group)
+        its partial results combine over. Every row, alone, except in a multi-process run."""
+        return (0, n), ALONE
 
     def prepare(self, problem, threads):
         """Compile, warm up and lay out what every call of this solve reuses; never timed."""

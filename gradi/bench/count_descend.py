@@ -71,6 +71,7 @@ def run(name, n, dim, niter, dtype):
     from gradi.validation import validate
 
     from .counted import COUNTED_CPU
+    from .prepared import PreparedRun
     from .sweep import target
 
     if name not in BACKENDS:
@@ -88,11 +89,11 @@ def run(name, n, dim, niter, dtype):
     reason = backend.check(problem, 1)
     if reason is not None:
         return {"skipped": reason}
-    with backend.prepare(problem, 1) as state:
-        backend.descend(state, problem.X0.copy(), niter)
-        X = problem.X0.copy()
+    with PreparedRun(backend, problem) as prepared:
+        prepared.descend(niter)  # the warm-up call
+        X = prepared.start()
         hooks.callgrind_start_instrumentation()
-        X = backend.descend(state, X, niter)
+        X = prepared.descend(niter, X)
         hooks.callgrind_stop_instrumentation()
     assert_agrees(X, reference_descend(problem.X0, problem.D, problem.lr, niter), problem.D, dtype)
     return {"code_path": code_path(backend, COUNTED_CPU), "visible_isa": isa}

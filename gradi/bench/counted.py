@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import host
+from ..columns import aligned
 
 # CodSpeed's simulated caches: 32 KiB 8-way L1 instruction and data caches, 8 MiB 16-way LL,
 # 64-byte lines. Fixed, so a count does not depend on the cache sizes of the runner.
@@ -259,8 +260,4 @@ def format_table(outcomes):
             word = "skipped" if isinstance(outcome, NotCountable) else "FAILED"
             rows.append((name, "", "", word, "", ""))
             notes.append(f"{name}: {word}: {outcome}")
-    widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
-    right = {1, 2, 3, 4}
-    lines = ["  ".join(cell.rjust(width) if k in right else cell.ljust(width)
-                       for k, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in rows]
-    return "\n".join(lines + notes)
+    return "\n".join(aligned(rows, right={1, 2, 3, 4}) + notes)

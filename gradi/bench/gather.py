@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from ..backends.jax_runtime import runtime
-from ..backends.jax_sharded import layout, mesh_devices
+from ..sharded.backend import layout, mesh_devices
 
 
 @functools.lru_cache(maxsize=8)

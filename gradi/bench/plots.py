@@ -4,7 +4,9 @@
 - ``bench-linear.png``: one panel per N (each with its own linear y scale, so N=10 is as
   readable as N=1000), bars grouped by dim; the slow tiers (``SLOW_TIERS``) are left out;
 - ``bench-roofline.png``: pair-updates per second against N (log-log), one line per backend,
-  with this machine's compute and memory ceilings drawn (``gradi.bench.roofline``).
+  with this machine's ceilings drawn (``gradi.bench.roofline``): the op-mix ceilings of the
+  schemes and ISAs the backends ran, the FMA-only hardware peak, and both memory ceilings from
+  the N where the measured cache no longer holds what the scheme stores of D².
 
 Colours: a hue per language family, a shade per tier within it (lightest the blog's serial
 seed, darkest the tuned or idiomatic), the same in every figure. Bars whose time was scaled from
@@ -15,7 +17,7 @@ pyplot state, no display needed).
 
 import numpy as np
 
-from . import probes, roofline
+from . import roofline
 
 SLOW_TIERS = ("python", "numpy-loops")
 FIGSIZE = (13.0, 5.5)
@@ -35,7 +37,7 @@ MEMORY_COLOUR = "#b35806"
 def save_bench_figures(table, out_dir):
     """Draw the log, linear and roofline figures of a sweep's rows; returns their paths."""
     colours = colours_of(table)
-    hardware = probes.measured()[0]
+    hardware = roofline.measured_for(table)[0]
     figures = {"log": _log_chart(table, colours),
                "linear": _linear_chart([row for row in table if row["backend"] not in SLOW_TIERS], colours),
                "roofline": _roofline_chart(table, colours, hardware)}
@@ -208,12 +210,9 @@ def _roofline_chart(table, colours, hardware):
                         marker=TIER_MARKERS.get(points[0][2], "o"), linewidth=1.6, markersize=5)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        title = f"dim = {dim}" if dim is not None else "no measurements"
         if hardware is not None and cores and dim is not None:
-            ceilings = _ceiling_lines(ax, hardware, dtype, dim, cores)
-            ceiling = roofline.compute_ceiling(hardware, hardware.widest.isa, dtype, dim, cores)
-            title += f": compute ceiling {ceiling:.3g}/s"
-        ax.set_title(title)
+            ceilings = _ceiling_lines(ax, hardware, dtype, dim, cores, _used(table))
+        ax.set_title(f"dim = {dim}" if dim is not None else "no measurements")
         ax.set_xlabel("N (points)")
         ax.grid(which="both", alpha=0.25)
     axes[0].set_ylabel("pair-updates per second (N² per iteration), higher is better")
@@ -225,42 +224,53 @@ def _roofline_chart(table, colours, hardware):
                     for label, colour, style in ceilings]
     figure.legend(handles=handles, loc="outside right center", fontsize="small")
     if hardware is None:
-        where = f"ceilings not measured: {probes.measured()[1]}"
+        where = f"ceilings not measured: {roofline.measured_for(table)[1]}"
     else:
-        where = (f"ceilings of {cores} core{'s' if cores != 1 else ''} of this {hardware.cpu or 'CPU'} "
-                 f"at {hardware.clock_hz / 1e9:.2f} GHz (serial backends use one)")
+        clock = f"at {hardware.cycle_hz / 1e9:.2f} GHz" if hardware.cycle_hz else "clock unknown"
+        where = (f"ceilings of {cores} core{'s' if cores != 1 else ''} of this {hardware.cpu or 'CPU'}, "
+                 f"{clock} (serial backends use one)")
     figure.suptitle(f"gradi bench: roofline, {dtype}; {where}")
     return figure
 
 
-def _ceiling_lines(ax, hardware, dtype, dim, cores):
-    """Draw the compute ceilings (widest ISA every pair and each pair once, narrower ISAs every
-    pair) and the memory ceilings of both schemes (each from the N where what it stores of D^2
-    outgrows the last-level cache); returns (label, colour, style) of each line for the legend."""
+def _used(table):
+    """(ISA, scheme) of every row with a ceiling, the tuned tier's first."""
+    pairs = {(row["isa"], row["scheme"]) for row in table if row.get("isa")}
+    return sorted(pairs, key=lambda pair: (pair[1] != "symmetric", pair))
+
+
+def _ceiling_lines(ax, hardware, dtype, dim, cores, used):
+    """Draw the op-mix ceilings of the (ISA, scheme) pairs ``used`` (every pair of the widest ISA
+    if none), the FMA-only peak of the widest ISA, and the memory ceilings of both schemes (each
+    from the N where what it stores of D² outgrows the measured cache); returns (label, colour,
+    style) of each line for the legend."""
     widest = hardware.widest.isa
-    lines = [(roofline.compute_ceiling(hardware, widest, dtype, dim, cores, "symmetric"),
-              f"compute ceiling, {widest}, each pair once", "black", "--")]
-    greys = iter(("#777777", "#aaaaaa", "#cccccc"))
-    for unit in reversed(hardware.vector_units):
-        lines.append((roofline.compute_ceiling(hardware, unit.isa, dtype, dim, cores),
-                      f"compute ceiling, {unit.isa}, every pair",
-                      "black" if unit.isa == widest else next(greys, "#cccccc"),
-                      "-" if unit.isa == widest else ":"))
+    lines = []
+    for isa, scheme in used or [(widest, scheme) for scheme in reversed(roofline.SCHEMES)]:
+        value = roofline.op_mix_ceiling(hardware, isa, dtype, dim, cores, scheme)
+        if value is not None:
+            lines.append((value, f"op-mix ceiling, {isa}, {roofline.SCHEME_WORDS[scheme]}", "black",
+                          "-" if scheme == "symmetric" else "--"))
+    lines.append((roofline.fma_ceiling(hardware, widest, dtype, dim, cores, "symmetric"),
+                  f"FMA-only peak, {widest}, {roofline.SCHEME_WORDS['symmetric']}", "#999999", ":"))
     for value, _, colour, style in lines:
         ax.axhline(value, color=colour, linestyle=style, linewidth=1.2)
     left, right = ax.get_xlim()
     memory = {scheme: (roofline.memory_ceiling(hardware, dtype, cores, scheme),
-                       roofline.cache_limit_n(hardware, dtype, scheme)) for scheme in roofline.SCHEMES}
+                       roofline.cache_limit_n(hardware.cache_knee_bytes, dtype, scheme))
+              for scheme in roofline.SCHEMES}
     right = max([right] + [1.6 * limit for _, limit in memory.values() if limit])
-    styles = {"full": ("-.", "all of D² streamed each step", "D² outgrows"),
+    # The triangle outgrows the cache at sqrt(2) times the N where all of D² does: each label
+    # goes on the outer side of its line, so the two never print over each other.
+    styles = {"full": ("-.", "all of D² streamed each step", "D² outgrows the \nmeasured cache ", "right"),
               "symmetric": ((0, (5, 2, 1, 2, 1, 2)), "one triangle of D² streamed each step",
-                            "its triangle outgrows")}
+                            " its triangle outgrows\n the measured cache", "left")}
     for scheme, (value, limit) in memory.items():
-        style, _, words = styles[scheme]
+        style, _, words, side = styles[scheme]
         if limit:  # show where each memory ceiling starts to bind, even past the largest N measured
             ax.axvline(limit, color=MEMORY_COLOUR, linestyle=":", linewidth=0.9)
-            ax.text(limit, 0.02, f" {words} the\n last-level cache", transform=ax.get_xaxis_transform(),
-                    fontsize=7, color=MEMORY_COLOUR, va="bottom")
+            ax.text(limit, 0.02, words, transform=ax.get_xaxis_transform(), fontsize=7,
+                    color=MEMORY_COLOUR, va="bottom", ha=side)
         ax.plot([max(left, limit or left), right], [value, value], color=MEMORY_COLOUR, linestyle=style,
                 linewidth=1.4)
     ax.set_xlim(left, right)

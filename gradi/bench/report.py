@@ -10,17 +10,20 @@ is O(N) and not counted. Backends that compute another way (the matrix forms of 
 replace, a normalised throughput, not a hardware counter.
 
 Every row also carries its fraction of this machine's pair-update ceiling (``gradi.bench.roofline``,
-measured once per process by ``gradi.bench.probes``): the "% ceil" column, which stays
-comparable from one machine to the next where absolute times do not.
+measured once per process by ``gradi.bench.probes``): the "% ceil" column, the fraction of the
+op-mix ceiling of the scheme the backend runs, which stays comparable from one machine to the
+next where absolute times do not.
 """
 
 import csv
+import importlib.util
 import json
 import math
+import shlex
 import statistics
 import time
 
-from . import probes, roofline
+from . import roofline
 from .machine import describe
 from .sourcelines import count_backend_lines
 
@@ -63,7 +66,7 @@ def rows(sweep):
         if m.status == "ok":
             row.update(_timings(m, ok))
         table.append(row)
-    return roofline.annotate(table, probes.measured()[0], sweep.settings.threads)
+    return roofline.annotate(table, roofline.measured_for(table)[0], sweep.settings.threads)
 
 
 def _timings(m, ok):
@@ -127,22 +130,24 @@ def format_table(table):
 
 
 def _ceiling_note(table):
-    """What "% ceil" divides by: the full-pair ceilings used, per ISA, dtype and dim."""
+    """What "% ceil" divides by: the op-mix ceilings used, per ISA, dtype, scheme and dim."""
     used = {}
     for row in table:
-        if row["compute_ceiling"] is not None:
-            used.setdefault((row["isa"], row["dtype"]), {})[row["dim"]] = row["compute_ceiling"]
+        if row["op_mix_ceiling"] is not None:
+            used.setdefault((row["isa"], row["dtype"], row["scheme"]), {})[row["dim"]] = row["op_mix_ceiling"]
     if not used:
-        reason = probes.measured()[1]
+        reason = roofline.measured_for(table)[1]
         return reason and f"% ceil: n/a ({reason})"
     cores = next(row["ceiling_cores"] for row in table if row["ceiling_cores"])
-    parts = [f"{isa} {dtype} " + ", ".join(f"dim {dim} {value:.3g}" for dim, value in sorted(dims.items()))
-             for (isa, dtype), dims in used.items()]
+    parts = [f"{isa} {dtype} {roofline.SCHEME_WORDS[scheme]} "
+             + ", ".join(f"dim {dim} {value:.3g}" for dim, value in sorted(dims.items()))
+             for (isa, dtype, scheme), dims in sorted(used.items())]
     tuned = sorted({(row["backend"], row["isa"]) for row in table
                     if row["backend"] in roofline.TUNED_ISA_BACKENDS and row["status"] == "ok"})
-    return (f"% ceil = pair-upd/s over the full-pair compute ceiling on {cores} core"
-            f"{'s' if cores > 1 else ''} ({'; '.join(parts)} pair-updates/s; a backend visiting each "
-            f"unordered pair once can reach 4/3 of it)"
+    return (f"% ceil = pair-upd/s over the op-mix ceiling of the scheme the backend runs (each pair once "
+            f"for the tuned tier, every pair for the rest: the kernels' own subtractions and FMAs in "
+            f"registers) on {cores} core{'s' if cores > 1 else ''} ({'; '.join(parts)} pair-updates/s; "
+            f"the FMA-only peak is in bench.json)"
             + (f"; tuned backends' ISA: {', '.join(f'{name} {isa}' for name, isa in tuned)}" if tuned else "")
             + _round_trip_note(table)
             + "; see gradi machine")
@@ -152,7 +157,7 @@ def _round_trip_note(table):
     """The core-to-core round trip measured with the ceilings and around the parallel rows:
     parallel figures fall as it grows (a VM's vCPUs may sit on one die or on two, and the host
     can move them)."""
-    hardware = probes.measured()[0]
+    hardware = roofline.measured_for(table)[0]
     around = [value for row in table for value in row["round_trip_ns"] or () if value is not None]
     parts = []
     if hardware is not None and hardware.round_trip_seconds:
@@ -182,38 +187,62 @@ def headlines(table):
                  and row["fraction_of_ceiling"] is not None]
         if tuned:
             lines.append(f"N={n} dim={dim}: tuned tier at " + ", ".join(
-                f"{row['backend']} {_fraction(row['fraction_of_ceiling'])} of the full-pair ceiling "
-                f"({_fraction(row['fraction_of_symmetric_ceiling'])} of the symmetric one, {row['isa']})"
+                f"{row['backend']} {_fraction(row['fraction_of_ceiling'])} of its op-mix ceiling "
+                f"({roofline.SCHEME_WORDS[row['scheme']]}, {row['isa']}; "
+                f"{_fraction(row['fraction_of_fma_ceiling'])} of the FMA-only peak)"
                 for row in tuned))
     return lines
 
 
 def write_results(out_dir, sweep, table, text, command):
-    """Write table.txt, bench.json (with the machine description) and bench.csv; returns their paths."""
-    paths = [out_dir / "table.txt", out_dir / "bench.json", out_dir / "bench.csv"]
+    """Write table.txt, bench.json (with the machine description), bench.csv and results.md;
+    returns their paths."""
+    paths = [out_dir / name for name in ("table.txt", "bench.json", "bench.csv", "results.md")]
     paths[0].write_text(text + "\n")
-    hardware, reason = probes.measured()
+    hardware, reason = roofline.measured_for(table)
     cores = roofline.sweep_cores(hardware, sweep.settings.threads) if hardware else None
     write_json(paths[1], sweep, table, describe(), command, roofline.document(hardware, reason, cores))
     write_csv(paths[2], table)
+    paths[3].write_text(results_markdown(sweep, text, command, hardware, reason))
     return paths
+
+
+def results_markdown(sweep, text, command, hardware, reason):
+    """The results file a README can link: the machine as ``gradi machine`` describes it, the
+    date, the exact command and the table."""
+    machine = roofline.describe(hardware, hardware.cores) if hardware else reason
+    cpu = hardware.cpu if hardware else describe()["cpu"]
+    figures = ""
+    if importlib.util.find_spec("matplotlib"):
+        figures = "\n![roofline](bench-roofline.png)\n\n![time per backend](bench-log.png)\n"
+    return (f"# gradi bench results\n\n"
+            f"- **Machine**: {cpu or 'unknown CPU'} (what `gradi machine` measured, below)\n"
+            f"- **Date**: {_utc(sweep.finished or time.time())}"
+            + (" (interrupted: the measurements that finished)" if sweep.interrupted else "") + "\n"
+            f"- **Command**: `{shlex.join(['gradi', *command[1:]])}`\n\n"
+            f"## Results\n\n```text\n{text}\n```\n{figures}\n"
+            f"## Machine (`gradi machine`)\n\n```text\n{machine}\n```\n")
 
 
 def write_json(path, sweep, table, machine, command, ceilings):
     """Write every measurement and its context as JSON.
 
-    Fields: ``format`` ("gradi-bench/1"); ``created`` and ``finished`` (UTC, ISO 8601);
+    Fields: ``format`` ("gradi-bench/2"); ``created`` and ``finished`` (UTC, ISO 8601);
     ``command`` (argv); ``interrupted`` (true if Ctrl-C stopped the sweep: ``results`` then
     holds what finished); ``settings`` (backends, sizes, dims, niter, threads (null = all cores
     for parallel backends), dtype, repeats, budget (seconds per timed run), seed,
     check_iterations); ``machine`` (cpu, cores, usable_cores, memory_bytes, load_average (1, 5,
     15 min, when the sweep ended), os, machine, python, packages {name: version}, compiler,
     mojo, gradi, git_commit; see gradi.bench.machine); ``roofline`` (``hardware``: what
-    ``gradi machine`` measured — clock_hz, vector_units [isa, vector_bytes, fma_per_second per
-    core, fma_per_cycle], read_bandwidth {threads: bytes/s}, read_bytes, last_level_cache_bytes,
-    cores, load_average, seconds; ``cores``: cores the ceilings count; ``ceilings``: every compute
-    (per isa, scheme full/symmetric, dtype, dim) and memory (per scheme, dtype) ceiling in
-    pair-updates/s; or ``unavailable`` with the reason);
+    ``gradi machine`` measured — clock_hz (dependent multiplies), fma_latency_cycles (its
+    cross-check), vector_units [isa, vector_bytes, fma_per_second per core, fma_per_cycle (null
+    where the clock is not trusted)], op_mix [isa, scheme, dim, pair_vectors_per_second per
+    core], read_bandwidth {threads: bytes/s}, read_bytes, read_sweep [[bytes, bytes/s] on one
+    thread], cache_knee_bytes, last_level_cache_bytes (sysfs), cores, load_average,
+    round_trip_seconds, seconds; ``cores``: cores the ceilings count; ``ceilings``: every compute
+    ceiling, kind "op_mix" and "fma" (per isa, scheme full/symmetric, dtype, dim), and memory
+    ceiling (per scheme, dtype, with the cache_limit_n where it binds), in pair-updates/s; or
+    ``unavailable`` with the reason);
     ``flops_per_pair_update`` (formula and meaning); ``results``: one object per backend and
     case with backend, language, tier, parallel, n, dim, dtype, threads, niter, lr, status
     ("ok", "excluded" = disagreed with the reference or diverged, "skipped" = cannot run or over
@@ -224,13 +253,14 @@ def write_json(path, sweep, table, machine, command, ceilings):
     compile/warm-up), check_iterations, check_error and check_tolerance (relative to the largest
     distance), source_lines, round_trip_ns (the core-to-core round trip just before and just
     after the timed repeats, for rows on more than one thread), and from the roofline: isa (the
-    ceiling's instruction set: the one a tuned backend ran, else the widest), ceiling_cores,
-    compute_ceiling and symmetric_ceiling (full-pair and symmetric compute ceilings),
-    memory_ceiling (full scheme, D^2 from memory), fraction_of_ceiling and
-    fraction_of_symmetric_ceiling. Unmeasured or unknown values are null.
+    ceiling's instruction set: the one a tuned backend ran, else the widest), scheme (symmetric
+    for the tuned tier, else full), ceiling_cores, op_mix_ceiling and fma_ceiling (the scheme's
+    op-mix ceiling and FMA-only peak), memory_ceiling (the scheme's D^2 from memory),
+    fraction_of_ceiling (of the op-mix ceiling: "% ceil") and fraction_of_fma_ceiling.
+    Unmeasured or unknown values are null.
     """
     document = {
-        "format": "gradi-bench/1",
+        "format": "gradi-bench/2",
         "created": _utc(sweep.started),
         "finished": _utc(sweep.finished or time.time()),
         "command": list(command),

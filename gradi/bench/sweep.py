@@ -31,6 +31,9 @@ When the first N of a sweep has no smaller N to extrapolate from, probes give th
 backend they found over budget is extrapolated from that at the next N, never probed again
 (one iteration of a seed tier at N=4000 can take minutes).
 Ctrl-C stops the sweep and keeps every measurement that finished.
+
+Every time above is read from the sweep's ``clock`` (``time.perf_counter`` unless the caller
+gives another, as the tests do to drive the budget logic without waiting).
 """
 
 import contextlib
@@ -151,22 +154,24 @@ class _Reference:
 
 
 class _Runner:
-    """Runs one backend on one problem: one ``prepare`` (timed apart), then timed ``descend`` calls."""
+    """Runs one backend on one problem: one ``prepare`` (timed apart), then timed ``descend``
+    calls, timed by ``clock`` (seconds)."""
 
-    def __init__(self, backend, problem, threads):
+    def __init__(self, backend, problem, threads, clock=time.perf_counter):
         self.backend = backend
         self.problem = problem
-        started = time.perf_counter()
+        self.clock = clock
+        started = clock()
         self.state = backend.prepare(problem, threads)
-        self.prepare_seconds = time.perf_counter() - started
+        self.prepare_seconds = clock() - started
 
     def run(self, iterations):
         """(positions, seconds) of ``iterations`` steps from a fresh copy of X0."""
         X = np.array(self.problem.X0, dtype=self.backend.working_dtype(self.problem.dtype))
         with np.errstate(all="ignore"):  # non-finite results are reported, not warned about
-            started = time.perf_counter()
+            started = self.clock()
             X = self.backend.descend(self.state, X, iterations)
-            seconds = time.perf_counter() - started
+            seconds = self.clock() - started
         return X, seconds
 
     def close(self):
@@ -195,7 +200,7 @@ def best_seconds_per_iteration(runner, iterations, budget, measured=()):
     return min(samples) / iterations
 
 
-def measure(backend, problem, reference, settings, estimate=None):
+def measure(backend, problem, reference, settings, estimate=None, clock=time.perf_counter):
     """Check and time one backend on one validated case (see the module docstring)."""
     result = _start(backend, problem, settings)
     reason = backend.check(problem, result.threads)
@@ -205,7 +210,7 @@ def measure(backend, problem, reference, settings, estimate=None):
     if reason is not None:
         return _finish(result, "skipped", reason)
 
-    with contextlib.closing(_Runner(backend, problem, result.threads)) as runner:
+    with contextlib.closing(_Runner(backend, problem, result.threads, clock)) as runner:
         result.prepare_seconds = runner.prepare_seconds
         return _timed(runner, result, reference, settings, estimate)
 
@@ -265,18 +270,19 @@ def _finish(result, status, reason):
     return result
 
 
-def run_sweep(settings, progress=None):
+def run_sweep(settings, progress=None, clock=time.perf_counter):
     """Measure every backend of ``settings`` on every case; returns a :class:`Sweep`.
 
     ``progress`` (optional) has ``start(index, total, backend, n, dim)`` and ``done(measurement)``.
-    A backend that raises is recorded as ``failed`` with the error, and the sweep goes on; Ctrl-C
-    (KeyboardInterrupt) ends the sweep, which keeps what finished and sets ``interrupted``.
+    ``clock`` gives the seconds every timing reads. A backend that raises is recorded as
+    ``failed`` with the error, and the sweep goes on; Ctrl-C (KeyboardInterrupt) ends the sweep,
+    which keeps what finished and sets ``interrupted``.
     """
     with host.one_blas_thread():  # no BLAS worker left spinning on a core a backend is timed on
-        return _measure_cases(settings, progress)
+        return _measure_cases(settings, progress, clock)
 
 
-def _measure_cases(settings, progress):
+def _measure_cases(settings, progress, clock):
     """run_sweep's loop over cases and backends."""
     sweep = Sweep(settings)
     sizes = sorted(set(settings.sizes))
@@ -302,7 +308,7 @@ def _measure_cases(settings, progress):
                     if progress:
                         progress.start(index, total, name, n, dim)
                     estimate = _extrapolate(last.get((name, dim)), n)
-                    measurement = _guarded(backend, problem, reference, settings, estimate)
+                    measurement = _guarded(backend, problem, reference, settings, estimate, clock)
                     if measurement.status == "ok":
                         last[(name, dim)] = (n, measurement.best_seconds_per_iteration)
                     elif measurement.probe_seconds is not None:  # the next N extrapolates, not probes
@@ -337,9 +343,9 @@ def _threads(backend, settings):
     return (settings.threads or backend.default_threads()) if backend.parallel else 1
 
 
-def _guarded(backend, problem, reference, settings, estimate):
+def _guarded(backend, problem, reference, settings, estimate, clock):
     try:
-        return measure(backend, problem, reference, settings, estimate)
+        return measure(backend, problem, reference, settings, estimate, clock)
     except Exception as exc:  # one broken backend must not lose the rest of a long sweep
         return _finish(_start(backend, problem, settings), "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
 

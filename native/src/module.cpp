@@ -6,13 +6,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "arrays.hpp"
+#include "isa_names.hpp"
 #include "probe.hpp"
 #include "seed.hpp"
 #include "simd.hpp"
@@ -105,24 +105,6 @@ struct PySeed {
         }) {}
 };
 
-Isa parse_isa(const std::string& name) {
-  if (name == "auto") return simd_best_isa();
-  for (Isa isa : {Isa::baseline, Isa::avx2, Isa::avx512}) {
-    if (name != simd_isa_name(isa)) continue;
-    if (!simd_supports(isa))
-      throw py::value_error("isa '" + name + "' is not supported by this CPU or build");
-    return isa;
-  }
-  throw py::value_error("isa must be 'auto', 'baseline', 'avx2' or 'avx512', got '" + name + "'");
-}
-
-std::vector<std::string> supported_isas() {
-  std::vector<std::string> names;
-  for (Isa isa : {Isa::baseline, Isa::avx2, Isa::avx512})
-    if (simd_supports(isa)) names.emplace_back(simd_isa_name(isa));
-  return names;
-}
-
 constexpr const char* kDescendDoc =
     "niter gradient steps on X (updated in place). stress=True (niter >= 1): returns the stress of "
     "the positions the last step started from, summed in float64 from that step's C_ij; else None.";
@@ -183,7 +165,7 @@ PYBIND11_MODULE(_native, m) {
       .def(py::init([](const py::object& D, long dim, double lr, long long threads, const std::string& isa,
                        long long parallel_min_n) {
              check_problem(dim, lr, threads);
-             const Isa chosen = parse_isa(isa);
+             const Isa chosen = parse_isa(isa, true);
              const long min_n = parallel_min_n < 0 ? kSimdParallelMinN : static_cast<long>(parallel_min_n);
              return std::make_unique<Handle<SimdState>>(D, dim, [&](const auto* p, long n) {
                using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
@@ -222,7 +204,7 @@ PYBIND11_MODULE(_native, m) {
   m.def("max_threads", [] { return kMaxThreads; }, "The most threads a state takes.");
   m.def("simd_isa", [] { return std::string(simd_isa_name(simd_best_isa())); },
         "The instruction set SimdState uses on this CPU by default (isa='auto').");
-  m.def("simd_isas", &supported_isas, "Instruction sets SimdState can use on this CPU.");
+  m.def("simd_isas", &supported_isa_names, "Instruction sets SimdState can use on this CPU.");
   m.def("simd_parallel_min_n", [] { return kSimdParallelMinN; },
         "Default N below which SimdState runs on one thread.");
   register_probes(m);

@@ -1,10 +1,13 @@
 // Micro-benchmarks behind `gradi machine`, the ceilings every report compares against:
-//  - the clock, from a chain of dependent integer adds (one cycle each on every x86-64 and ARM
-//    core we know of, so adds per second = cycles per second);
+//  - the clock, from a chain of dependent 64-bit integer multiplies (3 cycles each on every Intel
+//    Core and AMD Zen core; no renamer folds them, as recent Intel cores fold chains of
+//    add-immediates), cross-checked by a chain of dependent FMAs (4 or 5 cycles each);
 //  - vector fused multiply-add throughput on one core for each instruction set the tuned kernel is
 //    built for (simd.hpp's Isa): independent chains of FMAs, enough to cover latency x throughput
 //    (4 cycles x 2 pipes = 8 on current cores) with room to spare, within the register file;
-//  - memory read bandwidth: a streaming sum over a buffer far larger than the last-level cache;
+//  - the kernels' own op mix run in registers (opmix_kernel.hpp), for each instruction set;
+//  - memory read bandwidth: a streaming sum over a buffer far larger than the last-level cache,
+//    and over a range of working sets, whose knee is the cache this process really has;
 //  - the core-to-core round trip: two threads hand a cache line back and forth, which is what a
 //    parallel kernel pays each time one thread hands data to another.
 // Each probe returns the seconds its loop took; gradi/bench/probes.py sizes the work, repeats it
@@ -14,6 +17,7 @@
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -26,6 +30,8 @@
 #include <utility>
 #include <vector>
 
+#include "isa_names.hpp"
+#include "opmix.hpp"
 #include "simd.hpp"
 #include "team.hpp"
 
@@ -66,18 +72,56 @@ void consume(const T& value) {
   for (std::size_t k = 0; k < sizeof(T); ++k) sink = sink + bytes[k];
 }
 
-double add_chain(long long adds) {
-  constexpr int kUnroll = 16;
-  std::uint64_t x = 0;
+#if defined(__x86_64__)
+constexpr bool kHaveClockChain = true;
+#else
+constexpr bool kHaveClockChain = false;  // no chain whose latency is known on every core of the architecture
+#endif
+
+// Seconds for a chain of `links` dependent 64-bit integer multiplies (rounded up to 16): the clock.
+double mul_chain(long long links) {
+  std::uint64_t x = 1;
+  const std::uint64_t m = 0x9E3779B97F4A7C15ull;
   const auto start = Clock::now();
-  for (long long done = 0; done < adds; done += kUnroll) {
-#pragma GCC unroll 16
-    for (int k = 0; k < kUnroll; ++k) {
-      x += 1;
-      asm volatile("" : "+r"(x));  // x is opaque after every add: the adds stay one dependent chain
-    }
+#if defined(__x86_64__)
+  for (long long done = 0; done < links; done += 16) {
+    asm volatile(
+        "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0\n\t"
+        "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0\n\t"
+        "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0\n\t"
+        "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0"
+        : "+r"(x)
+        : "r"(m));
   }
-  escape(&x);
+#else
+  (void)links;
+  (void)m;
+#endif
+  const double seconds = seconds_since(start);
+  consume(x);
+  return seconds;
+}
+
+// Seconds for a chain of `links` dependent float32 FMAs (rounded up to 16), where the CPU has FMA.
+double fma_chain(long long links) {
+  float x = 1.0f;
+  const float m = 1.0f, c = 0.0f;
+  const auto start = Clock::now();
+#if defined(__x86_64__)
+  for (long long done = 0; done < links; done += 16) {
+    asm volatile(
+        "vfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\t"
+        "vfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\t"
+        "vfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\t"
+        "vfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0\n\tvfmadd231ss %1, %2, %0"
+        : "+x"(x)
+        : "x"(m), "x"(c));
+  }
+#else
+  (void)links;
+  (void)m;
+  (void)c;
+#endif
   const double seconds = seconds_since(start);
   consume(x);
   return seconds;
@@ -148,16 +192,6 @@ __attribute__((target("avx512f"))) std::pair<long long, double> fma_avx512(long 
 }
 #endif
 
-Isa supported_isa(const std::string& name) {
-  for (Isa isa : {Isa::baseline, Isa::avx2, Isa::avx512}) {
-    if (name != simd_isa_name(isa)) continue;
-    if (!simd_supports(isa))
-      throw py::value_error("isa '" + name + "' is not supported by this CPU or build");
-    return isa;
-  }
-  throw py::value_error("isa must be 'baseline', 'avx2' or 'avx512', got '" + name + "'");
-}
-
 // Vector width of each instruction set, as its tuned kernel uses it (GRADI_VECTOR_BYTES).
 int vector_bytes(Isa isa) {
   switch (isa) {
@@ -177,6 +211,22 @@ std::pair<long long, double> fma(Isa isa, long long rounds) {
   }
 }
 
+// (pair-vectors, seconds) of `rounds` rounds of the op mix of one scheme in `dim` dimensions,
+// with the vectors of `isa` (opmix_kernel.hpp). The loop runs in another translation unit, so
+// the clock reads cannot move into it.
+std::pair<long long, double> opmix(Isa isa, int dim, bool symmetric, long long rounds) {
+  const auto begin = Clock::now();
+  long long pair_vectors;
+  switch (isa) {
+#ifdef GRADI_X86_DISPATCH
+    case Isa::avx512: pair_vectors = opmix_avx512(dim, symmetric, rounds); break;
+    case Isa::avx2: pair_vectors = opmix_avx2(dim, symmetric, rounds); break;
+#endif
+    default: pair_vectors = opmix_baseline(dim, symmetric, rounds);
+  }
+  return {pair_vectors, seconds_since(begin)};
+}
+
 // Two 64-bit words: the baseline vector every x86-64 and ARM core has.
 typedef std::uint64_t Words __attribute__((vector_size(16)));
 
@@ -184,44 +234,86 @@ struct Free {
   void operator()(void* p) const { std::free(p); }
 };
 
-// Seconds of each streaming pass over `bytes` of memory, read by `threads` threads (each its own
-// contiguous share, first touched by the thread that reads it). 2 MiB-aligned and offered huge
-// pages, as the tuned kernel's D^2 is, so the TLB does not limit either.
-std::vector<double> read_passes(std::size_t bytes, int threads, int passes) {
-  constexpr std::size_t kHugePage = std::size_t(2) << 20;
-  constexpr long kWordsPerLine = 8;  // one 64-byte cache line
-  const std::size_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  std::unique_ptr<std::uint64_t[], Free> buffer(static_cast<std::uint64_t*>(std::aligned_alloc(kHugePage, size)));
-  if (!buffer) throw std::bad_alloc();
+// A buffer of at least `bytes`, in whole 2 MiB pages, 2 MiB-aligned and offered huge pages, as
+// the tuned kernel's D^2 is, so the TLB does not limit a read; each of `threads` threads first
+// touches the share it will read (the static schedule of `read`).
+class ReadBuffer {
+ public:
+  ReadBuffer(std::size_t bytes, int threads) {
+    constexpr std::size_t kHugePage = std::size_t(2) << 20;
+    const std::size_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    words_.reset(static_cast<std::uint64_t*>(std::aligned_alloc(kHugePage, size)));
+    if (!words_) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  madvise(buffer.get(), size, MADV_HUGEPAGE);  // a hint: failure just means normal pages
+    madvise(words_.get(), size, MADV_HUGEPAGE);  // a hint: failure just means normal pages
 #endif
-  std::uint64_t* words = buffer.get();
-  const long count = static_cast<long>(size / sizeof(std::uint64_t));
+    count_ = static_cast<long>(size / sizeof(std::uint64_t));
+    std::uint64_t* words = words_.get();
+    const long count = count_;
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (long i = 0; i < count; ++i) words[i] = static_cast<std::uint64_t>(i);
-  std::vector<double> seconds;
-  std::uint64_t total = 0;
-  const long lines = count / kWordsPerLine;
-  for (int pass = 0; pass < passes; ++pass) {
+    for (long i = 0; i < count; ++i) words[i] = static_cast<std::uint64_t>(i);
+  }
+
+  // Seconds for `threads` threads to read the first `bytes` (whole cache lines) `times` times,
+  // each thread its own contiguous share every time.
+  double read(std::size_t bytes, int threads, int times) {
+    constexpr long kWordsPerLine = 8;  // one 64-byte cache line
+    const std::uint64_t* words = words_.get();
+    const long lines = static_cast<long>(bytes / sizeof(std::uint64_t)) / kWordsPerLine;
     std::uint64_t sum = 0;
     const auto begin = Clock::now();
 #pragma omp parallel num_threads(threads) reduction(+ : sum)
     {
       Words acc = {};
-#pragma omp for schedule(static)
-      for (long line = 0; line < lines; ++line) {
-        const Words* v = reinterpret_cast<const Words*>(words + line * kWordsPerLine);
-        acc += (v[0] + v[1]) + (v[2] + v[3]);  // one short chain per cache line
+      for (int time = 0; time < times; ++time) {
+#pragma omp for schedule(static) nowait
+        for (long line = 0; line < lines; ++line) {
+          const Words* v = reinterpret_cast<const Words*>(words + line * kWordsPerLine);
+          acc += (v[0] + v[1]) + (v[2] + v[3]);  // one short chain per cache line
+        }
       }
       sum += acc[0] + acc[1];
     }
     escape(&sum);
-    seconds.push_back(seconds_since(begin));
-    total += sum;
+    const double seconds = seconds_since(begin);
+    total_ += sum;
+    return seconds;
   }
-  consume(total);
+
+  std::size_t bytes() const { return static_cast<std::size_t>(count_) * sizeof(std::uint64_t); }
+  ~ReadBuffer() { consume(total_); }
+
+ private:
+  std::unique_ptr<std::uint64_t[], Free> words_;
+  long count_ = 0;
+  std::uint64_t total_ = 0;
+};
+
+// Seconds of each streaming pass over `bytes` of memory, read by `threads` threads.
+std::vector<double> read_passes(std::size_t bytes, int threads, int passes) {
+  ReadBuffer buffer(bytes, threads);
+  std::vector<double> seconds;
+  for (int pass = 0; pass < passes; ++pass) seconds.push_back(buffer.read(buffer.bytes(), threads, 1));
   return seconds;
+}
+
+// Read bandwidth (bytes per second, the best of `passes`) of `threads` threads over each working
+// set in `sizes` (bytes, whole cache lines), one buffer for all: each pass reads its working set
+// as many times as make at least `pass_bytes`, so that a small one is not timed in microseconds.
+// The passes go over all the sizes in turn, so that a busy spell of the machine disturbs one
+// pass of several sizes rather than every pass of one.
+std::vector<double> read_sweep(const std::vector<long long>& sizes, int threads, int passes, long long pass_bytes) {
+  long long largest = 0;
+  for (long long size : sizes) largest = std::max(largest, size);
+  ReadBuffer buffer(static_cast<std::size_t>(largest), threads);
+  std::vector<double> bandwidth(sizes.size(), 0.0);
+  for (int pass = 0; pass < passes; ++pass)
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      const std::size_t bytes = static_cast<std::size_t>(sizes[k]) / 64 * 64;
+      const int times = static_cast<int>(std::max<long long>(1, (pass_bytes + sizes[k] - 1) / sizes[k]));
+      bandwidth[k] = std::max(bandwidth[k], static_cast<double>(bytes) * times / buffer.read(bytes, threads, times));
+    }
+  return bandwidth;
 }
 
 // Cores this process may run on (its CPU affinity where the OS has one).
@@ -302,22 +394,63 @@ void require_positive(long long value, const char* name) {
   if (value < 1) throw py::value_error(std::string(name) + " must be >= 1, got " + std::to_string(value));
 }
 
+// The arguments every read probe takes: threads and passes >= 1, threads 1 without OpenMP.
+void check_read(long long threads, long long passes) {
+  require_positive(threads, "threads");
+  require_positive(passes, "passes");
+#ifndef _OPENMP
+  if (threads > 1) throw std::runtime_error("gradi._native was built without OpenMP: threads must be 1");
+#endif
+}
+
 }  // namespace
 
 void register_probes(py::module_& m) {
   m.def(
-      "probe_add_chain",
-      [](long long adds) {
-        require_positive(adds, "adds");
+      "probe_mul_chain",
+      [](long long links) {
+        require_positive(links, "links");
+        if (!kHaveClockChain)
+          throw std::runtime_error("no instruction chain of known latency on this architecture: the clock is not measured");
+        constexpr long long kCyclesPerLink = 3;  // a 64-bit imul on every Intel Core and AMD Zen core
+        const long long rounded = (links + 15) / 16 * 16;
         py::gil_scoped_release release;
-        return add_chain(adds);
+        return std::make_pair(rounded * kCyclesPerLink, mul_chain(rounded));
       },
-      py::arg("adds"), "Seconds for a chain of `adds` dependent integer adds (rounded up to 16): the clock.");
+      py::arg("links"),
+      "(cycles, seconds) of a chain of `links` dependent 64-bit integer multiplies (rounded up to 16), "
+      "at 3 cycles each: the clock.");
+  m.def(
+      "probe_fma_chain",
+      [](long long links) {
+        require_positive(links, "links");
+        if (!kHaveClockChain || !simd_supports(Isa::avx2))
+          throw std::runtime_error("this CPU or build has no FMA instruction for the chain");
+        const long long rounded = (links + 15) / 16 * 16;
+        py::gil_scoped_release release;
+        return std::make_pair(rounded, fma_chain(rounded));
+      },
+      py::arg("links"),
+      "(FMAs, seconds) of a chain of `links` dependent float32 FMAs (rounded up to 16): the clock's "
+      "cross-check, at 4 or 5 cycles each.");
+  m.def(
+      "probe_op_mix",
+      [](const std::string& isa, long long dim, bool symmetric, long long rounds) {
+        require_positive(rounds, "rounds");
+        if (dim < 1 || dim > kOpMixMaxDim)
+          throw py::value_error("dim must be 1 to " + std::to_string(kOpMixMaxDim) + ", got " + std::to_string(dim));
+        const Isa chosen = parse_isa(isa, false);
+        py::gil_scoped_release release;
+        return opmix(chosen, static_cast<int>(dim), symmetric, rounds);
+      },
+      py::arg("isa"), py::arg("dim"), py::arg("symmetric"), py::arg("rounds"),
+      "(pair-vectors, seconds) of `rounds` rounds of the pair-update kernels' op mix in registers, with "
+      "the vectors of `isa`: each pair once and both rows updated if `symmetric`, else every pair.");
   m.def(
       "probe_fma",
       [](const std::string& isa, long long rounds) {
         require_positive(rounds, "rounds");
-        const Isa chosen = supported_isa(isa);
+        const Isa chosen = parse_isa(isa, false);
         py::gil_scoped_release release;
         return fma(chosen, rounds);
       },
@@ -325,22 +458,32 @@ void register_probes(py::module_& m) {
       "(vector FMA instructions, seconds) of `rounds` rounds of independent float32 FMAs on this "
       "thread, with the vectors of `isa` ('baseline' counts a multiply and an add where it has no FMA).");
   m.def(
-      "probe_vector_bytes", [](const std::string& isa) { return vector_bytes(supported_isa(isa)); },
+      "probe_vector_bytes", [](const std::string& isa) { return vector_bytes(parse_isa(isa, false)); },
       py::arg("isa"), "Bytes in one vector of `isa`, as the tuned kernel uses it.");
   m.def(
       "probe_read",
       [](long long bytes, long long threads, long long passes) {
         require_positive(bytes, "bytes");
-        require_positive(threads, "threads");
-        require_positive(passes, "passes");
-#ifndef _OPENMP
-        if (threads > 1) throw std::runtime_error("gradi._native was built without OpenMP: threads must be 1");
-#endif
+        check_read(threads, passes);
         py::gil_scoped_release release;
         return read_passes(static_cast<std::size_t>(bytes), static_cast<int>(threads), static_cast<int>(passes));
       },
       py::arg("bytes"), py::arg("threads"), py::arg("passes"),
       "Seconds of each of `passes` streaming reads of `bytes` bytes (rounded up to 2 MiB) by `threads` threads.");
+  m.def(
+      "probe_read_sweep",
+      [](const std::vector<long long>& sizes, long long threads, long long passes, long long pass_bytes) {
+        if (sizes.empty()) throw py::value_error("sizes must not be empty");
+        for (long long size : sizes)
+          if (size < 64) throw py::value_error("every size must be >= 64 bytes, got " + std::to_string(size));
+        check_read(threads, passes);
+        require_positive(pass_bytes, "pass_bytes");
+        py::gil_scoped_release release;
+        return read_sweep(sizes, static_cast<int>(threads), static_cast<int>(passes), pass_bytes);
+      },
+      py::arg("sizes"), py::arg("threads"), py::arg("passes"), py::arg("pass_bytes"),
+      "Read bandwidth (bytes/s, best of `passes`) of `threads` threads over each working set in `sizes` "
+      "(bytes), each pass reading it as often as make `pass_bytes`.");
   m.def(
       "probe_handoff",
       [](long long rounds) {

@@ -5,7 +5,8 @@
 
 namespace gradi {
 
-// Adds probe_add_chain, probe_fma, probe_vector_bytes, probe_read and probe_handoff to the module.
+// Adds probe_mul_chain, probe_fma_chain, probe_fma, probe_op_mix, probe_vector_bytes, probe_read,
+// probe_read_sweep and probe_handoff to the module.
 void register_probes(pybind11::module_& m);
 
 }  // namespace gradi

@@ -23,6 +23,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "row_block.hpp"
 #include "simd.hpp"
 #include "team.hpp"
 
@@ -141,14 +142,6 @@ void add(T* dst, const T* x, const T* y, long count) {
 template <class T>
 void copy(T* dst, const T* src, long count) {
   for (long idx = 0; idx < count; idx += kLanes<T>) store<T>(dst + idx, load<T>(src + idx));
-}
-
-// Rows per register block. The R rows share the loads of x_j and of the column sums and give
-// R * DIM independent accumulator chains; R is the most for which the broadcast x_i, the row and
-// column accumulators, x_j and the differences fit the vector registers.
-constexpr int row_block(int dim) {
-  const int r = (GRADI_VECTOR_REGISTERS - 3 * dim - 2) / (2 * dim);
-  return r > 8 ? 8 : r < 1 ? 1 : r;
 }
 
 // Ask for the D^2 that the row block four blocks on will read at p's column: with R rows read side

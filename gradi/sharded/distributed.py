@@ -90,7 +90,7 @@ def initialize(settings, command="gradi"):
     ``command`` starts the lines of ``abort`` (``gradi solve: error: ...``).
     """
     global _command
-    from .backends import jax_runtime
+    from ..backends import jax_runtime
 
     _command = command
 
@@ -153,16 +153,39 @@ def process_index():
 
 
 def gather(value):
-    """``value`` from every process, stacked in process order (a collective: all must call it)."""
+    """``value`` from every process, stacked in process order (a collective: all must call it).
+
+    Exchanged in its own dtype: float64 stays float64 (JAX would round it to float32 unless
+    64-bit values are enabled around the exchange).
+    """
     value = np.asarray(value)
     if process_count() == 1:
         return value[None]
+    import jax
     from jax.experimental import multihost_utils
 
     try:
-        return np.asarray(multihost_utils.process_allgather(value))
+        with jax.enable_x64(True):
+            return np.asarray(multihost_utils.process_allgather(value))
     except Exception as exc:  # a dead peer: the group cannot go on
         abort(f"process {process_index()} lost the other processes of the run: {exc}".splitlines()[0])
+
+
+class Processes:
+    """The group (gradi.group) of a multi-process run: each call is a collective over every process."""
+
+    @property
+    def processes(self):
+        return process_count()
+
+    def sum(self, value):
+        return gather(np.asarray(value, dtype=np.float64)).sum(axis=0)
+
+    def max(self, value):
+        return gather(np.asarray(value, dtype=np.float64)).max(axis=0)
+
+
+PROCESSES = Processes()
 
 
 @contextlib.contextmanager

@@ -8,19 +8,20 @@ N-wide temporaries stay small and a process holds its share of D^2 plus a few ti
 
 The devices are whatever JAX sees: CPU devices (one per process unless
 ``XLA_FLAGS=--xla_force_host_platform_device_count=K``), the processes of a ``jax.distributed``
-run (gradi.distributed: gloo on CPUs, NCCL on GPUs), or GPUs; the code is the same for each.
+run (gradi.sharded.distributed: gloo on CPUs, NCCL on GPUs), or GPUs; the code is the same for each.
 ``threads`` is the number of devices used in this process: at most its local devices, and all
 of them in a multi-process run, where the mesh spans every process.
 
-``problem.D`` may be anything with ``shape``, ``dtype`` and row slicing — an array, a memory-mapped
-``.npy``, or a row source of gradi.rowsolve that computes rows from points — because ``prepare``
-reads only the rows of this process's devices: D need never be whole in one place.
+``problem.D`` may be an array or a row source (gradi.rows: a memory-mapped ``.npy``, or rows
+computed from points), because ``prepare`` reads only the rows of this process's devices: D need
+never be whole in one place. ``share`` tells gradi.solve which rows those are and combines the
+solve's partial results over the processes (gradi.sharded.distributed.PROCESSES).
 
 Rows are padded to a multiple of devices x tile; padded rows have zero distances, never move, and
 the gathered X is cut back to N rows before use, so they change nothing. In a multi-process run
 every process must call ``descend`` with the same X and iteration count: ``descend`` checks the
 count (one small collective) and refuses a mismatch rather than wait forever, and a collective
-that fails because another process died ends this process with one line (gradi.distributed.abort).
+that fails because another process died ends this process with one line (gradi.sharded.distributed.abort).
 """
 
 import functools
@@ -29,11 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import distributed, host, memory
-from ..problem import ProblemSize
-from .base import Backend, State
-from .jax_runtime import runtime
-from .stress_step import check_stress_niter
+from ..backends.base import Backend, State
+from ..backends.jax_runtime import runtime
+from ..backends.stress_step import check_stress_niter
+from ..group import ALONE
+from . import distributed
 
 TILE_BYTES = 4 * 2**20  # the most bytes of C one tile of rows computes at a time
 FILL_BYTES = 16 * 2**20  # float64 bytes of D read and squared at a time while filling a block
@@ -158,7 +159,7 @@ class JaxSharded(Backend):
     parallel = True
     summary = ("rows of D^2 split over every device JAX sees (CPU devices, processes of a "
                "jax.distributed run, GPUs); X gathered each step; threads = devices per process")
-    sources = ("gradi/backends/jax_sharded.py", "gradi/backends/jax_runtime.py", "gradi/distributed.py")
+    sources = ("gradi/sharded/backend.py", "gradi/backends/jax_runtime.py", "gradi/sharded/distributed.py")
     requires = ("jax",)
 
     def load(self):
@@ -173,26 +174,17 @@ class JaxSharded(Backend):
         """Every device JAX gives this process."""
         return 1 if self.unavailable_reason is not None else len(runtime().jax.local_devices())
 
-    def check(self, problem, threads, rows_only=False):
-        """As Backend.check, plus: ``threads`` devices must exist here.
+    def check(self, problem, threads):
+        """As Backend.check, plus: ``threads`` devices must exist here."""
+        return super().check(problem, threads) or self._devices_reason(threads)
 
-        ``rows_only`` is for gradi.rowsolve, where nothing holds D whole: memory then counts this
-        backend's share only, not gradi.solve's whole-matrix work.
-        """
-        # With N=0 Backend.check's memory term is zero: it then checks everything but memory.
-        reason = super().check(ProblemSize(0, problem.dim, problem.dtype) if rows_only else problem, threads)
-        if reason is None:
-            reason = self._devices_reason(threads)
-        if reason is None and rows_only:  # gradi's own work, less D itself, which no process holds
-            itemsize = np.dtype(problem.dtype).itemsize
-            need = (self.working_bytes(problem.n, problem.dim, itemsize, threads)
-                    + memory.gradi_bytes(problem.n, problem.dim, problem.dtype) - problem.n**2 * itemsize)
-            have = host.available_memory()
-            if have is not None and need > have:
-                reason = (f"problem too large: N={problem.n} with backend {self.name!r} needs about "
-                          f"{need / 2**30:.1f} GiB in this process, but only {have / 2**30:.1f} GiB "
-                          f"is available; use more processes, float32 or a smaller N")
-        return reason
+    def share(self, n, threads, dtype):
+        """This process's devices' rows in the backend's layout, and every process of the run."""
+        processes = distributed.process_count()
+        shape = layout(n, threads * processes, np.dtype(dtype).itemsize)
+        start = min(n, distributed.process_index() * threads * shape.rows)
+        group = distributed.PROCESSES if processes > 1 else ALONE
+        return (start, min(n, start + threads * shape.rows)), group
 
     def working_bytes(self, n, dim, itemsize, threads):
         """This process's rows of D^2, per device three tiles of N-wide temporaries, and XLA's
@@ -226,7 +218,7 @@ class JaxSharded(Backend):
             if np.any(asked != [niter, int(stress)]):
                 raise ValueError(f"the processes asked for different iteration counts or stress flags "
                                  f"((niter, stress): {', '.join(str(tuple(row)) for row in asked.tolist())}); "
-                                 f"every process of a run must take the same steps (gradi.rowsolve does)")
+                                 f"every process of a run must take the same steps (gradi.solve does)")
         padded = np.zeros((sharded.shape.padded, X.shape[1]), dtype=X.dtype)
         padded[:sharded.shape.n] = X
         lr = np.asarray(state.problem.lr, dtype=X.dtype)

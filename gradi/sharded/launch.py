@@ -1,9 +1,9 @@
 """``gradi launch -n K -- COMMAND``: K processes of one command on this host, as one run.
 
-Each process gets the settings of a multi-process run in its environment (gradi.distributed:
+Each process gets the settings of a multi-process run in its environment (gradi.sharded.distributed:
 ``GRADI_COORDINATOR`` = 127.0.0.1 and a free port, ``GRADI_NUM_PROCESSES`` = K,
 ``GRADI_PROCESS_ID`` = 0..K-1), which ``gradi solve`` and ``gradi bench`` read; a Python script
-can pass ``gradi.distributed.from_environment()`` to ``gradi.distributed.initialize``. Loopback
+can pass ``gradi.sharded.distributed.from_environment()`` to ``gradi.sharded.distributed.initialize``. Loopback
 only: this launcher never starts anything on another host.
 
 The launcher waits for every process. As soon as one fails (exits non-zero or is killed) it says
@@ -24,7 +24,8 @@ import subprocess
 import sys
 import time
 
-from . import distributed, host
+from .. import host
+from . import distributed
 
 HOST = "127.0.0.1"
 STOP_GRACE = 5.0  # seconds the others get to end after SIGTERM before SIGKILL

@@ -1,0 +1,127 @@
+"""Row sources: a distance matrix D that is never whole in one place.
+
+``gradi.solve`` takes D as an array, or as a row source when D would not fit in one process (a
+multi-process ``jax-sharded`` run): each process then reads only the rows it owns, a block at a
+time. ``PointRows`` computes blocks of the distance matrix of a shape's points; ``MatrixRows``
+reads blocks of a memory-mapped ``.npy``. Both answer ``D[rows, columns]`` with slices (what
+gradi.validation, gradi.problem and the backends ask of a D) in float64 (the solve's dtype is
+gradi.solve's argument, as for an array D), times ``factor``: the
+power of two gradi.validation sets when the problem runs rescaled (1 while it checks D as given),
+with a zero diagonal once validation has checked the diagonal (``zero_diagonal``), as gradi.solve
+zeroes it in an array D.
+"""
+
+import mmap
+from pathlib import Path
+
+import numpy as np
+
+from . import io
+
+
+class RowSource:
+    """D (N x N) read by blocks: subclasses implement ``block``; ``symmetric`` when exact by
+    construction (validation then skips the symmetry check)."""
+
+    symmetric = False
+
+    def __init__(self, n):
+        self.shape = (n, n)
+        self.factor = 1.0
+        self.zero_diagonal = False
+
+    def block(self, first, last, left, right):
+        """D[first:last, left:right] as given, in float64 (a new array)."""
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        rows, columns = index if isinstance(index, tuple) else (index, slice(None))
+        if not isinstance(rows, slice) or not isinstance(columns, slice):
+            raise TypeError(f"a row source is read by slices, got {index!r}")
+        (first, last, row_step), (left, right, column_step) = (rows.indices(self.shape[0]),
+                                                                columns.indices(self.shape[1]))
+        if row_step != 1 or column_step != 1:
+            raise ValueError("a row source is read by contiguous slices")
+        block = self.block(first, max(first, last), left, max(left, right))
+        if self.zero_diagonal:
+            _zero_diagonal(block, first, left)
+        if self.factor != 1.0:
+            block *= self.factor
+        return block
+
+
+class PointRows(RowSource):
+    """The distance matrix of ``points`` (N x dim), computed by blocks, never all at once.
+
+    Computed as gradi.distance_matrix does (centred points, Gram expansion, zero diagonal), so it
+    is valid distances by construction.
+    """
+
+    symmetric = True
+
+    def __init__(self, points):
+        P = np.asarray(points, dtype=np.float64)
+        if P.ndim != 2 or P.shape[0] < 2 or not np.all(np.isfinite(P)):
+            raise ValueError(f"points must be a finite N x dim array with N >= 2, got shape {P.shape}")
+        super().__init__(P.shape[0])
+        self.zero_diagonal = True  # the Gram expansion leaves rounding there
+        self.points = P - P.mean(axis=0)
+        self.squares = np.sum(self.points * self.points, axis=1)
+
+    def block(self, first, last, left, right):
+        d2 = self.points[first:last] @ self.points[left:right].T
+        d2 *= -2.0
+        d2 += self.squares[first:last, None]
+        d2 += self.squares[None, left:right]
+        np.maximum(d2, 0.0, out=d2)
+        return np.sqrt(d2, out=d2)
+
+
+class MatrixRows(RowSource):
+    """A square matrix in a ``.npy`` file, memory-mapped: reading a block touches only its pages.
+
+    The file is checked as gradi.io reads any distance file, then mapped here (not by
+    ``np.load``) so that the pages a block has read can be let go of right after
+    (``madvise(MADV_DONTNEED)``): they stay in the page cache but no longer count in this
+    process's resident memory, which stays its share of D plus small buffers although validation
+    reads a strip of every other row.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if io.matrix_format(path, "distance file") != ".npy":
+            raise ValueError(f"{path}: jax-sharded reads distances from a .npy file (memory-mapped, "
+                             f"so no process loads it whole); convert it with numpy.save")
+        io.read_distances(path)  # the header: a real, square matrix, with io's messages
+        self.matrix, self.map = _map_npy(self.path)
+        super().__init__(self.matrix.shape[0])
+
+    def block(self, first, last, left, right):
+        block = np.array(self.matrix[first:last, left:right], dtype=np.float64)
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self.map.madvise(mmap.MADV_DONTNEED)
+        return block
+
+
+def _zero_diagonal(block, first, left):
+    """Set the entries of ``block`` (rows from ``first``, columns from ``left``) where i == j to 0."""
+    rows, columns = block.shape
+    start, stop = max(first, left), min(first + rows, left + columns)
+    if start < stop:
+        index = np.arange(start, stop)
+        block[index - first, index - left] = 0.0
+
+
+def _map_npy(path):
+    """(array viewing the mapped file, the mapping) of a checked .npy file (format 1.0 or 2.0)."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise ValueError(f"{path}: .npy format version {version} is not supported; save it again "
+                             f"with numpy.save")
+        shape, fortran_order, dtype = readers[version](handle)
+        offset = handle.tell()
+        mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    order = "F" if fortran_order else "C"
+    return np.ndarray(shape, dtype, buffer=mapping, offset=offset, order=order), mapping
