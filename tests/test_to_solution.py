@@ -1,6 +1,7 @@
 """``gradi bench --to-solution`` and ``gradi solve --tol`` on the command line."""
 
 import json
+import sys
 
 import pytest
 
@@ -15,37 +16,65 @@ def test_solve_with_tol_says_how_many_iterations_ran_and_why(capsys):
     assert "(converged)" in out and "of 5000" in out
 
 
-def test_to_solution_reaches_the_target_and_compares_with_smacof(tmp_path, capsys):
+def test_to_solution_reaches_the_target_and_compares_with_both_peers(tmp_path, capsys):
     pytest.importorskip("sklearn.manifold")
+    pytest.importorskip("s_gd2")
     code = main(["bench", "--to-solution", "--backends", "numpy", "--sizes", "30", "--dims", "2",
-                 "--repeats", "1", "--target", "1e-4", "--out", str(tmp_path)])
+                 "--repeats", "1", "--target", "1e-8", "--out", str(tmp_path)])
     assert code == 0
     document = json.loads((tmp_path / "to-solution.json").read_text())
     rows = {row["solver"]: row for row in document["results"]}
-    assert set(rows) == {"numpy", "smacof"}
+    assert set(rows) == {"numpy", "smacof", "s_gd2"}
     for row in rows.values():
-        assert row["status"] == "ok" and row["disparity"] <= 1e-4 and row["seconds"] > 0
+        assert row["status"] == "ok" and row["disparity"] <= 1e-8 and row["seconds"] > 0
     assert rows["numpy"]["iterations"] % solution.CHECK_EVERY == 0
-    assert rows["numpy"]["speedup_vs_smacof"] == pytest.approx(rows["smacof"]["seconds"] / rows["numpy"]["seconds"])
-    assert "x smacof" in capsys.readouterr().out
+    assert document["settings"]["tol"] == pytest.approx(1e-5)
+    for peer in ("smacof", "s_gd2"):
+        assert rows["numpy"][f"speedup_vs_{peer}"] == pytest.approx(rows[peer]["seconds"] / rows["numpy"]["seconds"])
+    out = capsys.readouterr().out
+    assert "x smacof" in out and "x s_gd2" in out and "stopped by tol=1e-05" in out
     assert (tmp_path / "to-solution.txt").exists()
 
 
-def test_without_scikit_learn_smacof_is_skipped_with_the_reason(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(solution, "peer_missing", lambda: "scikit-learn is not installed")
+def test_gradi_stops_by_its_own_rule_as_gradi_solve_does():
+    """No oracle for gradi: the iterations are those gradi.solve with the target's tol runs."""
+    settings = solution.Settings(backends=("numpy",), sizes=(40,), dims=(2,), target=1e-6, repeats=1)
+    outcome = [o for o in solution.run(settings) if o.solver == "numpy"][0]
+    alone = gradi.solve(gradi.distance_matrix(gradi.shapes.circle(40)), 2, niter=settings.max_iterations,
+                        tol=settings.tol)
+    assert outcome.status == "ok" and (outcome.iterations, alone.stop_reason) == (alone.iterations, "converged")
+    assert outcome.stress == alone.stress
+
+
+def test_without_the_peers_they_are_skipped_with_the_reason(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(solution, "peer_missing", lambda name: f"{name} is not installed")
     assert main(["bench", "--to-solution", "--backends", "numpy", "--sizes", "20", "--dims", "2",
                  "--repeats", "1", "--target", "1e-3", "--out", str(tmp_path)]) == 0
-    assert "skipped: smacof N=20 dim=2: scikit-learn is not installed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "skipped: smacof N=20 dim=2: smacof is not installed" in out
+    assert "skipped: s_gd2 N=20 dim=2: s_gd2 is not installed" in out
+
+
+def test_a_missing_peer_package_is_named_with_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "s_gd2", None)  # import s_gd2 raises ImportError
+    assert solution.peer_missing("s_gd2") == "s-gd2 is not installed (pip install 'gradi[peers]')"
+
+
+def test_s_gd2_skips_dimensions_it_cannot_lay_out():
+    pytest.importorskip("s_gd2")
+    settings = solution.Settings(backends=(), sizes=(12,), dims=(4,), repeats=1)
+    outcome = [o for o in solution.run(settings) if o.solver == "s_gd2"][0]
+    assert outcome.status == "skipped" and "2-D or 3-D only" in outcome.reason
 
 
 def test_when_no_solver_can_run_the_exit_code_is_1(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(solution, "peer_missing", lambda: "scikit-learn is not installed")
+    monkeypatch.setattr(solution, "peer_missing", lambda name: f"{name} is not installed")
     monkeypatch.setenv("GRADI_CPP_ISA", "sse9")
     monkeypatch.setitem(gradi.backends.BACKENDS, "cpp-simd", type(gradi.backends.get("cpp-simd"))())
     assert main(["bench", "--to-solution", "--backends", "cpp-simd", "--sizes", "20", "--dims", "2",
                  "--repeats", "1", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "gradi bench: error: no solver could be run (2 skipped); the reasons are above" in err
+    assert "gradi bench: error: no solver could be run (3 skipped); the reasons are above" in err
 
 
 def test_a_solver_that_cannot_reach_the_target_in_budget_says_so():

@@ -32,14 +32,16 @@ def _kernels():
 
     Each runs ``niter`` steps and takes ``stress`` (0 or 1) at run time: with 1, the last step
     runs apart from the loop (in a ``lax.cond``) and also sums the squares of the C_ij it
-    computes, in float64; the step is the same function either way.
+    computes (each row's in the working dtype, the rows in float64); the step is the same
+    function either way.
     """
     jax = runtime().jax
     import jax.numpy as jnp
     from jax import lax
 
     def squares(C):
-        return jnp.sum(jnp.square(C.astype(jnp.float64)))
+        """Sum of C^2 over C's last axis in C's dtype, then over the rest in float64."""
+        return jnp.sum(jnp.sum(C * C, axis=-1).astype(jnp.float64))
 
     def scan_gradient(X, D, stress):
         def row(_, D_i_X_i):

@@ -28,7 +28,8 @@ BLOCK_ROWS = 256  # rows of C per block: the unit of work of a thread
 
 def block_gradient(X, Xc, sq, D2, C, start, grad, stress=False):
     """Rows [start, start + len(C)) of the gradient / 4 into ``grad``, using C as the block's
-    buffer; with ``stress``, returns the block's sum of C_ij^2 (float64 accumulation)."""
+    buffer; with ``stress``, returns the block's sum of C_ij^2 (each row's in the working dtype,
+    as the step's row sums of C, the rows added in float64)."""
     stop = start + len(C)
     np.matmul(Xc[start:stop], Xc.T, out=C)
     C *= -2.0
@@ -36,7 +37,7 @@ def block_gradient(X, Xc, sq, D2, C, start, grad, stress=False):
     C += sq[None, :]
     C -= D2[start:stop]
     grad[start:stop] = C.sum(axis=1)[:, None] * X[start:stop] - C @ X
-    return float(np.einsum("ij,ij->", C, C, dtype=np.float64)) if stress else None
+    return float(np.einsum("ij,ij->i", C, C).sum(dtype=np.float64)) if stress else None
 
 
 class Workspace:

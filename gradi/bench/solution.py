@@ -1,23 +1,30 @@
-"""``gradi bench --to-solution``: seconds to reach a target accuracy, against scikit-learn's SMACOF.
+"""``gradi bench --to-solution``: seconds to a target accuracy, against SMACOF and s_gd2.
 
 The fixed-iteration sweep (gradi.bench.sweep) compares stacks per iteration; a user recovering
 positions wants the answer. Here every solver starts from gradi's seeded X0 on the same shape
-(the sweep's circle in 2-D, sphere in 3-D) and runs until the Procrustes disparity to the true
-shape is at most ``target``. Two passes per solver:
+(the sweep's circle in 2-D, sphere in 3-D, from exact distances), and the Procrustes disparity
+of what it returns to the true shape is measured; it reached the target when that is at most
+``target``. Each solver runs the way its users run it:
 
-1. find the iterations needed: run in chunks of ``CHECK_EVERY`` iterations (gradi) or one
-   iteration (SMACOF), measuring the disparity between chunks (not timed);
-2. time one uninterrupted run of exactly that many iterations from X0 (best of ``repeats``),
-   so the time holds no checking and no per-call overhead beyond one call.
+- gradi's backends: ``gradi.solve`` with ``lr="auto"``, in the sweep's dtype (float32 by
+  default), stopped by its own rule (``tol``, gradi.convergence) — no oracle. ``tol`` is tied to
+  the target: ``sqrt(target) / 10``, so that the squared distances are matched to a tenth of the
+  target's relative accuracy. The seconds are the whole call's wall time (validation, ``prepare``
+  and the final reference stress included), after one untimed call that compiles what a backend
+  compiles (JAX, Mojo).
+- scikit-learn's SMACOF (``sklearn.manifold.smacof``, metric, one init, ``init=X0``, float64;
+  it minimises the stress of distances rather than of squared distances): given the best case,
+  the exact number of iterations the target needs, found by a first pass that measures the
+  disparity after every iteration (not timed); then one uninterrupted run of exactly that many.
+- s_gd2 (stochastic gradient descent on the stress, Zheng et al. 2018; PyPI ``s-gd2``,
+  ``mds_direct`` in 2-D and 3-D): its own defaults (unit weights, its step schedule, its 30
+  epochs), timed with the conversion of D to the condensed form it takes.
 
-gradi's backends run ``lr="auto"`` in the sweep's dtype (float32 by default); SMACOF
-(``sklearn.manifold.smacof``, metric, one init, ``init=X0``) computes in float64 and minimises
-the stress of distances rather than of squared distances — each solver is judged on the shape it
-returns. A solver that needs more than ``budget`` seconds (extrapolated from the first pass) or
-``max_iterations`` is reported as not reaching the target.
+Times are the best of ``repeats``. A solver whose estimated time exceeds ``budget`` seconds, or
+that needs more than ``max_iterations``, is reported as not reaching the target, with why.
 """
 
-import contextlib
+import math
 import time
 from dataclasses import dataclass
 
@@ -25,13 +32,17 @@ import numpy as np
 
 from .. import backends
 from ..align import procrustes_disparity
+from ..convergence import DEFAULT_CHECK_EVERY
 from ..problem import distance_matrix, stress
+from ..solver import solve
 from ..validation import validate
 from .sweep import target as target_shape
 
-PEER = "smacof"
-CHECK_EVERY = 10
-DEFAULT_TARGET = 1e-6
+SMACOF = "smacof"
+SGD = "s_gd2"
+PEERS = (SMACOF, SGD)
+CHECK_EVERY = DEFAULT_CHECK_EVERY  # gradi's solves check, and so stop, every this many iterations
+DEFAULT_TARGET = 1e-8
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,11 @@ class Settings:
     budget: float = 10.0
     seed: int = 42
 
+    @property
+    def tol(self):
+        """gradi's ``tol`` for this target (see the module docstring)."""
+        return math.sqrt(self.target) / 10
+
 
 @dataclass
 class Outcome:
@@ -64,23 +80,6 @@ class Outcome:
     disparity: float | None = None
     stress: float | None = None
     threads: int = 1
-
-
-class _GradiSolver:
-    """A gradi backend on one problem: prepared once, run from X0 for any number of iterations."""
-
-    def __init__(self, backend, problem, threads):
-        self.backend, self.problem = backend, problem
-        self.state = backend.prepare(problem, threads)
-
-    def start(self):
-        return np.array(self.problem.X0, dtype=self.backend.working_dtype(self.problem.dtype))
-
-    def steps(self, X, iterations):
-        return self.backend.descend(self.state, X, iterations)
-
-    def close(self):
-        self.state.close()
 
 
 class _Smacof:
@@ -109,31 +108,27 @@ class _Smacof:
             iterations -= done
         return X
 
-    def close(self):
-        pass
 
-
-def peer_missing():
-    """Why SMACOF cannot be compared here (scikit-learn absent), or None."""
+def peer_missing(name):
+    """Why the peer ``name`` cannot be compared here (its package absent, or this case), or None."""
+    module, package = {SMACOF: ("sklearn.manifold", "scikit-learn"), SGD: ("s_gd2", "s-gd2")}[name]
     try:
-        import sklearn.manifold  # noqa: F401
+        __import__(module)
     except ImportError:
-        return "scikit-learn is not installed (pip install 'gradi[peers]')"
+        return f"{package} is not installed (pip install 'gradi[peers]')"
     return None
 
 
-def iterations_to_target(solver, points, settings, chunk):
-    """(iterations, seconds spent) until the disparity to ``points`` is at most the target.
-
-    Returns iterations None when ``max_iterations`` or the time budget run out first.
-    """
+def iterations_to_target(solver, points, settings):
+    """(iterations, seconds spent) until the disparity to ``points`` is at most the target, one
+    iteration at a time; iterations None when ``max_iterations`` or the budget run out first."""
     X, done, spent = solver.start(), 0, 0.0
     while done < settings.max_iterations:
         started = time.perf_counter()
         with np.errstate(all="ignore"):
-            X = solver.steps(X, chunk)
+            X = solver.steps(X, 1)
         spent += time.perf_counter() - started
-        done += chunk
+        done += 1
         if not np.all(np.isfinite(X)):
             return None, spent
         if procrustes_disparity(points, X) <= settings.target:
@@ -143,68 +138,129 @@ def iterations_to_target(solver, points, settings, chunk):
     return None, spent
 
 
-def best_seconds(solver, iterations, repeats):
-    """(positions, best seconds) of one uninterrupted run of ``iterations`` from X0."""
+def best_of(run, repeats):
+    """(what ``run()`` returned last, its best wall time over ``repeats`` calls)."""
     best = float("inf")
     for _ in range(repeats):
-        X = solver.start()
         started = time.perf_counter()
-        X = solver.steps(X, iterations)
+        value = run()
         best = min(best, time.perf_counter() - started)
-    return X, best
-
-
-def solve_case(solver, name, points, problem, settings, chunk, threads=1):
-    """The outcome of one solver on one case (both passes of the module docstring)."""
-    outcome = Outcome(solver=name, n=problem.n, dim=problem.dim, threads=threads)
-    with contextlib.closing(solver):
-        iterations, spent = iterations_to_target(solver, points, settings, chunk)
-        if iterations is None:
-            outcome.status = "not reached"
-            outcome.reason = (f"disparity above {settings.target:g} after {spent:.3g} s "
-                              f"(budget {settings.budget:g} s, at most {settings.max_iterations} iterations)")
-            return outcome
-        X, outcome.seconds = best_seconds(solver, iterations, settings.repeats)
-    outcome.iterations = iterations
-    outcome.disparity = procrustes_disparity(points, X)
-    outcome.stress = stress(X, problem.D)
-    return outcome
+    return value, best
 
 
 def run(settings, progress=None):
-    """Every backend of ``settings`` and SMACOF on every case: a list of :class:`Outcome`."""
+    """Every backend of ``settings`` and the peers on every case: a list of :class:`Outcome`."""
     outcomes = []
     for dim in settings.dims:
         for n in settings.sizes:
             points = target_shape(n, dim)
-            problem = validate(distance_matrix(points), dim, niter=0, dtype=settings.dtype,
-                               seed=settings.seed)
-            for name in (*settings.backends, PEER):
+            D = distance_matrix(points)
+            problem = validate(D, dim, niter=0, dtype=settings.dtype, seed=settings.seed)
+            for name in (*settings.backends, *PEERS):
                 if progress:
                     progress(f"{name} N={n} dim={dim}")
-                outcomes.append(_guarded(name, points, problem, settings))
+                outcomes.append(_guarded(name, points, D, problem, settings))
     return outcomes
 
 
-def _guarded(name, points, problem, settings):
+def _guarded(name, points, D, problem, settings):
     try:
-        return _one(name, points, problem, settings)
+        return _one(name, points, D, problem, settings)
     except Exception as exc:  # one broken solver must not lose the rest of the comparison
         return Outcome(solver=name, n=problem.n, dim=problem.dim, status="failed",
                        reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
 
 
-def _one(name, points, problem, settings):
-    if name == PEER:
-        reason = peer_missing()
-        if reason:
-            return Outcome(solver=name, n=problem.n, dim=problem.dim, status="skipped", reason=reason)
-        return solve_case(_Smacof(problem), name, points, problem, settings, chunk=1)
+def _one(name, points, D, problem, settings):
+    outcome = Outcome(solver=name, n=problem.n, dim=problem.dim)
+    if name in PEERS:
+        outcome.reason = peer_missing(name) or _peer_refusal(name, problem)
+        if outcome.reason:
+            outcome.status = "skipped"
+            return outcome
+        return (_smacof if name == SMACOF else _sgd)(outcome, points, problem, settings)
     backend = backends.get(name)
-    threads = (settings.threads or backend.default_threads()) if backend.parallel else 1
-    reason = backend.check(problem, threads)
-    if reason:
-        return Outcome(solver=name, n=problem.n, dim=problem.dim, status="skipped", reason=reason,
-                       threads=threads)
-    return solve_case(_GradiSolver(backend, problem, threads), name, points, problem, settings,
-                      CHECK_EVERY, threads)
+    outcome.threads = (settings.threads or backend.default_threads()) if backend.parallel else 1
+    outcome.reason = backend.check(problem, outcome.threads) or ""
+    if outcome.reason:
+        outcome.status = "skipped"
+        return outcome
+    return _gradi(outcome, backend, points, D, settings)
+
+
+def _gradi(outcome, backend, points, D, settings):
+    """A gradi backend solved to its own stop, within the iterations the budget allows."""
+
+    def solved(niter, tol=settings.tol):
+        return solve(D, outcome.dim, backend=backend.name, niter=niter, threads=outcome.threads,
+                     dtype=settings.dtype, seed=settings.seed, tol=tol)
+
+    pace = solved(1, tol=None).elapsed  # untimed: compiles what the backend compiles
+    affordable = int(settings.budget / max(pace, 1e-12)) // CHECK_EVERY * CHECK_EVERY
+    niter = min(settings.max_iterations, affordable)
+    if niter < CHECK_EVERY:
+        return _not_reached(outcome, f"one check interval ({CHECK_EVERY} iterations) would take "
+                                     f"{pace * CHECK_EVERY:.3g} s, over the budget of {settings.budget:g} s")
+    result, outcome.seconds = best_of(lambda: solved(niter), settings.repeats)
+    outcome.iterations = result.iterations
+    outcome.disparity = procrustes_disparity(points, result.X)
+    outcome.stress = result.stress
+    if result.stop_reason != "converged":
+        limit = "max_iterations" if niter == settings.max_iterations else f"budget {settings.budget:g} s"
+        return _not_reached(outcome, f"tol={settings.tol:g} had not stopped it after {niter} iterations "
+                                     f"(at most {niter} iterations: {limit}); disparity {outcome.disparity:.2e}")
+    if outcome.disparity > settings.target:
+        return _not_reached(outcome, f"tol={settings.tol:g} stopped it after {result.iterations} iterations "
+                                     f"at disparity {outcome.disparity:.2e}")
+    return outcome
+
+
+def _smacof(outcome, points, problem, settings):
+    """SMACOF timed over exactly the iterations the target needs (see the module docstring)."""
+    solver = _Smacof(problem)
+    iterations, spent = iterations_to_target(solver, points, settings)
+    if iterations is None:
+        return _not_reached(outcome, f"disparity above {settings.target:g} after {spent:.3g} s "
+                                     f"(budget {settings.budget:g} s, at most {settings.max_iterations} iterations)")
+    X, outcome.seconds = best_of(lambda: solver.steps(solver.start(), iterations), settings.repeats)
+    return _reached(outcome, points, problem, X, iterations)
+
+
+def _sgd(outcome, points, problem, settings):
+    """s_gd2 with its defaults, from X0 (see the module docstring)."""
+    import s_gd2
+    from scipy.spatial.distance import squareform
+
+    D = np.asarray(problem.D, dtype=np.float64)
+    X0 = np.asarray(problem.X0, dtype=np.float64)
+
+    def layout():
+        return s_gd2.mds_direct(problem.n, squareform(D, checks=False), num_dimensions=problem.dim,
+                                random_seed=settings.seed, init=X0.copy())
+
+    X, outcome.seconds = best_of(layout, settings.repeats)
+    epochs = len(s_gd2.default_schedule(np.ones(1)))  # its default schedule's length
+    outcome = _reached(outcome, points, problem, X, epochs)
+    if outcome.disparity > settings.target:
+        return _not_reached(outcome, f"its defaults stop at disparity {outcome.disparity:.2e}")
+    return outcome
+
+
+def _peer_refusal(name, problem):
+    """Why the peer cannot run this case although installed (s_gd2 lays out 2-D and 3-D only)."""
+    if name == SGD and problem.dim not in (2, 3):
+        return f"s_gd2 lays out in 2-D or 3-D only, not dim={problem.dim}"
+    return ""
+
+
+def _reached(outcome, points, problem, X, iterations):
+    outcome.iterations = iterations
+    outcome.disparity = procrustes_disparity(points, X)
+    outcome.stress = stress(X, problem.D) / problem.scale**4
+    return outcome
+
+
+def _not_reached(outcome, reason):
+    outcome.status, outcome.reason = "not reached", reason
+    return outcome
+

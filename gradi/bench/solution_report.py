@@ -1,40 +1,42 @@
 """Results of ``gradi bench --to-solution``: a terminal table, JSON and a figure.
 
-Speed-ups are SMACOF's seconds over each solver's, for the same case and target; above 1 the
-solver reached the target sooner than SMACOF.
+Speed-ups are a peer's seconds (SMACOF's, s_gd2's) over each solver's, for the same case and
+target, where both reached it; above 1 the solver reached the target sooner than that peer.
 """
 
 import json
 
 from .machine import describe
-from .solution import PEER
+from .solution import PEERS
 
 FIGSIZE = (11.0, 5.0)
 DPI = 100
 
 
-def speedups(outcomes):
-    """{(solver, n, dim): SMACOF seconds / solver seconds} where both reached the target."""
-    peer = {(o.n, o.dim): o.seconds for o in outcomes if o.solver == PEER and o.status == "ok"}
-    return {(o.solver, o.n, o.dim): peer[o.n, o.dim] / o.seconds for o in outcomes
-            if o.status == "ok" and (o.n, o.dim) in peer and o.seconds > 0}
+def speedups(outcomes, peer):
+    """{(solver, n, dim): ``peer``'s seconds / solver seconds} where both reached the target."""
+    reached = {(o.n, o.dim): o.seconds for o in outcomes if o.solver == peer and o.status == "ok"}
+    return {(o.solver, o.n, o.dim): reached[o.n, o.dim] / o.seconds for o in outcomes
+            if o.status == "ok" and (o.n, o.dim) in reached and o.seconds > 0}
 
 
 def format_table(outcomes, settings):
     """The table of solvers that reached the target, then those that did not and why."""
-    ratio = speedups(outcomes)
-    header = ["solver", "N", "dim", "threads", "iterations", "seconds", f"x {PEER}", "disparity", "stress"]
+    ratios = {peer: speedups(outcomes, peer) for peer in PEERS}
+    header = ["solver", "N", "dim", "threads", "iterations", "seconds", *(f"x {peer}" for peer in PEERS),
+              "disparity", "stress"]
     body = [[o.solver, str(o.n), str(o.dim), str(o.threads), str(o.iterations), f"{o.seconds:.4g}",
-             _optional(ratio.get((o.solver, o.n, o.dim)), ".3g"), f"{o.disparity:.2e}", f"{o.stress:.3e}"]
+             *(_optional(ratios[peer].get((o.solver, o.n, o.dim)), ".3g") for peer in PEERS),
+             f"{o.disparity:.2e}", f"{o.stress:.3e}"]
             for o in outcomes if o.status == "ok"]
     widths = [max(len(row[k]) for row in [header, *body]) for k in range(len(header))]
     lines = ["  ".join(cell.rjust(width) if k else cell.ljust(width)
                        for k, (cell, width) in enumerate(zip(row, widths))).rstrip()
              for row in [header, *body]]
-    lines.append(f"target: Procrustes disparity <= {settings.target:g} from gradi's seeded start; "
-                 f"seconds = best of {settings.repeats} uninterrupted runs of the iterations needed "
-                 f"(gradi: a multiple of the check interval); gradi in {settings.dtype}, "
-                 f"{PEER} in float64")
+    lines.append(f"target: Procrustes disparity <= {settings.target:g} from gradi's seeded start, "
+                 f"seconds the best of {settings.repeats}; gradi: gradi.solve in {settings.dtype}, "
+                 f"stopped by tol={settings.tol:g} (whole call); smacof: float64, exactly the "
+                 f"iterations the target needs; s_gd2: float64, its defaults")
     lines += [f"{o.status}: {o.solver} N={o.n} dim={o.dim}: {o.reason}" for o in outcomes if o.status != "ok"]
     return "\n".join(lines)
 
@@ -43,14 +45,15 @@ def write_results(out_dir, outcomes, settings, text, command):
     """Write to-solution.txt, to-solution.json and (with matplotlib) to-solution.png; their paths."""
     paths = [out_dir / "to-solution.txt", out_dir / "to-solution.json"]
     paths[0].write_text(text + "\n")
-    ratio = speedups(outcomes)
+    ratios = {peer: speedups(outcomes, peer) for peer in PEERS}
     document = {
         "format": "gradi-to-solution/1",
         "command": list(command),
         "settings": {**vars(settings), "backends": list(settings.backends),
-                     "sizes": list(settings.sizes), "dims": list(settings.dims)},
+                     "sizes": list(settings.sizes), "dims": list(settings.dims), "tol": settings.tol},
         "machine": describe(),
-        "results": [{**vars(o), f"speedup_vs_{PEER}": ratio.get((o.solver, o.n, o.dim))} for o in outcomes],
+        "results": [{**vars(o), **{f"speedup_vs_{peer}": ratios[peer].get((o.solver, o.n, o.dim)) for peer in PEERS}}
+                    for o in outcomes],
     }
     paths[1].write_text(json.dumps(document, indent=1) + "\n")
     try:
@@ -79,11 +82,11 @@ def save_figure(outcomes, settings, path):
                 xs.append(c + (k - (len(solvers) - 1) / 2) * width)
                 ys.append(match[0].seconds)
         axes.bar(xs, ys, width=width, label=solver, color=palette[k],
-                 edgecolor="black" if solver == PEER else "none", linewidth=1.2)
+                 edgecolor="black" if solver in PEERS else "none", linewidth=1.2)
     axes.set_yscale("log")
     axes.set_xticks(range(len(cases)), [f"N={n}, dim {dim}" for dim, n in cases])
     axes.set_ylabel(f"seconds to Procrustes disparity <= {settings.target:g} (log)")
-    axes.set_title("Time to solution: gradi's backends (lr='auto') against scikit-learn's SMACOF")
+    axes.set_title("Time to solution: gradi's backends (lr='auto', tol) against SMACOF and s_gd2")
     axes.legend(ncols=4, fontsize="small", loc="upper left", bbox_to_anchor=(0, -0.08))
     axes.grid(axis="y", which="both", alpha=0.3)
     figure.savefig(path, dpi=DPI)

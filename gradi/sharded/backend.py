@@ -98,8 +98,8 @@ def _compiled(mesh, shape, dim, dtype):
 
         def block_step(X_block, with_stress):
             """One step of this device's rows; with_stress: also the stress of every device's
-            rows (each ordered pair's C_ij^2, padded rows left out, summed in float64 per tile,
-            added over the devices by psum, halved)."""
+            rows (each ordered pair's C_ij^2, per row in the working dtype, padded rows left out,
+            the rows added in float64 per tile, the tiles, then the devices by psum, halved)."""
             X = gather(X_block)
             mean = jnp.mean(X, axis=0)
             Xc = X - mean
@@ -112,7 +112,8 @@ def _compiled(mesh, shape, dim, dtype):
                 grad = 4 * (jnp.sum(C, axis=1)[:, None] * X_tile - C @ X)
                 if not with_stress:
                     return grad
-                return grad, jnp.sum(jnp.where(moves_tile, jnp.square(C.astype(jnp.float64)), 0.0))
+                rows_squares = jnp.sum(C * C, axis=1, keepdims=True).astype(jnp.float64)
+                return grad, jnp.sum(jnp.where(moves_tile, rows_squares, 0.0))
 
             parts = lax.map(tile_gradient, (X_block.reshape(tiles, tile, dim), D2_tiles,
                                             moves.reshape(tiles, tile, 1)))
