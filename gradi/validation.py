@@ -99,6 +99,12 @@ def resolve_threads(backend, threads):
     return backend.default_threads() if threads is None else check_int("threads", threads, minimum=1)
 
 
+def threads_for(backend, threads):
+    """The threads ``backend`` runs with when a comparison asks every backend for ``threads``
+    (None: each its default): a serial backend takes one, whatever is asked."""
+    return resolve_threads(backend, threads) if backend.parallel else 1
+
+
 def ensure_runnable(backend, problem, threads):
     """Raise when ``backend.check`` refuses: BackendUnavailableError if it cannot run at all here."""
     reason = backend.check(problem, threads)

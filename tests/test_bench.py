@@ -210,7 +210,7 @@ class _ClockedRunner:
         self.seconds = list(seconds)
         self.calls = []
 
-    def run(self, iterations):
+    def timed(self, iterations):
         self.calls.append(iterations)
         return None, self.seconds.pop(0)
 

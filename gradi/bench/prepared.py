@@ -14,14 +14,15 @@ import numpy as np
 class PreparedRun:
     """One backend on one problem with ``threads``: prepared once, run from X0 as often as asked.
 
-    ``prepare_seconds`` is the one-off set-up. Use as a context manager, or ``close()``.
+    ``prepare_seconds`` is the one-off set-up. Times are read from ``clock`` (seconds; a test
+    injects one). Use as a context manager, or ``close()``.
     """
 
-    def __init__(self, backend, problem, threads=1):
-        self.backend, self.problem = backend, problem
-        started = time.perf_counter()
+    def __init__(self, backend, problem, threads=1, clock=time.perf_counter):
+        self.backend, self.problem, self.clock = backend, problem, clock
+        started = clock()
         self.state = backend.prepare(problem, threads)
-        self.prepare_seconds = time.perf_counter() - started
+        self.prepare_seconds = clock() - started
 
     def start(self):
         """A fresh copy of the start X0, in the layout and dtype ``descend`` takes."""
@@ -36,9 +37,9 @@ class PreparedRun:
     def timed(self, iterations, X=None):
         """(positions, seconds) of one ``descend`` call; the start's copy is not timed."""
         X = self.start() if X is None else X
-        started = time.perf_counter()
+        started = self.clock()
         X = self.descend(iterations, X)
-        return X, time.perf_counter() - started
+        return X, self.clock() - started
 
     def close(self):
         self.state.close()
@@ -48,6 +49,16 @@ class PreparedRun:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def best_of(call, repeats):
+    """(what ``call()`` returned last, its best wall time over ``repeats`` calls)."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        value = call()
+        best = min(best, time.perf_counter() - started)
+    return value, best
 
 
 def seconds(call, number=1):

@@ -23,6 +23,7 @@ import shlex
 import statistics
 import time
 
+from ..columns import aligned
 from . import roofline
 from .machine import describe
 from .sourcelines import count_backend_lines
@@ -109,9 +110,9 @@ def format_table(table):
                      f"{row['pair_updates_per_second']:.3g}", f"{row['gflops']:.3g}",
                      _percent(row["fraction_of_ceiling"]),
                      _optional(row["prepare_seconds"], ".3f"), _optional(row["source_lines"], "d")])
-    aligned = _align([header] + body)
-    lines = aligned[:1]
-    for k, line in enumerate(aligned[1:]):
+    text = aligned([header] + body, right=range(1, len(header)))
+    lines = text[:1]
+    for k, line in enumerate(text[1:]):
         if k and cases[k] != cases[k - 1]:
             lines.append("")  # a blank line between cases
         lines.append(line)
@@ -309,12 +310,6 @@ def _optional(value, spec):
 
 def _finite(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def _align(rows):
-    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
-    return ["  ".join(cell.rjust(width) if k else cell.ljust(width)
-                      for k, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in rows]
 
 
 def _utc(timestamp):

@@ -29,6 +29,7 @@ tier, full for the rest) and of the widest ISA, or for a tuned backend the ISA i
 
 import numpy as np
 
+from ..columns import aligned
 from . import probes
 from .probes import CLOCK_TOLERANCE, FMA_LATENCIES, KNEE_DROP, SCHEMES
 
@@ -277,10 +278,7 @@ def _ceiling_table(hardware, cores):
             table.append(["memory", dtype,
                           f"{SCHEME_WORDS[scheme]} ({d2_bytes_per_pair_update(np.dtype(dtype).itemsize, scheme):g} B "
                           f"of D^2)", *(f"{value:.3g}" for _ in dims)])
-    widths = [max(len(row[k]) for row in table) for k in range(len(table[0]))]
-    return ["  " + "  ".join(cell.ljust(width) if k < 3 else cell.rjust(width)
-                             for k, (cell, width) in enumerate(zip(row, widths))).rstrip()
-            for row in table]
+    return ["  " + line for line in aligned(table, right=range(3, len(table[0])))]
 
 
 def _crossover_line(hardware):

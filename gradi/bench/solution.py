@@ -35,7 +35,8 @@ from ..align import procrustes_disparity
 from ..convergence import DEFAULT_CHECK_EVERY
 from ..problem import distance_matrix, stress
 from ..solver import solve
-from ..validation import validate
+from ..validation import threads_for, validate
+from .prepared import best_of
 from .sweep import target as target_shape
 
 SMACOF = "smacof"
@@ -138,16 +139,6 @@ def iterations_to_target(solver, points, settings):
     return None, spent
 
 
-def best_of(run, repeats):
-    """(what ``run()`` returned last, its best wall time over ``repeats`` calls)."""
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        value = run()
-        best = min(best, time.perf_counter() - started)
-    return value, best
-
-
 def run(settings, progress=None):
     """Every backend of ``settings`` and the peers on every case: a list of :class:`Outcome`."""
     outcomes = []
@@ -180,7 +171,7 @@ def _one(name, points, D, problem, settings):
             return outcome
         return (_smacof if name == SMACOF else _sgd)(outcome, points, problem, settings)
     backend = backends.get(name)
-    outcome.threads = (settings.threads or backend.default_threads()) if backend.parallel else 1
+    outcome.threads = threads_for(backend, settings.threads)
     outcome.reason = backend.check(problem, outcome.threads) or ""
     if outcome.reason:
         outcome.status = "skipped"

@@ -6,6 +6,7 @@ target, where both reached it; above 1 the solver reached the target sooner than
 
 import json
 
+from ..columns import aligned
 from .machine import describe
 from .solution import PEERS
 
@@ -29,10 +30,7 @@ def format_table(outcomes, settings):
              *(_optional(ratios[peer].get((o.solver, o.n, o.dim)), ".3g") for peer in PEERS),
              f"{o.disparity:.2e}", f"{o.stress:.3e}"]
             for o in outcomes if o.status == "ok"]
-    widths = [max(len(row[k]) for row in [header, *body]) for k in range(len(header))]
-    lines = ["  ".join(cell.rjust(width) if k else cell.ljust(width)
-                       for k, (cell, width) in enumerate(zip(row, widths))).rstrip()
-             for row in [header, *body]]
+    lines = aligned([header, *body], right=range(1, len(header)))
     lines.append(f"target: Procrustes disparity <= {settings.target:g} from gradi's seeded start, "
                  f"seconds the best of {settings.repeats}; gradi: gradi.solve in {settings.dtype}, "
                  f"stopped by tol={settings.tol:g} (whole call); smacof: float64, exactly the "

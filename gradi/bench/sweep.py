@@ -36,7 +36,6 @@ Every time above is read from the sweep's ``clock`` (``time.perf_counter`` unles
 gives another, as the tests do to drive the budget logic without waiting).
 """
 
-import contextlib
 import math
 import statistics
 import time
@@ -47,8 +46,9 @@ import numpy as np
 from .. import backends, host, shapes
 from ..problem import distance_matrix
 from ..testing import RELATIVE_TOLERANCE, max_relative_error, reference_descend
-from ..validation import validate
+from ..validation import threads_for, validate
 from . import probes
+from .prepared import PreparedRun
 
 CHECK_ITERATIONS = 20
 EXTRAPOLATION_MARGIN = 4.0
@@ -153,31 +153,6 @@ class _Reference:
         return self.states[iterations]
 
 
-class _Runner:
-    """Runs one backend on one problem: one ``prepare`` (timed apart), then timed ``descend``
-    calls, timed by ``clock`` (seconds)."""
-
-    def __init__(self, backend, problem, threads, clock=time.perf_counter):
-        self.backend = backend
-        self.problem = problem
-        self.clock = clock
-        started = clock()
-        self.state = backend.prepare(problem, threads)
-        self.prepare_seconds = clock() - started
-
-    def run(self, iterations):
-        """(positions, seconds) of ``iterations`` steps from a fresh copy of X0."""
-        X = np.array(self.problem.X0, dtype=self.backend.working_dtype(self.problem.dtype))
-        with np.errstate(all="ignore"):  # non-finite results are reported, not warned about
-            started = self.clock()
-            X = self.backend.descend(self.state, X, iterations)
-            seconds = self.clock() - started
-        return X, seconds
-
-    def close(self):
-        self.state.close()
-
-
 def affordable_iterations(seconds_per_iteration, budget, niter):
     """Iterations that fit in ``budget`` seconds, between 1 and ``niter``."""
     if seconds_per_iteration <= 0:
@@ -194,7 +169,7 @@ def best_seconds_per_iteration(runner, iterations, budget, measured=()):
     """
     samples, spent = list(measured), 0.0
     while len(samples) < PROBES and spent + min(samples, default=0.0) <= budget:
-        _, seconds = runner.run(iterations)
+        _, seconds = runner.timed(iterations)
         samples.append(seconds)
         spent += seconds
     return min(samples) / iterations
@@ -210,7 +185,7 @@ def measure(backend, problem, reference, settings, estimate=None, clock=time.per
     if reason is not None:
         return _finish(result, "skipped", reason)
 
-    with contextlib.closing(_Runner(backend, problem, result.threads, clock)) as runner:
+    with PreparedRun(backend, problem, result.threads, clock) as runner:
         result.prepare_seconds = runner.prepare_seconds
         return _timed(runner, result, reference, settings, estimate)
 
@@ -225,7 +200,7 @@ def _timed(runner, result, reference, settings, estimate):
             return _finish(result, "skipped", f"one iteration took {estimate:.3g} s, over the budget "
                                               f"of {settings.budget:g} s per run")
     check = min(settings.check_iterations, affordable_iterations(estimate, settings.budget, settings.niter))
-    X, seconds = runner.run(check)
+    X, seconds = runner.timed(check)
     result.check_iterations = check
     result.check_tolerance = RELATIVE_TOLERANCE[result.dtype]
     finite = bool(np.all(np.isfinite(X)))
@@ -238,10 +213,10 @@ def _timed(runner, result, reference, settings, estimate):
     per_iteration = best_seconds_per_iteration(runner, check, settings.budget, [seconds])
     result.iterations_run = affordable_iterations(per_iteration, settings.budget, settings.niter)
     if result.iterations_run != check:  # warm up: a fresh executable's first call, caches
-        runner.run(result.iterations_run)
+        runner.timed(result.iterations_run)
     before = probes.round_trip_now() if result.threads > 1 else None
     for _ in range(settings.repeats):
-        X, seconds = runner.run(result.iterations_run)
+        X, seconds = runner.timed(result.iterations_run)
         if not np.all(np.isfinite(X)):
             return _finish(result, "excluded", f"positions became non-finite within "
                                                f"{result.iterations_run} iterations")
@@ -339,8 +314,8 @@ def _unbuildable(backend, n, dim, settings, error):
 
 
 def _threads(backend, settings):
-    """``settings.threads`` or the backend's own default if it is parallel, else one."""
-    return (settings.threads or backend.default_threads()) if backend.parallel else 1
+    """The threads ``backend`` runs with in this sweep (gradi.validation.threads_for)."""
+    return threads_for(backend, settings.threads)
 
 
 def _guarded(backend, problem, reference, settings, estimate, clock):
