@@ -1,12 +1,18 @@
 """The ``gradi`` command line: ``gradi backends``, ``solve``, ``bench``, ``machine``, ``launch``.
 
 Every failure is one line on stderr that starts with the command (``gradi solve: error: ...``),
-never a traceback. Bad arguments, bad input files and problems refused before solving (e.g. too
-large for this machine's memory, judged from N alone) exit with code 2 (a missing optional
+never a traceback; an option out of its range is named (``argument --tol: ...``). Bad arguments,
+bad input files and problems refused before solving exit with code 2 (a missing optional
 package, e.g. plotly for --html, counts as bad input); a diverging run, an output that cannot
 be written (a full disk, a closed pipe) and a bench in which no case could be measured exit
 with 1; Ctrl-C exits with 130 (an interrupted bench first writes what it measured). Output
-paths are checked before solving, and the path printed is the file written.
+paths are checked before solving: none may be an input file or another output (compared as
+files), and the path printed is the file written.
+
+Memory is judged from N alone, before any N x N array exists: ``gradi solve`` refuses a
+command whose whole peak (gradi.memory.plan: what the process holds, its input D, the solve, the
+recording and the pictures) does not fit in the memory available, and ``--dry-run`` prints that
+peak without reading D's values; ``gradi bench`` refuses a size whose cases cannot be built.
 
 A multi-process run (``--coordinator/--num-processes/--process-id`` on ``solve`` and ``bench``,
 or ``gradi launch -n K -- gradi solve ...``) is ``jax-sharded`` only; only process 0 prints
@@ -17,6 +23,7 @@ that loses another process of it, prints one line and exits with code 3 (gradi.s
 
 import argparse
 import dataclasses
+import importlib
 import math
 import os
 import sys
@@ -29,6 +36,7 @@ import numpy as np
 
 from . import backends, host, io, memory, pictures, shapes
 from .align import procrustes_disparity
+from .backends.base import MAX_NITER, MAX_THREADS
 from .bench import counted, machine, plots, probes, report, roofline, solution, solution_report, sweep
 from .columns import aligned
 from .errors import DivergenceError
@@ -37,7 +45,7 @@ from .rows import MatrixRows, PointRows
 from .sharded import distributed, launch
 from .sharded.backend import JaxSharded
 from .solver import solve
-from .validation import ensure_runnable, resolve_threads, validate
+from .validation import ensure_runnable, resolve_threads
 
 SHARDED = JaxSharded.name  # the backend of multi-process runs
 
@@ -61,9 +69,47 @@ def _lr(text):
     if text == "auto":
         return text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive finite number, got {text!r}")
+    return value
+
+
+def _integer(minimum, maximum=None):
+    """An argparse type: an integer in [minimum, maximum], the range named in its error."""
+    large_power_of_two = maximum is not None and maximum > 1024 and maximum & (maximum - 1) == 0
+    shown = f"2**{maximum.bit_length() - 1}" if large_power_of_two else maximum
+    allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {shown}]"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer {allowed}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be an integer {allowed}, got {value}")
+        return value
+    return parse
+
+
+def _fraction(text):
+    """An argparse type: a number strictly between 0 and 1 (a relative decrease)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}")
+    return value
+
+
+def _file_name(text):
+    """An argparse type: a path that is not empty (an empty one would silently name nothing)."""
+    if not text:
+        raise argparse.ArgumentTypeError("needs a file name, got an empty one")
+    return text
 
 
 def _shape(text):
@@ -95,7 +141,7 @@ def _positive_ints(text):
         raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1, got {text!r}")
-    return values
+    return tuple(dict.fromkeys(values))  # each value once, in the order given
 
 
 def _backend_names(text):
@@ -133,8 +179,8 @@ def build_parser():
                           help="comma-separated backend names (default: every registered backend)")
     sweeping.add_argument("--sizes", type=_positive_ints, default=None, help="comma-separated N values")
     sweeping.add_argument("--dims", type=_positive_ints, default=None, help="comma-separated dimensions")
-    sweeping.add_argument("--niter", type=_positive(int), default=None, help="iterations per run")
-    sweeping.add_argument("--threads", type=_positive(int), default=None,
+    sweeping.add_argument("--niter", type=_integer(1, MAX_NITER), default=None, help="iterations per run")
+    sweeping.add_argument("--threads", type=_integer(1, MAX_THREADS), default=None,
                           help="threads for parallel backends (default: each backend's own, "
                                "all cores for most)")
     sweeping.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -142,7 +188,7 @@ def build_parser():
     sweeping.add_argument("--budget", type=_positive(float), default=None,
                           help="seconds per timed run before iterations are cut and the time "
                                "scaled (default 10, --quick 0.5)")
-    sweeping.add_argument("--out", type=Path, default=None,
+    sweeping.add_argument("--out", type=lambda text: Path(_file_name(text)), default=None,
                           help="output folder (default results/bench-<timestamp>)")
     _add_to_solution_arguments(sweeping)
     _add_measure_option(sweeping)
@@ -253,22 +299,23 @@ def _solve_arguments(solving):
     source.add_argument("--shape", default="circle", type=_shape,
                         help=f"target shape: {', '.join(sorted(shapes.NAMED))} (default circle), or a "
                              f"CSV file of points, one 'x,y' or 'x,y,z' per line")
-    source.add_argument("--distances", metavar="FILE", default=None,
+    source.add_argument("--distances", metavar="FILE", type=_file_name, default=None,
                         help="solve your own N x N distance matrix instead of a shape: a .csv file "
                              "(one row per line, numbers separated by commas) or a .npy file "
                              "(memory-mapped)")
-    solving.add_argument("-n", "--points", type=int, default=None,
+    solving.add_argument("-n", "--points", type=_integer(2), default=None,
                          help=f"number of points N (default {DEFAULT_POINTS}; a file sets its own)")
-    solving.add_argument("--dim", type=int, default=None,
+    solving.add_argument("--dim", type=_integer(1), default=None,
                          help=f"dimension (default: the shape's own, 2 for circle, 3 for sphere; "
                               f"{DEFAULT_DISTANCES_DIM} with --distances)")
     solving.add_argument("--backend", default="numpy", help="backend name (see gradi backends)")
-    solving.add_argument("--threads", type=int, default=None, help="threads for parallel backends")
+    solving.add_argument("--threads", type=_integer(1, MAX_THREADS), default=None,
+                         help="threads for parallel backends")
     solving.add_argument("--lr", type=_lr, default="auto", help="step size, or 'auto' (default)")
-    solving.add_argument("--niter", type=int, default=1000, help="iterations (default 1000)")
+    solving.add_argument("--niter", type=_integer(0, MAX_NITER), default=1000, help="iterations (default 1000)")
     solving.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    solving.add_argument("--seed", type=int, default=42, help="seed of the start positions")
-    solving.add_argument("--tol", type=_positive(float), default=None,
+    solving.add_argument("--seed", type=_integer(0), default=42, help="seed of the start positions")
+    solving.add_argument("--tol", type=_fraction, default=None,
                          help="stop once the stress decreased by less than this fraction over a "
                               "check interval (default: run all --niter iterations)")
     solving.add_argument("--check-every", type=_positive(int), default=None,
@@ -276,14 +323,14 @@ def _solve_arguments(solving):
     solving.add_argument("--dry-run", action="store_true",
                          help="check everything and print the plan (sizes, step size, memory needed "
                               "and available) without solving or writing anything")
-    solving.add_argument("--plot", metavar="IMAGE",
+    solving.add_argument("--plot", metavar="IMAGE", type=_file_name,
                          help="write the final positions and the stress curve (PNG, or the format "
                               "the extension names: .svg, .pdf, ...)")
-    solving.add_argument("--animate", metavar="GIF", help="write a GIF of the points converging")
-    solving.add_argument("--html", metavar="HTML", help="write an interactive page (needs plotly)")
-    solving.add_argument("--out", metavar="FILE",
+    solving.add_argument("--animate", metavar="GIF", type=_file_name, help="write a GIF of the points converging")
+    solving.add_argument("--html", metavar="HTML", type=_file_name, help="write an interactive page (needs plotly)")
+    solving.add_argument("--out", metavar="FILE", type=_file_name,
                          help="write the recovered positions (N x dim), as .csv or .npy")
-    solving.add_argument("--json", metavar="FILE", help="write a summary of the run as JSON")
+    solving.add_argument("--json", metavar="FILE", type=_file_name, help="write a summary of the run as JSON")
 
 
 class _Source:
@@ -292,7 +339,7 @@ class _Source:
     ``n`` and ``dim`` are known before anything is built or parsed (from -n, a .npy header,
     a count of a CSV file's rows), so a problem too large for this machine is refused from N
     alone; ``target`` is the shape's points (None for a distance file) once ``distances`` has
-    built D.
+    built D. ``files`` are the input files, [(option, path)], which no output may overwrite.
     """
 
     def __init__(self, args):
@@ -301,25 +348,29 @@ class _Source:
             self.name, self.n = args.distances, io.matrix_size(args.distances)
             _must_match("-n", args.points, self.n, f"{args.distances} has {self.n} points")
             self.dim = DEFAULT_DISTANCES_DIM if args.dim is None else args.dim
+            self.files = [("--distances", args.distances)]
         elif args.shape in shapes.NAMED:
             self.name = args.shape
             self.n = DEFAULT_POINTS if args.points is None else args.points
             own_dim = shapes.NAMED[args.shape][1]
             _must_match("--dim", args.dim, own_dim, f"shape {args.shape!r} is {own_dim}-D")
             self.dim = own_dim or (3 if args.dim is None else args.dim)
+            self.files = []
         else:
             self.name = args.shape
             self.n, self.dim = io.csv_shape(args.shape, "shape file")  # counted, not parsed yet
             _must_match("-n", args.points, self.n, f"{args.shape} has {self.n} points")
             _must_match("--dim", args.dim, self.dim, f"{args.shape} is {self.dim}-D")
+            self.files = [("--shape", args.shape)]
         self._distances, self._dtype = args.distances, args.dtype
 
     def distances(self):
-        """D (N x N): read from the file, or computed from the shape's points."""
+        """D (N x N) in the solve's dtype: read from the file, or computed from the shape's
+        points, a row block at a time (no float64 N x N copy of a float32 D)."""
         if self._distances is not None:
-            return io.read_distances(self._distances)
+            return io.read_distances(self._distances, self._dtype)
         self.target = self._points()
-        return distance_matrix(self.target)
+        return distance_matrix(self.target, self._dtype)
 
     def rows(self):
         """D as a row source for jax-sharded (gradi.rows): never whole in one place."""
@@ -342,20 +393,32 @@ def _must_match(option, given, value, fact):
 
 def run_solve(args):
     multiprocess = _multiprocess_run(args)
-    outputs = _outputs(args)
+    if args.check_every is not None and args.tol is None:
+        raise ValueError("--check-every only applies with --tol; give --tol too")
+    source = _Source(args)
+    outputs = _outputs(args, source.files)
     runner = backends.get(args.backend)
     threads = resolve_threads(runner, args.threads)
-    source = _Source(args)
-    pictured = any(option in ("plot", "animate", "html") for option, _ in outputs)
-    record_every = pictures.record_every_for(args.niter) if pictured else None
-    sharded = runner.name == SHARDED
-    if not sharded:
-        ensure_runnable(runner, ProblemSize(source.n, source.dim, np.dtype(args.dtype)), threads)
-    D = source.rows() if sharded else source.distances()  # jax-sharded: this process's rows only
+    pictures_asked = [option for option, _ in outputs if option in ("plot", "animate", "html")]
+    record_every = pictures.record_every_for(args.niter) if pictures_asked else None
+    whole = runner.name != SHARDED  # jax-sharded: each process reads only its rows of D
+    ensure_runnable(runner, ProblemSize(source.n, source.dim, np.dtype(args.dtype), whole), threads)
+    if args.distances is None:
+        importlib.import_module("scipy.spatial")  # the report's Procrustes: measured by the plan below
+    records = 0 if record_every is None else -(-args.niter // record_every) + 1
+    plan = memory.plan(runner, source.n, source.dim, args.dtype, threads, records, pictures_asked, whole)
+    reason = memory.too_large(runner, source.n, args.dtype, plan.more)
+    if reason is not None:
+        raise ValueError(reason)
     if args.dry_run:
-        return _dry_run(args, runner, threads, source, D)
-    result = solve(D, source.dim, backend=runner.name, lr=args.lr, niter=args.niter, threads=threads,
-                   dtype=args.dtype, seed=args.seed, record_every=record_every,
+        if distributed.process_index() == 0:
+            lr = "auto (chosen from D when solving)" if args.lr == "auto" else f"{args.lr:.4g}"
+            _plan(args, runner.name, threads, source, lr, plan,
+                  "every check that does not need D's values (checked when solving)")
+        return 0
+    D = source.distances() if whole else source.rows()
+    result = solve(D, source.dim, backend=runner.name, lr=args.lr, niter=args.niter,
+                   threads=threads, dtype=args.dtype, seed=args.seed, record_every=record_every,
                    tol=args.tol, check_every=args.check_every)
     if distributed.process_index() == 0:  # every process has the result; process 0 prints and writes
         _report(args, outputs, source, result,
@@ -366,8 +429,8 @@ def run_solve(args):
 def _report(args, outputs, source, result, processes=""):
     """Print the outcome of a solve and write the files asked for."""
     disparity = None if source.target is None else procrustes_disparity(source.target, result.X)
-    print(_header(result.backend, source.n, source.dim, result.dtype, result.threads, result.lr,
-                  args.lr == "auto")
+    print(_header(result.backend, source.n, source.dim, result.dtype, result.threads,
+                  f"{result.lr:.4g}" + (" (auto)" if args.lr == "auto" else ""))
           + f"{processes}, iterations={result.iterations} of {result.niter} ({result.stop_reason})")
     print(f"final stress      {result.stress:.6g}")
     if disparity is not None:
@@ -376,42 +439,29 @@ def _report(args, outputs, source, result, processes=""):
     _write(outputs, source, result, _summary(args, source, result, disparity))
 
 
-def _header(backend, n, dim, dtype, threads, lr, auto):
-    return f"backend {backend}, N={n}, dim={dim}, {dtype}, threads={threads}, lr={lr:.4g}{' (auto)' if auto else ''}"
+def _header(backend, n, dim, dtype, threads, lr):
+    return f"backend {backend}, N={n}, dim={dim}, {dtype}, threads={threads}, lr={lr}"
 
 
-def _dry_run(args, runner, threads, source, D):
-    """Validate the whole problem as a solve would, print the plan and what this machine has."""
-    problem = validate(D, source.dim, lr=args.lr, niter=args.niter, dtype=args.dtype, seed=args.seed,
-                       backend=runner, threads=threads)
-    need = memory.needed(runner, source.n, source.dim, problem.dtype, threads, problem.whole)
-    if distributed.process_index() == 0:
-        _plan(args, runner.name, threads, source, problem, need)
-    return 0
-
-
-def _plan(args, backend, threads, source, problem, need):
-    """Print what a solve would do (the dry run) and what this machine has."""
+def _plan(args, backend, threads, source, lr, plan, checked="every check"):
+    """Print what a solve would do (the dry run), what this machine has, and what was checked."""
     have, installed = host.available_memory(), host.physical_memory()
-    print(_header(backend, source.n, source.dim, problem.dtype.name, threads, problem.lr, args.lr == "auto")
-          + f", niter={problem.niter}" + (f", tol={args.tol:g}" if args.tol else ""))
-    print(f"memory            about {_size(need)} needed; "
-          + (f"{_size(have)} available of {_size(installed)}" if have and installed else "available unknown"))
+    print(_header(backend, source.n, source.dim, args.dtype, threads, lr)
+          + f", niter={args.niter}" + (f", tol={args.tol:g}" if args.tol else ""))
+    size = memory.size_text
+    print(f"memory            about {size(plan.peak, round_up=True)} at the peak, {size(plan.held)} of it "
+          f"in use now; " + (f"{size(have)} available of {size(installed)}" if have and installed
+                             else "available unknown"))
     print(f"machine           {host.cpuinfo_field('model name') or 'CPU unknown'}, "
           f"{host.usable_cores()} usable cores")
-    print("dry run           every check passed; nothing was solved or written")
+    print(f"dry run           {checked} passed; nothing was solved or written")
 
 
-def _size(count):
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if count >= scale:
-            return f"{count / scale:.3g} {unit}"
-    return f"{count} bytes"
-
-
-def _outputs(args):
+def _outputs(args, inputs):
     """[(option, path)] of the files asked for, each checked before solving: its format, that
-    the libraries it needs are installed, and that the path can be written."""
+    the libraries it needs are installed, that the path can be written, and that it is neither
+    an input file (``inputs``, [(option, path)]) nor another output (compared as files: the same
+    device and inode, or the same resolved path)."""
     if args.plot or args.animate:
         pictures.require("matplotlib", "plots", "--plot" if args.plot else "--animate")
     if args.html:
@@ -420,14 +470,17 @@ def _outputs(args):
         pictures.plot_format(args.plot)
     if args.out:
         io.matrix_format(args.out, "--out")
-    outputs, seen = [], {}
+    outputs, seen = [], {io.same_file_key(path): (option, path) for option, path in inputs}
     for option in ("plot", "animate", "html", "out", "json"):
         path = getattr(args, option)
         if path:
             io.check_writable(path, f"--{option}")
-            same = seen.setdefault(os.path.realpath(path), option)
-            if same != option:
-                raise ValueError(f"--{same} and --{option} name the same file {path}")
+            same, named = seen.setdefault(io.same_file_key(path), (f"--{option}", path))
+            if same in dict(inputs):
+                raise ValueError(f"--{option} {path} is the input file {same} {named}: writing it would "
+                                 f"destroy the input; choose another name")
+            if same != f"--{option}":
+                raise ValueError(f"{same} {named} and --{option} {path} name the same file")
             outputs.append((option, path))
     return outputs
 
@@ -505,6 +558,7 @@ def run_to_solution(args):
         if getattr(args, name) is not None:
             chosen[name] = getattr(args, name)
     settings = solution.Settings(**chosen)
+    _refuse_sizes_too_large(settings)
     out_dir = _output_folder(args, "to-solution")
     outcomes = solution.run(settings, lambda what: print(f"gradi bench: {what}", file=sys.stderr))
     text = solution_report.format_table(outcomes, settings)
@@ -520,6 +574,17 @@ def run_to_solution(args):
         print(f"gradi bench: error: no solver could be run ({found}); the reasons are above", file=sys.stderr)
         return 1
     return 0
+
+
+def _refuse_sizes_too_large(settings):
+    """Refuse (ValueError) a size of which even the smallest case, its D and the validated copy,
+    cannot fit in the memory left: no backend could run it. (Each case is checked again when the
+    sweep reaches it, and skipped with the reason if memory has run short meanwhile.)"""
+    for n in settings.sizes:
+        reason = memory.refusal(f"--sizes {n} is too large: a case of N={n}",
+                                memory.case_bytes(n, min(settings.dims), settings.dtype))
+        if reason is not None:
+            raise ValueError(f"{reason}; give smaller sizes")
 
 
 def _lockstep(settings, args):
@@ -546,6 +611,7 @@ def run_bench(args):
     if args.target is not None:
         raise ValueError("--target only applies with --to-solution")
     settings = bench_settings(args)
+    _refuse_sizes_too_large(settings)
     if multiprocess:
         settings = _lockstep(settings, args)
     if distributed.process_index() != 0:

@@ -127,33 +127,40 @@ def _sum_of_squares(rows):
     return float(block.sum())
 
 
-def distance_matrix(points: ArrayLike) -> np.ndarray:
+def distance_matrix(points: ArrayLike, dtype: str | np.dtype = "float64") -> np.ndarray:
     """Euclidean distances between points: the measurements D that the points would report.
 
     Parameters
     ----------
     points : array_like, shape (N, dim) or (N,)
         One point per row (a 1-D array is N points on a line).
+    dtype : {"float64", "float32"}, default "float64"
+        The dtype of the result: a solve in float32 gets its D without a float64 N x N copy.
 
     Returns
     -------
-    numpy.ndarray, shape (N, N), float64
-        ``D[i, j] = |points[i] - points[j]|``: symmetric, zero diagonal, non-negative.
+    numpy.ndarray, shape (N, N)
+        ``D[i, j] = |points[i] - points[j]|``: exactly symmetric, zero diagonal, non-negative.
 
     Notes
     -----
-    The points are centred first: distances ignore translation, and centring avoids the
-    cancellation that ``|a|^2 + |b|^2 - 2 a.b`` suffers far from the origin. Builds the N x N
-    result with full N x N temporaries; gradi's own checks never call it on N x N data.
+    Each distance is computed in float64 from coordinate differences (no cancellation-prone
+    ``|a|^2 + |b|^2 - 2 a.b``, whatever the distance from the origin), a row block at a time
+    (``row_blocks``), and only then rounded to ``dtype``: beyond the result it needs O(N)
+    memory, never an N x N temporary.
     """
     P = np.asarray(points, dtype=np.float64)
     if P.ndim == 1:
         P = P[:, None]
-    P = P - P.mean(axis=0)
-    sq = np.sum(P * P, axis=1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (P @ P.T)
-    np.fill_diagonal(d2, 0.0)
-    return np.sqrt(np.maximum(d2, 0.0))
+    D = np.empty((len(P), len(P)), dtype=dtype)
+    for start, stop in row_blocks(len(P), len(P)):
+        D[start:stop] = _distance_rows(P, start, stop)
+    return D
+
+
+def _distance_rows(P, start, stop):
+    block = squared_distances(P, start, stop)
+    return np.sqrt(block, out=block)
 
 
 def squared_distances(X, start, stop, columns_from=0):

@@ -201,12 +201,15 @@ def text(n: int, word: str = "gradi") -> np.ndarray:
     Raises
     ------
     TypeError, ValueError
-        n is not an integer >= 2, or word is empty.
+        n is not an integer >= 2, or word is empty or draws nothing (only invisible characters).
     """
     n = _check_n(n)
     if not isinstance(word, str) or not word.strip():
         raise ValueError(f"word must be a non-empty string of visible characters, got {word!r}")
     starts, ends = _outline_segments(word)
+    if not len(starts):
+        raise ValueError(f"word must have at least one visible character, got {word!r}: its "
+                         f"outline in the font is empty")
     lengths = np.linalg.norm(ends - starts, axis=1)
     cumulative = np.concatenate([[0.0], np.cumsum(lengths)])
     positions = (np.arange(n) + 0.5) * cumulative[-1] / n
@@ -218,13 +221,18 @@ def text(n: int, word: str = "gradi") -> np.ndarray:
 
 
 def _outline_segments(word, steps=16):
-    """Start and end points of short straight segments following the outline of ``word``."""
+    """Start and end points of short straight segments following the outline of ``word``;
+    none when it draws nothing (e.g. only zero-width characters)."""
     from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextPath
+    from matplotlib.path import Path
+    from matplotlib.textpath import text_to_path
 
-    path = TextPath((0.0, 0.0), word, size=1.0, prop=FontProperties(family="DejaVu Sans", weight="bold"))
+    vertices, codes = text_to_path.get_text_path(FontProperties(family="DejaVu Sans", weight="bold"), word)
     t = np.linspace(0.0, 1.0, steps + 1)
-    pieces = [curve(t) for curve, _ in path.iter_bezier() if curve.degree >= 1]
+    curves = Path(vertices, codes).iter_bezier() if len(codes) else ()  # Path fails on an empty outline
+    pieces = [curve(t) for curve, _ in curves if curve.degree >= 1]
+    if not pieces:
+        return np.empty((0, 2)), np.empty((0, 2))
     starts = np.concatenate([piece[:-1] for piece in pieces])
     ends = np.concatenate([piece[1:] for piece in pieces])
     keep = np.linalg.norm(ends - starts, axis=1) > 0.0

@@ -56,19 +56,30 @@ def test_solve_prints_stress_shape_error_and_time(backend, capsys):
 
 @pytest.mark.parametrize("argv, words", [
     (["solve", "--backend", "nope"], "gradi solve: error: unknown backend 'nope'"),
-    (["solve", "--niter", "ten"], "gradi solve: error: argument --niter: invalid int value"),
+    (["solve", "--niter", "ten"], "gradi solve: error: argument --niter: must be an integer in [0, 2**40], got 'ten'"),
     (["solve", "--lr", "fast"], "gradi solve: error: argument --lr: must be 'auto' or a number"),
-    (["solve", "--lr", "-1"], "gradi solve: error: lr must be"),
-    (["solve", "-n", "1"], "gradi solve: error: n must be an integer >= 2"),
-    (["solve", "-n", "-3"], "gradi solve: error: n must be an integer >= 2, got -3"),
-    (["solve", "--threads", "0"], "gradi solve: error: threads must be an integer >= 1, got 0"),
-    (["solve", "--niter", "-1"], "gradi solve: error: niter must be an integer in [0, 2**40], got -1"),
-    (["solve", "--shape", "cube", "--dim", "0"], "gradi solve: error: dim must be an integer >= 1"),
+    (["solve", "--lr", "-1"], "gradi solve: error: argument --lr: must be 'auto' or a positive finite number, "
+                              "got '-1'"),
+    (["solve", "-n", "1"], "gradi solve: error: argument -n/--points: must be an integer >= 2, got 1"),
+    (["solve", "-n", "-3"], "gradi solve: error: argument -n/--points: must be an integer >= 2, got -3"),
+    (["solve", "--threads", "0"], "gradi solve: error: argument --threads: must be an integer in [1, 1024], got 0"),
+    (["solve", "--threads", "5000"], "gradi solve: error: argument --threads: must be an integer in [1, 1024]"),
+    (["solve", "--niter", "-1"], "gradi solve: error: argument --niter: must be an integer in [0, 2**40], got -1"),
+    (["solve", "--seed", "-1"], "gradi solve: error: argument --seed: must be an integer >= 0, got -1"),
+    (["solve", "--tol", "5"], "gradi solve: error: argument --tol: must be a number in (0, 1), got '5'"),
+    (["solve", "--tol", "0"], "gradi solve: error: argument --tol: must be a number in (0, 1), got '0'"),
+    (["solve", "--check-every", "5"], "gradi solve: error: --check-every only applies with --tol"),
+    (["solve", "--shape", "cube", "--dim", "0"], "gradi solve: error: argument --dim: must be an integer >= 1"),
     (["solve", "--shape", "sphere", "--dim", "2"], "gradi solve: error: shape 'sphere' is 3-D; --dim must be 3"),
     (["solve", "--threads", "2", "--backend", "jax"], "gradi solve: error: backend 'jax' runs on one thread"),
     (["solve", "--shape", "circle", "--distances", "d.csv"], "gradi solve: error: argument --distances: "
                                                              "not allowed with argument --shape"),
+    (["solve", "--out", ""], "gradi solve: error: argument --out: needs a file name, got an empty one"),
+    (["solve", "--json", ""], "gradi solve: error: argument --json: needs a file name"),
+    (["solve", "--distances", ""], "gradi solve: error: argument --distances: needs a file name"),
+    (["bench", "--out", ""], "gradi bench: error: argument --out: needs a file name"),
     (["bench", "--budget", "inf"], "gradi bench: error: argument --budget: must be finite"),
+    (["bench", "--threads", "0"], "gradi bench: error: argument --threads: must be an integer in [1, 1024]"),
     (["frobnicate"], "gradi: error: argument command: invalid choice"),
 ])
 def test_bad_arguments_give_one_line_and_exit_code_2(argv, words):
@@ -189,28 +200,63 @@ def test_a_point_count_that_contradicts_the_distance_file_is_refused(tmp_path, c
     assert f"{path} has 6 points; -n must be 6 or omitted" in one_error_line(capsys.readouterr())
 
 
-def test_dry_run_validates_and_prints_the_plan_without_solving_or_writing(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(gradi.backends.get("numpy"), "descend", None)  # solving would fail
+def _nothing_may_be_read_or_solved(monkeypatch):
+    monkeypatch.setattr(gradi.backends.get("numpy"), "descend", None)
+    monkeypatch.setattr(gradi.cli, "distance_matrix", None)
+    monkeypatch.setattr(gradi.io, "read_distances", None)
+
+
+def _printed_mib(text):
+    value, unit = re.search(r"^memory +about (\S+) (MiB|GiB) at the peak", text, re.M).groups()
+    return float(value) * (1024 if unit == "GiB" else 1)
+
+
+def test_dry_run_prints_the_plan_without_reading_solving_or_writing(tmp_path, capsys, monkeypatch):
+    _nothing_may_be_read_or_solved(monkeypatch)
     picture, summary = tmp_path / "s.png", tmp_path / "s.json"
     assert main(["solve", "--shape", "sphere", "-n", "300", "--dry-run", "--plot", str(picture),
                  "--json", str(summary)]) == 0
     out = capsys.readouterr().out
-    lr = gradi.validation.validate(gradi.distance_matrix(gradi.shapes.sphere(300)), 3).lr
     threads = gradi.backends.get("numpy").default_threads()
-    assert f"backend numpy, N=300, dim=3, float32, threads={threads}, lr={lr:.4g} (auto), niter=1000" in out
-    need = gradi.memory.needed(gradi.backends.get("numpy"), 300, 3, "float32", threads)
-    assert re.search(rf"^memory +about {need / 2**20:.3g} MiB needed; \S+ GiB available of \S+ GiB$", out, re.M)
+    assert (f"backend numpy, N=300, dim=3, float32, threads={threads}, lr=auto (chosen from D when solving), "
+            f"niter=1000") in out
+    assert re.search(r"^memory +about \S+ MiB at the peak, \S+ MiB of it in use now; \S+ GiB available of "
+                     r"\S+ GiB$", out, re.M)
+    solving = gradi.memory.input_bytes(300, 3, "float32") + gradi.memory.needed(
+        gradi.backends.get("numpy"), 300, 3, "float32", threads)
+    assert _printed_mib(out) >= solving / 2**20 + gradi.memory.resident_bytes()[0] / 2**20 * 0.9
     assert f"{gradi.host.usable_cores()} usable cores" in out
     assert "nothing was solved or written" in out and list(tmp_path.iterdir()) == []
+    assert main(["solve", "--dry-run", "--lr", "0.002"]) == 0
+    assert "lr=0.002, niter=1000" in capsys.readouterr().out
 
 
-def test_dry_run_refuses_what_a_solve_would_refuse(tmp_path, capsys):
+def test_a_dry_run_of_40000_points_allocates_nothing_of_their_size(capsys, monkeypatch):
+    """Before: the dry run built D (12.8 GB in float64 with its temporaries) before checking."""
+    monkeypatch.setattr(gradi.host, "available_memory", lambda: 2**50)
+    _nothing_may_be_read_or_solved(monkeypatch)
+    tracemalloc.start()
+    try:
+        code = main(["solve", "-n", "40000", "--dry-run"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 0 and "N=40000" in capsys.readouterr().out
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MiB allocated by the dry run"
+
+
+def test_dry_run_refuses_what_a_solve_would_refuse_without_reading_the_distances(tmp_path, capsys, monkeypatch):
+    _nothing_may_be_read_or_solved(monkeypatch)
     path = tmp_path / "d.csv"
-    np.savetxt(path, asymmetric(circle_distances(5)), delimiter=",")
+    path.write_text("0,1,2\n1,0,3\n")
     assert main(["solve", "--distances", str(path), "--dry-run"]) == 2
-    assert "D must be symmetric" in one_error_line(capsys.readouterr())
-    assert main(["solve", "--dry-run", "--lr", "-2"]) == 2
-    assert "lr must be" in one_error_line(capsys.readouterr())
+    assert "is not square: 2 rows x 3 columns" in one_error_line(capsys.readouterr())
+    path.write_text("0,1\n1,0\n")
+    assert main(["solve", "--distances", str(path), "--out", str(path), "--dry-run"]) == 2
+    assert "is the input file" in one_error_line(capsys.readouterr())
+    monkeypatch.setattr(gradi.host, "available_memory", lambda: 64 * 2**20)
+    assert main(["solve", "-n", "5000", "--dry-run"]) == 2
+    assert "problem too large: N=5000" in one_error_line(capsys.readouterr())
 
 
 def test_a_problem_too_large_is_refused_from_n_alone_before_allocating(tmp_path, capsys, monkeypatch):
@@ -265,7 +311,7 @@ def test_a_full_disk_is_one_line_and_exit_code_1(tmp_path):
     (["--json", "folder"], "--json folder is a folder"),
     (["--json", "absent/s.json"], "cannot write --json absent/s.json: its folder absent does not exist"),
     (["--json", "/proc/s.json"], "cannot write --json /proc/s.json"),
-    (["--json", "same.csv", "--out", "./same.csv"], "--out and --json name the same file"),
+    (["--json", "same.csv", "--out", "./same.csv"], "--out ./same.csv and --json same.csv name the same file"),
 ])
 def test_output_files_are_checked_before_solving(tmp_path, capsys, monkeypatch, argv, words):
     (tmp_path / "folder").mkdir()
@@ -320,3 +366,92 @@ def test_a_csv_too_large_is_refused_from_its_row_count_before_parsing(tmp_path, 
     points.write_text("# x,y\n" + "0.5,0.25\n" * 4999 + "not,numbers\n")
     assert main(["solve", "--shape", str(points)]) == 2
     assert "problem too large: N=5000" in one_error_line(capsys.readouterr())
+
+
+def _links(tmp_path, source):
+    """Other names of ``source``: a hard link and a symbolic link."""
+    hard, soft = tmp_path / f"hard{source.suffix}", tmp_path / f"soft{source.suffix}"
+    os.link(source, hard)
+    soft.symlink_to(source)
+    return hard, soft
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_no_output_may_overwrite_the_input_and_the_input_is_kept(tmp_path, capsys, monkeypatch, suffix):
+    """Before: --distances d.npy --out d.npy exited 0 and replaced D by the positions."""
+    monkeypatch.setattr(gradi.backends.get("numpy"), "descend", None)  # refused before solving
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / f"d{suffix}"
+    if suffix == ".npy":
+        np.save(source, circle_distances(6))
+    else:
+        np.savetxt(source, circle_distances(6), delimiter=",")
+    kept = source.read_bytes()
+    hard, soft = _links(tmp_path, source)
+    for option, path in [("--out", str(source)), ("--out", f"./{source.name}"), ("--json", source.name),
+                         ("--out", str(hard)), ("--out", str(soft)), ("--json", str(soft))]:
+        assert main(["solve", "--distances", source.name, option, path]) == 2
+        line = one_error_line(capsys.readouterr())
+        assert f"{option} {path} is the input file --distances {source.name}" in line, line
+    assert source.read_bytes() == kept
+
+
+def test_an_output_may_not_overwrite_a_shape_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(gradi.backends.get("numpy"), "descend", None)
+    points = tmp_path / "points.csv"
+    np.savetxt(points, gradi.shapes.circle(6), delimiter=",")
+    kept = points.read_bytes()
+    assert main(["solve", "--shape", str(points), "--out", str(points)]) == 2
+    assert "is the input file --shape" in one_error_line(capsys.readouterr())
+    assert points.read_bytes() == kept
+
+
+def test_two_outputs_may_not_be_one_file_by_a_link(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(gradi.backends.get("numpy"), "descend", None)
+    summary = tmp_path / "s.json"
+    summary.write_text("{}")
+    hard, _ = _links(tmp_path, summary)
+    assert main(["solve", "-n", "6", "--json", str(summary), "--html", str(hard)]) == 2
+    assert f"--html {hard} and --json {summary} name the same file" in one_error_line(capsys.readouterr())
+
+
+@pytest.mark.parametrize("option, name", [("--distances", "d.npy"), ("--distances", "d.csv"),
+                                          ("--shape", "points.csv")])
+def test_a_fifo_input_is_refused_at_once_not_waited_on(tmp_path, option, name):
+    """Before: gradi waited for a writer forever (and a .csv FIFO was opened twice)."""
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    run = run_gradi("solve", option, str(fifo), "--out", str(tmp_path / "X.csv"), timeout=60)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"gradi solve: error: cannot read {'distance' if option == '--distances' else 'shape'} file {fifo}: "
+        f"it is a FIFO (named pipe), not a regular file; gradi reads its input more than once, so save it "
+        f"to a file first"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [name]
+
+
+def test_a_bench_prints_the_reason_of_each_skip(tmp_path, capsys):
+    """Before: 'the reasons are above' with no reason printed for a case that could not be built."""
+    code = main(["bench", "--backends", "numpy", "--sizes", "1", "--dims", "2", "--niter", "3",
+                 "--repeats", "1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "[1/1] numpy N=1 dim=2 ... skipped: n must be an integer >= 2, got 1\n" in err
+    assert err.index("skipped: n must be") < err.index("the reasons are above")
+
+
+def test_duplicate_sizes_dims_and_backends_are_measured_once():
+    """Before: --dims 2,2 measured every case twice."""
+    args = gradi.cli.build_parser().parse_args(["bench", "--dims", "3,2,3", "--sizes", "10,10",
+                                                "--backends", "numpy,numpy"])
+    settings = gradi.cli.bench_settings(args)
+    assert (settings.dims, settings.sizes, settings.backends) == ((3, 2), (10,), ("numpy",))
+
+
+def test_a_bench_size_that_cannot_fit_is_refused_in_one_line():
+    """Before: a traceback (unable to allocate 71.1 PiB) after 13-17 s."""
+    run = run_gradi("bench", "--sizes", "100,100000000", "--backends", "numpy", timeout=60)
+    assert run.returncode == 2 and run.stdout == ""
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+    assert run.stderr.startswith("gradi bench: error: --sizes 100000000 is too large: a case of N=100000000 "
+                                 "needs about ")

@@ -3,13 +3,16 @@ output paths checked before any work; every bad file is one ValueError naming it
 
 import json
 import os
+import threading
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import gradi
-from gradi import io, shapes
+from gradi import io, memory, shapes
+from gradi.problem import BLOCK_BYTES
 
 
 def test_csv_distances_are_read_skipping_comments_blank_lines_and_quotes(tmp_path):
@@ -143,3 +146,96 @@ def test_csv_shape_counts_rows_and_first_row_columns_without_parsing(tmp_path):
     assert io.csv_shape(path) == (3, 3)
     with pytest.raises(ValueError, match="cannot read file"):
         io.csv_shape(tmp_path / "absent.csv")
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(tmp_path):
+    """Before: '\ufeff0' is not a number (spreadsheet programs write the mark)."""
+    distances, points = tmp_path / "d.csv", tmp_path / "p.csv"
+    distances.write_bytes("0,3\r\n3,0\r\n".encode("utf-8-sig"))
+    points.write_bytes("# x,y\n0,0\n1,0\n".encode("utf-8-sig"))
+    assert io.matrix_size(distances) == 2
+    assert np.array_equal(io.read_distances(distances, "float32"), [[0, 3], [3, 0]])
+    assert np.array_equal(shapes.load(points), [[0, 0], [1, 0]])
+
+
+def _finishes(call, seconds=30):
+    """What ``call()`` raised, checking that it returned within ``seconds`` (a hang fails, not waits)."""
+    outcome = []
+
+    def run():
+        try:
+            call()
+        except Exception as exc:  # the refusal under test
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still waiting after {seconds} s"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("read", [io.matrix_size, io.read_distances, io.csv_shape, shapes.load])
+@pytest.mark.parametrize("name", ["fifo.csv", "fifo.npy"])
+def test_a_fifo_input_is_refused_without_waiting_for_a_writer(tmp_path, read, name):
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    error = _finishes(lambda: read(fifo))
+    assert isinstance(error, ValueError) and f"{fifo}: it is a FIFO (named pipe), not a regular file" in str(error)
+
+
+def test_a_device_input_is_refused():
+    with pytest.raises(ValueError, match="/dev/null: it is a character device, not a regular file"):
+        io.csv_shape("/dev/null")
+
+
+def _traced(call):
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("stored", ["float64", "int64", "float32"])
+def test_npy_distances_are_read_into_the_solves_dtype_a_row_block_at_a_time(tmp_path, order, stored):
+    """Before: a float32 solve of a float64 file held the mapped float64 pages and a copy."""
+    n = 1200
+    D = np.asarray(np.rint(100 * gradi.distance_matrix(shapes.cube(n, 3))), dtype=stored, order=order)
+    D[0, 1] += 1  # not symmetric: the order of the file decides which entry lands where
+    path = tmp_path / "d.npy"
+    np.save(path, D)
+    read, peak = _traced(lambda: io.read_distances(path, "float32"))
+    assert read.dtype == np.float32 and read.flags.c_contiguous and not isinstance(read, np.memmap)
+    assert np.array_equal(read, D.astype(np.float32))
+    blocks = memory.INPUT_BLOCKS * BLOCK_BYTES
+    assert peak <= n * n * 4 + blocks, f"{(peak - n * n * 4) / 2**20:.1f} MiB beyond D"
+
+
+def test_csv_distances_are_read_into_the_solves_dtype_a_row_block_at_a_time(tmp_path):
+    n = 1000
+    D = gradi.distance_matrix(shapes.cube(n, 3))
+    path = tmp_path / "d.csv"
+    np.savetxt(path, D, delimiter=",")
+    read, peak = _traced(lambda: io.read_distances(path, "float32"))
+    assert read.dtype == np.float32 and np.array_equal(read, D.astype(np.float32))
+    assert peak <= n * n * 4 + memory.INPUT_BLOCKS * BLOCK_BYTES, f"{(peak - n * n * 4) / 2**20:.1f} MiB beyond D"
+
+
+def test_a_csv_row_of_another_width_is_named_in_any_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(io, "BLOCK_BYTES", 8)  # lines 1 and 2 in a block, line 3 in the next
+    path = tmp_path / "d.csv"
+    path.write_text("0,1,2\n1,0,3\n2,3,0,\n")
+    with pytest.raises(ValueError, match="line 3: 4 columns, but line 1 has 3"):
+        io.read_distances(path)
+
+
+def test_a_distance_the_solves_dtype_cannot_hold_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "d.npy"
+    np.save(path, np.array([[0.0, 1e39], [1e39, 0.0]]))
+    with pytest.raises(ValueError, match=r"d.npy: distances up to 1e\+39 do not fit in float32"):
+        io.read_distances(path, "float32")
+    assert io.read_distances(path, "float64")[0, 1] == 1e39

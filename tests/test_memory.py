@@ -1,6 +1,9 @@
-"""The memory estimate (gradi.memory) bounds what a solve really allocates, on every backend.
+"""The memory estimates (gradi.memory) bound what a solve, and a whole command, really hold.
 
-Two measures, as the allocations are made:
+A whole ``gradi solve`` (from a shape, a .npy, a CSV, with pictures) runs in a fresh process
+that reports its peak resident memory at exit (VmHWM: the interpreter and every import
+included), against the estimate its ``--dry-run`` prints. For ``gradi.solve`` alone, two
+measures, as the allocations are made:
 
 - NumPy and Python objects (gradi's own work, the python, numpy-loops and numpy backends) are
   traced exactly with tracemalloc, in this process.
@@ -16,6 +19,7 @@ Two measures, as the allocations are made:
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tracemalloc
@@ -25,6 +29,7 @@ import pytest
 
 import gradi
 from gradi import memory, problem, shapes
+from gradi.bench import sweep
 from gradi.validation import validate
 
 NATIVE = [name for name in gradi.backends.available() if name not in ("python", "numpy-loops", "numpy")]
@@ -171,6 +176,96 @@ def test_gradis_own_work_is_d_plus_a_few_row_blocks():
     blocks = memory.BLOCK_TEMPORARIES * 8 * n * problem.block_rows(n, n) + memory.SMALL_BYTES
     assert validation_peak <= n * n * 4 + blocks + memory.POSITION_COPIES * 8 * n * dim
     assert stress_peak <= blocks < n * n * 8
+
+
+# A whole command as a user runs it, in a fresh process that reports its peak resident memory
+# (VmHWM: interpreter, imports, everything) when it exits.
+WHOLE_COMMAND = """
+import sys
+from gradi.cli import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as status:
+    print(next(line for line in status if line.startswith("VmHWM:")), file=sys.stderr)
+sys.exit(code)
+"""
+FAMILIES = [name for name in ("numpy", "cpp-simd", "mojo-simd", "jax") if name in gradi.backends.available()]
+
+
+def _gradi(*argv):
+    run = subprocess.run([sys.executable, "-c", WHOLE_COMMAND, *argv], capture_output=True, text=True,
+                         cwd="/", timeout=600, env=os.environ | {"PYTHONWARNINGS": "ignore"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run
+
+
+def _command_peak_and_estimate(*argv):
+    """(peak resident bytes of ``gradi *argv``, the estimate its ``--dry-run`` prints), each
+    from a fresh process."""
+    planned = _gradi(*argv, "--dry-run").stdout
+    value, unit = re.search(r"^memory +about (\S+) (KiB|MiB|GiB) at the peak", planned, re.M).groups()
+    estimate = float(value) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("no /proc/self/status to read the peak resident size from")
+    peak = int(re.search(r"^VmHWM:\s+(\d+) kB$", _gradi(*argv).stderr, re.M)[1]) * 1024
+    return peak, estimate
+
+
+@pytest.mark.parametrize("n", [1500, 3000])
+@pytest.mark.parametrize("backend", FAMILIES)
+def test_a_whole_solve_from_a_shape_stays_within_the_estimate_it_prints(backend, n):
+    """Before: 2.9 times the estimate (numpy, N=6000): D was built in float64 with N x N
+    temporaries, and neither it nor the process itself was counted."""
+    peak, estimate = _command_peak_and_estimate("solve", "-n", str(n), "--shape", "sphere", "--niter", "3",
+                                                "--backend", backend)
+    _check(peak, estimate, f"gradi solve -n {n} --shape sphere --backend {backend}")
+
+
+@pytest.fixture(scope="module")
+def user_files(tmp_path_factory):
+    """A user's distance files of a sphere of 1500 points: float64 .npy, and CSV."""
+    folder = tmp_path_factory.mktemp("distances")
+    D = gradi.distance_matrix(shapes.sphere(1500))
+    np.save(folder / "d.npy", D)
+    np.savetxt(folder / "d.csv", D[:600, :600], delimiter=",")
+    return folder
+
+
+@pytest.mark.parametrize("backend", FAMILIES)
+def test_a_whole_solve_from_a_float64_npy_stays_within_the_estimate_it_prints(backend, user_files):
+    """Before: the float64 file's mapped pages stayed resident beside the float32 copy."""
+    peak, estimate = _command_peak_and_estimate("solve", "--distances", str(user_files / "d.npy"), "--dim", "3",
+                                                "--niter", "3", "--backend", backend)
+    _check(peak, estimate, f"gradi solve --distances d.npy --backend {backend}")
+
+
+def test_a_whole_solve_from_a_csv_stays_within_the_estimate_it_prints(user_files):
+    peak, estimate = _command_peak_and_estimate("solve", "--distances", str(user_files / "d.csv"), "--niter", "3")
+    _check(peak, estimate, "gradi solve --distances d.csv")
+
+
+@pytest.mark.parametrize("n", [300, 2000])
+def test_a_solve_that_draws_every_picture_stays_within_the_estimate_it_prints(tmp_path, n):
+    pictures = ["--plot", str(tmp_path / "p.png"), "--animate", str(tmp_path / "a.gif"),
+                "--html", str(tmp_path / "h.html")]
+    peak, estimate = _command_peak_and_estimate("solve", "-n", str(n), "--shape", "sphere", "--niter", "60",
+                                                *pictures)
+    _check(peak, estimate, f"gradi solve -n {n} with every picture")
+
+
+def test_a_bench_case_too_large_is_skipped_before_its_distances_exist(monkeypatch):
+    """Before: the sweep built D first (a traceback for a size beyond the address space)."""
+    monkeypatch.setattr(gradi.host, "available_memory", lambda: 64 * 2**20)
+    settings = sweep.Settings(backends=("numpy",), sizes=(5000,), dims=(2,), niter=2, repeats=1)
+    tracemalloc.start()
+    try:
+        outcome = sweep.run_sweep(settings)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    [measurement] = outcome.measurements
+    assert measurement.status == "skipped"
+    assert measurement.reason.startswith("problem too large: N=5000, dim=2 in float32 needs about ")
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MiB allocated before skipping"
 
 
 if __name__ == "__main__":

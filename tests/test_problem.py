@@ -1,10 +1,12 @@
 """The problem definition: stress, its exact gradient, distance matrices and shapes."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
 import gradi
-from gradi import problem, shapes
+from gradi import memory, problem, shapes
 from gradi.testing import make_case
 
 
@@ -92,3 +94,30 @@ def test_row_blocks_change_nothing_but_the_summation_order(monkeypatch, block_by
     C = np.sum(diff * diff, axis=-1) - D * D
     expected_gradient = 4 * np.einsum("ij,ijk->ik", C, diff)
     np.testing.assert_allclose(gradi.gradient(X, D), expected_gradient, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_distance_matrix_is_built_in_its_dtype_a_row_block_at_a_time(monkeypatch, dtype):
+    """Before: a float64 N x N with full N x N temporaries (about 23 N^2 bytes at the peak of a
+    float32 solve from a shape)."""
+    n = 2000
+    points = shapes.sphere(n)
+    tracemalloc.start()
+    try:
+        D = gradi.distance_matrix(points, dtype)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    itemsize = np.dtype(dtype).itemsize
+    blocks = problem.BLOCK_TEMPORARIES * problem.BLOCK_BYTES + memory.SMALL_BYTES
+    assert D.dtype == dtype and peak <= n * n * itemsize + blocks
+    exact = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=-1))
+    np.testing.assert_array_equal(D, exact.astype(dtype))
+
+
+def test_distance_matrix_is_exactly_symmetric_across_row_blocks(monkeypatch):
+    monkeypatch.setattr(problem, "BLOCK_BYTES", 8 * 3 * 61)  # blocks of 3 rows of 61
+    points = shapes.cube(61, 3) + 1e6
+    D = gradi.distance_matrix(points, "float32")
+    np.testing.assert_array_equal(D, D.T)
+    np.testing.assert_array_equal(np.diagonal(D), 0.0)

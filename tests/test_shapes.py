@@ -154,3 +154,10 @@ def test_cli_rejects_a_point_count_that_contradicts_the_csv(tmp_path, capsys):
     path.write_text("0,0\n3,4\n")
     assert main(["solve", "--shape", str(path), "-n", "5"]) == 2
     assert "has 2 points; -n must be 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("word", ["\u200b", "\u200b\u200c", " \u200b "])
+def test_text_refuses_a_word_that_draws_nothing(word):
+    """Before: AttributeError ("'list' object has no attribute 'flags'") from matplotlib."""
+    with pytest.raises(ValueError, match="at least one visible character"):
+        shapes.text(200, word)

@@ -2,7 +2,9 @@
 
 The sweep runs backends x N x dim. Each case (N, dim) is built and validated once — the blog's
 circle (dim 2) or sphere (dim 3), gradi's seeded start X0, ``lr="auto"``, the asked dtype — so
-every backend gets the same D, X0, lr and dtype. For each backend of a case:
+every backend gets the same D, X0, lr and dtype; D is built in that dtype, and only once the memory
+left holds it and its validated copy (gradi.memory.case_bytes): else, or when validation refuses
+the case, every backend of it is skipped with the reason. For each backend of a case:
 
 1. skip it, with the reason, if it cannot run the case (unavailable, dtype, memory) or if one
    iteration, extrapolated as N^2 from the fastest repeat at a smaller N of the same sweep,
@@ -43,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import backends, host, shapes
+from .. import backends, host, memory, shapes
 from ..problem import distance_matrix
 from ..testing import RELATIVE_TOLERANCE, max_relative_error, reference_descend
 from ..validation import threads_for, validate
@@ -267,21 +269,18 @@ def _measure_cases(settings, progress, clock):
     try:
         for dim in settings.dims:
             for n in sizes:
-                try:
-                    problem = validate(distance_matrix(target(n, dim)), dim, niter=settings.niter,
-                                       dtype=settings.dtype, seed=settings.seed,
-                                       backend=backends.get(REFERENCE_BACKEND))
-                except ValueError as exc:  # e.g. too large for memory: skip the case, keep the sweep
-                    for name in settings.backends:
-                        index += 1
-                        sweep.measurements.append(_unbuildable(backends.get(name), n, dim, settings, exc))
-                    continue
-                reference = _Reference(problem)
+                problem, refusal = _case(n, dim, settings)
+                reference = None if problem is None else _Reference(problem)
                 for name in settings.backends:
                     index += 1
                     backend = backends.get(name)
                     if progress:
                         progress.start(index, total, name, n, dim)
+                    if problem is None:  # skip the case, with the reason, and keep the sweep
+                        sweep.measurements.append(_unbuildable(backend, n, dim, settings, refusal))
+                        if progress:
+                            progress.done(sweep.measurements[-1])
+                        continue
                     estimate = _extrapolate(last.get((name, dim)), n)
                     measurement = _guarded(backend, problem, reference, settings, estimate, clock)
                     if measurement.status == "ok":
@@ -297,6 +296,21 @@ def _measure_cases(settings, progress, clock):
     return sweep
 
 
+def _case(n, dim, settings):
+    """(the validated problem of case (n, dim), None), or (None, why it cannot be built): too
+    large for the memory left (checked before D exists), or refused by validation."""
+    refusal = memory.refusal(f"problem too large: N={n}, dim={dim} in {settings.dtype}",
+                             memory.case_bytes(n, dim, settings.dtype))
+    if refusal is not None:
+        return None, refusal
+    try:
+        return validate(distance_matrix(target(n, dim), settings.dtype), dim, niter=settings.niter,
+                        dtype=settings.dtype, seed=settings.seed,
+                        backend=backends.get(REFERENCE_BACKEND)), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
 def _extrapolate(previous, n):
     if previous is None:
         return None
@@ -304,13 +318,13 @@ def _extrapolate(previous, n):
     return seconds * (n / n_before) ** 2
 
 
-def _unbuildable(backend, n, dim, settings, error):
-    """The record of a backend on a case that could not be built (validation refused it)."""
+def _unbuildable(backend, n, dim, settings, reason):
+    """The record of a backend on a case that could not be built (see _case)."""
     return Measurement(backend=backend.name, language=backend.language, tier=backend.tier,
                        parallel=backend.parallel, sources=tuple(backend.sources), n=n, dim=dim,
                        dtype=settings.dtype, niter=settings.niter,
                        threads=_threads(backend, settings), lr=math.nan, status="skipped",
-                       reason=str(error))
+                       reason=reason)
 
 
 def _threads(backend, settings):
