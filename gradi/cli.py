@@ -36,7 +36,6 @@ import numpy as np
 
 from . import backends, host, io, memory, pictures, shapes
 from .align import procrustes_disparity
-from .backends.base import MAX_NITER, MAX_THREADS
 from .bench import counted, machine, plots, probes, report, roofline, solution, solution_report, sweep
 from .columns import aligned
 from .errors import DivergenceError
@@ -45,7 +44,7 @@ from .rows import MatrixRows, PointRows
 from .sharded import distributed, launch
 from .sharded.backend import JaxSharded
 from .solver import solve
-from .validation import ensure_runnable, resolve_threads
+from .validation import MAX_NITER, MAX_THREADS, ensure_runnable, resolve_threads
 
 SHARDED = JaxSharded.name  # the backend of multi-process runs
 
