@@ -250,9 +250,9 @@ def _multiprocess_run(args):
 
 def _add_to_solution_arguments(sweeping):
     sweeping.add_argument("--to-solution", action="store_true",
-                          help="instead of the fixed-iteration sweep: seconds for each backend, and "
-                               "scikit-learn's SMACOF, to reach a target accuracy (defaults: N=300,1000, "
-                               "dim=2,3, budget 10 s per solver and case)")
+                          help="instead of the fixed-iteration sweep: seconds for each backend (stopped "
+                               "by its own tol), scikit-learn's SMACOF and s_gd2 to reach a target accuracy "
+                               "(defaults: N=300,1000, dim=2,3, budget 10 s per solver and case)")
     sweeping.add_argument("--target", type=_positive(float), default=None,
                           help=f"with --to-solution: the Procrustes disparity to reach "
                                f"(default {solution.DEFAULT_TARGET:g})")
@@ -550,7 +550,7 @@ def _output_folder(args, stem):
 
 
 def run_to_solution(args):
-    """``gradi bench --to-solution``: time to a target accuracy, every backend and SMACOF."""
+    """``gradi bench --to-solution``: time to a target accuracy, every backend and the peers."""
     chosen = {"backends": args.backends or tuple(backends.BACKENDS), "dtype": args.dtype,
               "threads": args.threads}
     for name in ("sizes", "dims", "repeats", "budget", "target"):
