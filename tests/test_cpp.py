@@ -222,8 +222,8 @@ def test_state_is_released_by_close():
     assert native_state.closed and state.data is None
 
 
-def test_seed_working_bytes_is_the_gradient_and_the_state():
+def test_seed_working_bytes_is_the_gradient_the_row_stresses_and_the_state():
     overhead = BACKENDS["cpp"].working_bytes(0, 3, 4, 1)
     assert 0 < overhead <= 1 << 20
-    assert BACKENDS["cpp"].working_bytes(1000, 3, 4, 1) == 12_000 + overhead
-    assert BACKENDS["cpp-parallel"].working_bytes(1000, 3, 8, 2) == 24_000 + overhead
+    assert BACKENDS["cpp"].working_bytes(1000, 3, 4, 1) == 12_000 + 8_000 + overhead  # float64 per row
+    assert BACKENDS["cpp-parallel"].working_bytes(1000, 3, 8, 2) == 24_000 + 8_000 + overhead
