@@ -6,9 +6,10 @@
 #
 # MERGE (default $MERGE_SHA, else HEAD) is the commit as it would land: on a pull_request run,
 # GitHub's merge commit (github.sha). It is measured against its first parent, the base branch
-# as it is now, so a PR that is behind main is not charged with main's own changes, and each
-# commit runs its own benchmark suite.
-#   1. scripts/asv-gate.sh FIRST-PARENT MERGE decides: exit 0 pass, 1 regression, 2 something
+# as it is now, so a PR that is behind main is not charged with main's own changes. Both
+# commits are measured by the merge commit's suite (asv runs one suite over every commit).
+#   1. scripts/asv-gate.sh FIRST-PARENT MERGE decides: exit 0 pass, 1 regression (a row slower
+#      than its limit, or one the base measured that the merge commit did not run), 2 something
 #      failed to run; its summary is kept and also added to the job summary.
 #   2. The informational benchmarks (ASV_INFO_BENCH, default threads=2 solves, start-up and
 #      memory; scripts/ci-pr-comment.py) are measured on both commits; they never fail the job.
