@@ -22,12 +22,8 @@ import functools
 import numpy as np
 
 from .base import Backend, State
-from .jax_runtime import runtime
+from .jax_runtime import XLA_BYTES, runtime
 from .stress_step import check_stress_niter
-
-# XLA's compiler and runtime, whatever N: the first compile in a process initialises them (about
-# 50-65 MB; a later compile adds a few MB). tests/test_memory.py measures it in fresh processes.
-XLA_BYTES = 80 << 20
 
 
 @functools.cache

@@ -23,6 +23,10 @@ from types import ModuleType
 
 from .. import host
 
+# XLA's compiler and runtime, whatever N, for every JAX backend: the first compile in a process
+# initialises them (about 50-65 MB; a later compile adds a few MB). tests/test_memory.py measures
+# it in fresh processes.
+XLA_BYTES = 80 << 20
 POOL_VARIABLES = ("PJRT_NPROC", "NPROC")  # read by XLA's CPU client in this order
 
 

@@ -31,14 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backends.base import Backend, State
-from ..backends.jax_runtime import runtime
+from ..backends.jax_runtime import XLA_BYTES, runtime
 from ..backends.stress_step import check_stress_niter
 from ..group import ALONE
 from . import distributed
 
 TILE_BYTES = 4 * 2**20  # the most bytes of C one tile of rows computes at a time
 FILL_BYTES = 16 * 2**20  # float64 bytes of D read and squared at a time while filling a block
-XLA_BYTES = 16 << 20  # XLA's compilation and runtime, whatever N (as jax's working_bytes)
 HOST_ALIGNMENT = 64  # bytes: host blocks aligned so that XLA's CPU client need not copy them
 
 
