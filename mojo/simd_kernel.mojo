@@ -192,11 +192,13 @@ def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
 def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool, stress: Bool](
     xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
     cols_out: Ptr[Scalar[dt]], ii: Int, width: Int, last: Int, mask: SIMD[dt, simd_width_of[dt]()],
-) -> Float64:
+    mut total: Float64,
+):
     """Rows ii..ii+R-1 of tile (i0, j0): their row sums into rows_out and, unless diagonal, their
     terms subtracted from the column sums in cols_out, row after row (the same order for any R).
     xi0 and xj0 are the coordinate chunks of the tile's row and column blocks. R rows share each
-    load of x_j and of the column sums. Returns the rows' sum of c^2 (stress), else 0."""
+    load of x_j and of the column sums. With stress, adds the rows' sum of c^2 to total (without
+    it total is not touched, so the plain step does no work for it)."""
     comptime W = simd_width_of[dt]()
     var squares = SIMD[dt, W](0)
     var xi = Array[SIMD[dt, W], R * DIM](fill=0)
@@ -236,7 +238,8 @@ def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool, stress: Bool](
     comptime for r in range(R):
         comptime for k in range(DIM):
             rows_out.unsafe_store(k * TILE + ii + r, acc[r * DIM + k].reduce_add())
-    return squares.cast[DType.float64]().reduce_add()
+    comptime if stress:
+        total += squares.cast[DType.float64]().reduce_add()
 
 
 def tile_fixed[dt: DType, DIM: Int, diagonal: Bool, stress: Bool](
@@ -256,10 +259,9 @@ def tile_fixed[dt: DType, DIM: Int, diagonal: Bool, stress: Bool](
             cols_out.unsafe_store(idx, 0)
     var total: Float64 = 0
     for ii in range(0, rows - 1, 2):
-        total += rows_pass[dt, DIM, 2, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, ii, width, last, mask)
+        rows_pass[dt, DIM, 2, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, ii, width, last, mask, total)
     if rows % 2 == 1:
-        total += rows_pass[dt, DIM, 1, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, rows - 1, width, last,
-                                                         mask)
+        rows_pass[dt, DIM, 1, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, rows - 1, width, last, mask, total)
     for ii in range(rows, TILE):
         comptime for k in range(DIM):
             rows_out.unsafe_store(k * TILE + ii, 0)

@@ -203,9 +203,10 @@ __attribute__((noinline)) void sum_rows(const Tile<T>& t, long first) {
 // until L rows are complete, then the L row sums are formed together. UPPER (a diagonal tile;
 // the R rows within one vector's span of columns): only the columns j >= i, with column sums,
 // so that each pair of the tile is visited once too; in the first vector each row masks its
-// lanes j < i (j = i adds exactly 0). Returns the rows' sum of c^2 (STRESS), else 0.
+// lanes j < i (j = i adds exactly 0). STRESS: adds the rows' sum of c^2 to total (without
+// STRESS total is not touched, so the plain step does no work for it).
 template <class T, int DIM, int R, bool UPPER, bool STRESS>
-inline double rows_fixed(const Tile<T>& t, long ii) {
+inline void rows_fixed(const Tile<T>& t, long ii, double& total) {
   V<T> xi[R][DIM];
   V<T> acc[R][DIM];
   V<T> squares = {};
@@ -233,7 +234,7 @@ inline double rows_fixed(const Tile<T>& t, long ii) {
     for (int k = 0; k < DIM; ++k) store<T>(t.lanes + (k * kLanes<T> + row % kLanes<T>) * kLanes<T>, acc[r][k]);
     if (row % kLanes<T> == kLanes<T> - 1) sum_rows<T, DIM>(t, row + 1 - kLanes<T>);
   }
-  return STRESS ? lane_total<T>(squares) : 0;
+  if constexpr (STRESS) total += lane_total<T>(squares);
 }
 
 // Whole tile, DIM known at compile time, row after row (so the column sums add row after row).
@@ -248,8 +249,8 @@ double tile_fixed(const Tile<T>& t) {
   double total = 0;
   for (long band = 0; band < t.rows; band += DIAG ? kLanes<T> : t.rows) {
     const long end = DIAG && band + kLanes<T> < t.rows ? band + kLanes<T> : t.rows;
-    for (ii = band; ii + R <= end; ii += R) total += rows_fixed<T, DIM, R, DIAG, STRESS>(t, ii);
-    for (; ii < end; ++ii) total += rows_fixed<T, DIM, 1, DIAG, STRESS>(t, ii);
+    for (ii = band; ii + R <= end; ii += R) rows_fixed<T, DIM, R, DIAG, STRESS>(t, ii, total);
+    for (; ii < end; ++ii) rows_fixed<T, DIM, 1, DIAG, STRESS>(t, ii, total);
   }
   if (ii % kLanes<T> != 0) sum_rows<T, DIM>(t, ii - ii % kLanes<T>);  // the last rows (the rest set below)
   for (; ii < kTile; ++ii)
