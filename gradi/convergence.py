@@ -38,17 +38,20 @@ RESOLUTION_ULPS = 64
 
 
 def collapsed_stress(D, start=0, stop=None):
-    """``sum_j D_ij^4 / 2`` over rows i in [start, stop) in float64: for every row of a distance
-    matrix D, ``Q = sum_{i<j} D_ij^4``, the stress of every point at one place; for some of its
-    rows (a process's, D possibly a row source), their share of Q.
+    """``sum_j D_ij^4 / 2`` over rows i in [start, stop): for every row of a distance matrix D,
+    ``Q = sum_{i<j} D_ij^4``, the stress of every point at one place; for some of its rows (a
+    process's, D possibly a row source), their share of Q. Each row's sum in D's dtype (as the
+    kernels sum the stress), the rows' in float64: Q only scales a bound, and this is one pass
+    over D instead of a float64 copy of it.
 
     Read in row blocks, so beyond D this needs O(N) memory.
     """
     total = 0.0
     for first, last in row_blocks(D.shape[0] if stop is None else stop, D.shape[1], start):
-        squares = np.asarray(D[first:last], dtype=np.float64)
+        squares = np.asarray(D[first:last])
         squares = squares * squares
-        total += float(np.einsum("ij,ij->", squares, squares))  # not BLAS: no thread pool to wake
+        # not BLAS: no thread pool to wake
+        total += float(np.einsum("ij,ij->i", squares, squares).sum(dtype=np.float64))
     return total / 2
 
 
