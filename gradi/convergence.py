@@ -2,9 +2,9 @@
 
 A solve with ``tol`` checks every ``check_every`` iterations the stress S that the backend
 reports for the positions its last step started from (``Backend.descend(..., stress=True)``: the
-kernel's own C_ij = |X_i - X_j|^2 - D_ij^2 squared and summed in float64, so the check costs one
-multiply-add per pair once per interval, and no pass of its own over D). It stops at the first
-check where either rule holds:
+kernel's own C_ij = |X_i - X_j|^2 - D_ij^2 squared, summed per row or tile, those sums added in
+float64, so the check costs one multiply-add per pair once per interval, and no pass of its own
+over D). It stops at the first check where either rule holds:
 
 1. **Relative decrease**: ``S_before - S_now < tol * S_before``. Measured distances carry noise,
    so the stress levels off above 0; once an interval takes off less than ``tol`` of it, the
