@@ -2,9 +2,9 @@
 
 A solve with ``tol`` checks every ``check_every`` iterations the stress S that the backend
 reports for the positions its last step started from (``Backend.descend(..., stress=True)``: the
-kernel's own C_ij = |X_i - X_j|^2 - D_ij^2 squared and summed in float64, so the check costs one
-multiply-add per pair once per interval, and no pass of its own over D). It stops at the first
-check where either rule holds:
+kernel's own C_ij = |X_i - X_j|^2 - D_ij^2 squared, summed per row or tile, those sums added in
+float64, so the check costs one multiply-add per pair once per interval, and no pass of its own
+over D). It stops at the first check where either rule holds:
 
 1. **Relative decrease**: ``S_before - S_now < tol * S_before``. Measured distances carry noise,
    so the stress levels off above 0; once an interval takes off less than ``tol`` of it, the
@@ -38,17 +38,20 @@ RESOLUTION_ULPS = 64
 
 
 def collapsed_stress(D, start=0, stop=None):
-    """``sum_j D_ij^4 / 2`` over rows i in [start, stop) in float64: for every row of a distance
-    matrix D, ``Q = sum_{i<j} D_ij^4``, the stress of every point at one place; for some of its
-    rows (a process's, D possibly a row source), their share of Q.
+    """``sum_j D_ij^4 / 2`` over rows i in [start, stop): for every row of a distance matrix D,
+    ``Q = sum_{i<j} D_ij^4``, the stress of every point at one place; for some of its rows (a
+    process's, D possibly a row source), their share of Q. Each row's sum in D's dtype (as the
+    kernels sum the stress), the rows' in float64: Q only scales a bound, and this is one pass
+    over D instead of a float64 copy of it.
 
     Read in row blocks, so beyond D this needs O(N) memory.
     """
     total = 0.0
     for first, last in row_blocks(D.shape[0] if stop is None else stop, D.shape[1], start):
-        squares = np.asarray(D[first:last], dtype=np.float64)
+        squares = np.asarray(D[first:last])
         squares = squares * squares
-        total += float(np.einsum("ij,ij->", squares, squares))  # not BLAS: no thread pool to wake
+        # not BLAS: no thread pool to wake
+        total += float(np.einsum("ij,ij->i", squares, squares).sum(dtype=np.float64))
     return total / 2
 
 

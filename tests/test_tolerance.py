@@ -157,6 +157,8 @@ def test_the_bound_is_tol_squared_of_the_collapsed_stress_or_the_dtypes_floor():
     Q = float(np.sum(D.astype(np.float64) ** 4) / 2)
     assert collapsed_stress(D) == pytest.approx(Q, rel=1e-14)
     assert collapsed_stress(D[:13]) + collapsed_stress(D[13:]) == pytest.approx(Q, rel=1e-14)
+    assert collapsed_stress(D, 13) == pytest.approx(collapsed_stress(D[13:]), rel=1e-14)
+    assert collapsed_stress(D.astype(np.float32)) == pytest.approx(Q, rel=1e-6)
     assert stress_bound(1e-3, Q, np.float64) == pytest.approx(1e-6 * Q, rel=1e-14)
     floor = (RESOLUTION_ULPS * np.finfo(np.float32).eps) ** 2
     assert stress_bound(1e-9, Q, np.float32) == pytest.approx(floor * Q, rel=1e-14)

@@ -140,8 +140,9 @@ class Backend:
 
         With ``stress=True`` (``niter >= 1``) return ``(X, s)``: ``s`` is the stress, a Python
         float, of the positions the last step started from, in the units of the state's problem,
-        summed in float64 from the C_ij that step computes anyway (only the last step does it, so
-        the positions are bit-identical to those of ``stress=False``).
+        from the C_ij that step computes anyway: squared, summed per row or tile, and those
+        partial sums added in float64 (only the last step does it, so the positions are
+        bit-identical to those of ``stress=False``).
         """
         raise NotImplementedError
 
