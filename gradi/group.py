@@ -13,8 +13,6 @@ import numpy as np
 class Alone:
     """The group of a one-process solve: a partial result is already the whole."""
 
-    processes = 1
-
     def sum(self, value):
         """``value`` (a number or a small array) summed over the processes, in float64."""
         return np.asarray(value, dtype=np.float64)

@@ -163,13 +163,13 @@ def _distance_rows(P, start, stop):
     return np.sqrt(block, out=block)
 
 
-def squared_distances(X, start, stop, columns_from=0):
-    """``|X_i - X_j|^2`` for rows i in [start, stop) and columns j >= ``columns_from``.
+def squared_distances(X, start, stop, columns_from=0, columns_to=None):
+    """``|X_i - X_j|^2`` for rows i in [start, stop) and columns j in [columns_from, columns_to).
 
     Computed from coordinate differences (no cancellation-prone expansion), one coordinate at a
     time into the result and one work block, so none of N x N x dim is needed.
     """
-    rows, others = X[start:stop], X[columns_from:]
+    rows, others = X[start:stop], X[columns_from:columns_to]
     total = np.zeros((stop - start, len(others)), dtype=X.dtype)
     diff = np.empty_like(total)
     for k in range(X.shape[1]):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import io
+from .problem import squared_distances
 
 
 class RowSource:
@@ -53,8 +54,8 @@ class RowSource:
 class PointRows(RowSource):
     """The distance matrix of ``points`` (N x dim), computed by blocks, never all at once.
 
-    Computed as gradi.distance_matrix does (centred points, Gram expansion, zero diagonal), so it
-    is valid distances by construction.
+    Computed as gradi.distance_matrix does (coordinate differences in float64), so it is valid
+    distances by construction: exactly symmetric, with an exactly zero diagonal.
     """
 
     symmetric = True
@@ -64,16 +65,10 @@ class PointRows(RowSource):
         if P.ndim != 2 or P.shape[0] < 2 or not np.all(np.isfinite(P)):
             raise ValueError(f"points must be a finite N x dim array with N >= 2, got shape {P.shape}")
         super().__init__(P.shape[0])
-        self.zero_diagonal = True  # the Gram expansion leaves rounding there
-        self.points = P - P.mean(axis=0)
-        self.squares = np.sum(self.points * self.points, axis=1)
+        self.points = P
 
     def block(self, first, last, left, right):
-        d2 = self.points[first:last] @ self.points[left:right].T
-        d2 *= -2.0
-        d2 += self.squares[first:last, None]
-        d2 += self.squares[None, left:right]
-        np.maximum(d2, 0.0, out=d2)
+        d2 = squared_distances(self.points, first, last, left, right)
         return np.sqrt(d2, out=d2)
 
 

@@ -58,7 +58,7 @@ def validate(D, dim=None, *, lr="auto", niter=1000, dtype="float32", X0=None, se
     dtype = _check_dtype(dtype)
     source = isinstance(D, RowSource)
     if source:
-        D.factor, D.zero_diagonal = 1.0, D.symmetric  # the checks read D as given
+        D.factor, D.zero_diagonal = 1.0, False  # the checks read D as given
     else:
         D = _numeric_array("D", D)
     _check_square(D)

@@ -174,10 +174,6 @@ def gather(value):
 class Processes:
     """The group (gradi.group) of a multi-process run: each call is a collective over every process."""
 
-    @property
-    def processes(self):
-        return process_count()
-
     def sum(self, value):
         return gather(np.asarray(value, dtype=np.float64)).sum(axis=0)
 
