@@ -1,13 +1,16 @@
 """``lr="auto"``: a step size derived from the problem, safe for plain gradient descent.
 
 Gradient descent on a smooth function converges when lr < 2/L, L being the largest eigenvalue
-of the Hessian along the path. For one pair term (|d|^2 - D^2)^2 as a function of d = X_i - X_j
-the Hessian is 4(|d|^2 - D^2) I + 8 d d^T, whose norm is at most 12 max(|d|^2, D^2). Summed over
-pairs (a graph Laplacian of these blocks), Gershgorin's theorem bounds L by
-``24 max_i sum_j max(|d_ij|^2, D_ij^2)``. Taking |d_ij| from the start X0 makes the step shrink
-when the start is much larger than the target, as it must; taking D covers a start smaller than
-the target, which grows towards it. ``AUTO_SAFETY`` trades speed for margin: the bound is loose
-by about the dimension factor, so the step stays below 2/L in practice.
+of the Hessian along the path (negative curvature only pushes the positions out of a saddle).
+For one pair term (|d|^2 - D^2)^2 as a function of d = X_i - X_j the Hessian is
+4(|d|^2 - D^2) I + 8 d d^T, whose largest eigenvalue (along d) is 12|d|^2 - 4 D^2: at most
+12 M - 4 D^2 while |d|^2 <= M = max(|d_0|^2, D^2), and never below 8 D^2. Summed over pairs (a
+graph Laplacian of these blocks, each at most that eigenvalue times the pair's Laplacian),
+Gershgorin's theorem bounds L by ``2 max_i sum_j (12 M_ij - 4 D_ij^2)``. Taking |d_0| from the
+start X0 makes the step shrink when the start is much larger than the target, as it must;
+taking D covers a start smaller than the target, which grows towards it. The step is
+``AUTO_SAFETY / bound``: half the 2/L limit, for margin (the path may stretch a pair beyond M
+on its way), and the bound itself is loose by about the dimension factor.
 
 The step scales as 1/scale^2 with the problem: gradi.validation computes it on the problem at a
 representable scale (gradi.problem.Problem), where the bound is a normal float64 number.
@@ -36,11 +39,15 @@ def auto_lr(D, X0, rows=None, group=ALONE):
     if row_bound == 0.0:
         return 1.0
     with np.errstate(divide="ignore", over="ignore"):
-        return float(AUTO_SAFETY / (24.0 * np.float64(row_bound)))
+        return float(AUTO_SAFETY / (2.0 * np.float64(row_bound)))
 
 
 def _row_bound(D, X0, start, stop):
-    """max over rows i in [start, stop) of sum_j max(|x_i - x_j|^2, D_ij^2)."""
+    """max over rows i in [start, stop) of sum_j (12 max(|x_i - x_j|^2, D_ij^2) - 4 D_ij^2)."""
     bound = squared_distances(X0, start, stop)
-    np.maximum(bound, squared_block(D, start, stop), out=bound)
+    targets = squared_block(D, start, stop)
+    np.maximum(bound, targets, out=bound)
+    bound *= 12.0
+    targets *= 4.0
+    bound -= targets
     return float(bound.sum(axis=1).max())
