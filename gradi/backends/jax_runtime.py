@@ -13,6 +13,12 @@ pool has one thread per CPU device (one device unless ``XLA_FLAGS`` or ``JAX_NUM
 ask for more) and nothing else in the process, or its children, sees the variable. A user's own
 setting, or a JAX started before gradi, is left alone: ``Runtime.pool_threads`` then says how many
 threads the pool has, by XLA's rule, and the backends report that count instead of pretending.
+
+When gradi starts JAX it also creates the CPU client synchronous (``jax_cpu_enable_async_dispatch``
+off for that moment, unless the user set it, then restored): a computation then runs on the
+calling thread instead of being handed to a runtime thread and waited for. gradi converts every
+result to NumPy at once, so asynchronous dispatch only added two thread hand-offs to every call,
+which a loaded machine turns into scheduler waits, and a ``tol`` solve makes a call per check.
 """
 
 import functools
@@ -28,6 +34,7 @@ from .. import host
 # it in fresh processes.
 XLA_BYTES = 80 << 20
 POOL_VARIABLES = ("PJRT_NPROC", "NPROC")  # read by XLA's CPU client in this order
+ASYNC_DISPATCH = "jax_cpu_enable_async_dispatch"  # read once, when the CPU client is created
 
 
 @dataclass(frozen=True)
@@ -57,13 +64,22 @@ def started():
 @functools.cache
 def runtime():
     """Import JAX and start its runtime once (see the module docstring); ImportError without JAX."""
-    pin = not started() and not any(variable in os.environ for variable in POOL_VARIABLES)
+    first = not started()
+    pin = first and not any(variable in os.environ for variable in POOL_VARIABLES)
+    synchronous = first and ASYNC_DISPATCH.upper() not in os.environ
     if pin:
         os.environ["NPROC"] = "1"
     try:
         import jax
 
-        cpu_devices = len(jax.local_devices(backend="cpu"))
+        asynchronous = jax.config.read(ASYNC_DISPATCH)
+        if synchronous:
+            jax.config.update(ASYNC_DISPATCH, False)
+        try:
+            cpu_devices = len(jax.local_devices(backend="cpu"))
+        finally:
+            if synchronous:
+                jax.config.update(ASYNC_DISPATCH, asynchronous)
     finally:
         if pin:
             del os.environ["NPROC"]
