@@ -30,8 +30,9 @@ POSITION_COPIES = 8  # float64 N x dim arrays alive at once in validation and so
 SMALL_BYTES = 1 << 20  # NumPy's iteration buffers (8192 elements an operand) and small objects
 INPUT_BLOCKS = 4  # row-block temporaries while D is read or built: a CSV block's text, its
 # numbers, NumPy's parse buffer, and a block's conversion
-RETAINED_BLOCKS = 2  # freed row blocks the allocator keeps resident: glibc keeps up to twice its
-# mmap threshold, which freeing a block raises to the block's size
+RETAINED_BYTES = 8 << 20  # freed memory the allocator keeps resident: glibc keeps up to twice its
+# mmap threshold, which freeing any mapped array (a row block, a backend's buffer) raises to its
+# size, so the reading, checking and converting passes leave freed chunks of a few MiB behind
 REPORT_POSITION_COPIES = 4  # float64 N x dim arrays of the report: Procrustes, the written positions
 # Drawing after the solve, (whatever N, per number drawn): the libraries it imports beyond what
 # the output checks did, the figure and its canvas, the GIF's frames as images (FRAMES of them),
@@ -111,7 +112,7 @@ def plan(backend, n, dim, dtype, threads, records=0, pictures=(), whole=True):
     pictures, with the recorded positions held through both (``whole``: D held whole in this
     process rather than read from a row source)."""
     solving = (input_bytes(n, dim, dtype, whole) + needed(backend, n, dim, dtype, threads, whole)
-               + RETAINED_BLOCKS * _block(n))
+               + RETAINED_BYTES)
     reporting = picture_bytes(pictures, n, dim, records) + REPORT_POSITION_COPIES * 8 * n * dim
     more = recording_bytes(backend, n, dim, dtype, records) + max(solving, reporting)
     held, high_water = resident_bytes()

@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 
 from .group import ALONE
 
-BLOCK_BYTES = 4 << 20  # bytes of one float64 temporary of a row block (see row_blocks)
+BLOCK_BYTES = 1 << 20  # bytes of one float64 temporary of a row block (see row_blocks)
 BLOCK_TEMPORARIES = 2  # row-block temporaries alive at once in this module's functions
 
 
@@ -170,12 +170,15 @@ def squared_distances(X, start, stop, columns_from=0, columns_to=None):
     time into the result and one work block, so none of N x N x dim is needed.
     """
     rows, others = X[start:stop], X[columns_from:columns_to]
-    total = np.zeros((stop - start, len(others)), dtype=X.dtype)
-    diff = np.empty_like(total)
+    total = np.empty((stop - start, len(others)), dtype=X.dtype)
+    diff = np.empty_like(total) if X.shape[1] > 1 else None
     for k in range(X.shape[1]):
-        np.subtract.outer(rows[:, k], others[:, k], out=diff)
-        diff *= diff
-        total += diff
+        square = total if k == 0 else diff
+        # contiguous coordinates: numpy's fast loops, where strided columns take its slow ones
+        np.subtract(np.ascontiguousarray(rows[:, k])[:, None], np.ascontiguousarray(others[:, k]), out=square)
+        square *= square
+        if k > 0:
+            total += diff
     return total
 
 

@@ -44,10 +44,8 @@ def auto_lr(D, X0, rows=None, group=ALONE):
 
 def _row_bound(D, X0, start, stop):
     """max over rows i in [start, stop) of sum_j (12 max(|x_i - x_j|^2, D_ij^2) - 4 D_ij^2)."""
-    bound = squared_distances(X0, start, stop)
+    spread = squared_distances(X0, start, stop)
     targets = squared_block(D, start, stop)
-    np.maximum(bound, targets, out=bound)
-    bound *= 12.0
-    targets *= 4.0
-    bound -= targets
-    return float(bound.sum(axis=1).max())
+    target_sums = targets.sum(axis=1)
+    np.maximum(spread, targets, out=spread)
+    return float((12.0 * spread.sum(axis=1) - 4.0 * target_sums).max())
