@@ -61,6 +61,22 @@ def test_auto_lr_adapts_to_the_scale_of_the_start(scale):
     assert np.isfinite(result.stress) and result.stress < gradi.stress(X0, D)
 
 
+def test_auto_lr_is_half_the_stability_limit_of_two_points():
+    """lr='auto' bounds the largest Hessian eigenvalue, not its norm: for two points at distance
+    D, started closer, the bound is exact at the solution (L = 16 D^2: each pair's eigenvalue
+    12|d|^2 - 4D^2 = 8 D^2, twice over the pair's Laplacian), so lr * L = 1 there, half the
+    limit 2. Before, the bound took the norm 12 max(|d|^2, D^2) and gave lr * L = 2/3. Steps
+    just under the limit still converge; steps just over it do not."""
+    D = np.array([[0.0, 3.0], [3.0, 0.0]])
+    X0 = np.array([[0.0, 0.0], [1.0, 0.5]])
+    lr = gradi.solve(D, X0=X0, niter=0, dtype="float64").lr
+    assert lr * 16 * 3.0**2 == pytest.approx(1.0, rel=1e-12)
+    under = gradi.solve(D, X0=X0, lr=1.9 * lr, niter=2000, dtype="float64")
+    assert under.stress < 1e-20
+    over = gradi.solve(D, X0=X0, lr=2.1 * lr, niter=2000, dtype="float64")
+    assert over.stress > 1e-3
+
+
 @pytest.mark.slow
 def test_auto_lr_converges_at_n4000():
     if not gradi.backends.get("cpp-simd").available:
