@@ -31,6 +31,7 @@ SMOKE = {
     "bench_startup.Startup.timeraw_first_solve": r"timeraw_first_solve\('numpy'\)",
     "bench_speedup.SpeedUp.track_speedup": r"track_speedup\('numpy', 'python', 100\)",
     "bench_ceiling.CeilingFraction.track_fraction": r"track_fraction\('numpy', 1000\)",
+    "bench_to_solution.ToSolution.track_iterations": r"track_iterations\('numpy', 300\)",
 }
 
 
