@@ -81,19 +81,33 @@ void run_kernel(SimdJob<T>& job, Isa isa) {
   }
 }
 
+// The tile shape of the kernel for `isa` (which D^2's layout follows).
+TileShape kernel_shape(Isa isa, long dim, long itemsize) {
+  switch (isa) {
+#ifdef GRADI_X86_DISPATCH
+    case Isa::avx512: return simd_shape_avx512(dim, itemsize);
+    case Isa::avx2: return simd_shape_avx2(dim, itemsize);
+#endif
+    default: return simd_shape_baseline(dim, itemsize);
+  }
+}
+
 // Row i of D, squared, into the tiles (a, a), (a, a+1), ... of its block row a (first_tile is
-// (a, a)'s number), zero past n: D is read in order, one row at a time.
+// (a, a)'s number), zero past n, where the kernel reads them (packed_offset, row_block_of): D is
+// read in order, one row at a time.
 template <class T>
-void fill_row(const T* d, long n, long blocks, long i, T* d2) {
-  const long a = i / kTile, ii = i % kTile;
+void fill_row(const T* d, long n, long blocks, long i, const TileShape& shape, T* d2) {
+  const long a = i / kTile, ii = i % kTile, rows = std::min(kTile, n - a * kTile);
   const long first_tile = a * blocks - a * (a - 1) / 2;
   for (long b = a; b < blocks; ++b) {
-    T* row = d2 + (static_cast<std::size_t>(first_tile + b - a) * kTile + ii) * kTile;
+    const RowBlock block = row_block_of(ii, rows, b == a, shape);
+    T* tile = d2 + static_cast<std::size_t>(first_tile + b - a) * kTile * kTile;
     const long cols = i < n ? std::min(kTile, n - b * kTile) : 0;
     const T* src = d + i * n + b * kTile;
-    long jj = 0;
-    for (; jj < cols; ++jj) row[jj] = src[jj] * src[jj];
-    for (; jj < kTile; ++jj) row[jj] = 0;
+    for (long jj = 0; jj < kTile; jj += shape.lanes) {
+      T* dst = tile + packed_offset(block.first, block.count, ii - block.first, jj, shape.lanes);
+      for (long l = 0; l < shape.lanes; ++l) dst[l] = jj + l < cols ? src[jj + l] * src[jj + l] : T(0);
+    }
   }
 }
 
@@ -160,16 +174,16 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
     }
   plan_steps(n, l.blocks, l.ntiles, team);
   T* d2 = d2_.get();
-  const int* tiles = tiles_.get();
+  const TileShape shape = kernel_shape(isa, dim, sizeof(T));
   // D^2's pages are first touched here, by the solve's threads. A block row's tiles are
   // contiguous, so each thread faults in pages of its own: two threads faulting in one huge
   // page take turns.
   run_team(team, [&] {
 #pragma omp for schedule(dynamic, 1)
     for (long a = 0; a < l.blocks; ++a)
-      for (long i = a * kTile; i < (a + 1) * kTile; ++i) fill_row(d, n, l.blocks, i, d2);
+      for (long i = a * kTile; i < (a + 1) * kTile; ++i) fill_row(d, n, l.blocks, i, shape, d2);
   });
-  job_ = SimdJob<T>{d2,           tiles,         l.ntiles,       plans_.get(),
+  job_ = SimdJob<T>{d2,           tiles_.get(),  l.ntiles,       plans_.get(),
                     order_.get(),  owners_.get(), deps_.get(),    progress_.get(),
                     progress_.get() + team,       x_.get(),       partials_.get(),
                     scratch_.get(), tile_stress_.get(),            n,

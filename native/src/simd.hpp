@@ -24,6 +24,47 @@ constexpr long kMaxFusedDim = 8;
 // Below this many points one thread beats a team (measured; see native/README.md).
 constexpr long kSimdParallelMinN = 384;
 
+// How a kernel takes the rows of a tile, which is the order D^2 is stored in: `lanes` columns per
+// vector, register blocks of `rows` rows (1 where dim has no fused kernel).
+struct TileShape {
+  long lanes, rows;
+};
+
+// The row block that row ii of a tile with `rows` rows below n belongs to, as the kernel takes
+// them: runs of shape.rows rows, then single rows, on a diagonal tile within each band of
+// shape.lanes rows (so that a block's rows start at the same vector of columns); a row past n
+// alone.
+struct RowBlock {
+  long first, count;
+};
+inline RowBlock row_block_of(long ii, long rows, bool diagonal, const TileShape& shape) {
+  if (ii >= rows) return {ii, 1};
+  const long band = diagonal ? ii / shape.lanes * shape.lanes : 0;
+  const long end = diagonal && band + shape.lanes < rows ? band + shape.lanes : rows;
+  const long first = band + (ii - band) / shape.rows * shape.rows;
+  return first + shape.rows <= end ? RowBlock{first, shape.rows} : RowBlock{ii, 1};
+}
+
+// f(first, count) for the row blocks of a tile with `rows` rows below n, in order.
+template <class F>
+inline void for_row_blocks(long rows, bool diagonal, const TileShape& shape, F&& f) {
+  for (long ii = 0; ii < rows;) {
+    const RowBlock block = row_block_of(ii, rows, diagonal, shape);
+    f(block.first, block.count);
+    ii += block.count;
+  }
+}
+
+// Where D^2 of row first + r (of the block of `count` rows from `first`) and column jj (a
+// multiple of `lanes`) lies in its tile: a block takes rows first .. first + count - 1 of the
+// row-major tile, and holds them vector by vector, the count rows' vectors of columns jj side by
+// side, so that the kernel reads each tile as one forward stream (a row block's rows read side
+// by side from rows of their own were that many short streams, which the hardware prefetchers
+// did not keep up with once D^2 left the cache; native/README.md).
+constexpr long packed_offset(long first, long count, long r, long jj, long lanes) {
+  return first * kTile + jj * count + r * lanes;
+}
+
 // What different threads store goes to different pages: two threads storing into one page
 // slowed each other down whenever the host placed the two vCPUs on different dies, even with
 // no cache line in common (native/README.md). `elements` of `itemsize` bytes, in whole pages.
@@ -96,6 +137,9 @@ void simd_run_avx2(SimdJob<float>& job);
 void simd_run_avx2(SimdJob<double>& job);
 void simd_run_avx512(SimdJob<float>& job);
 void simd_run_avx512(SimdJob<double>& job);
+TileShape simd_shape_baseline(long dim, long itemsize);
+TileShape simd_shape_avx2(long dim, long itemsize);
+TileShape simd_shape_avx512(long dim, long itemsize);
 
 // The best instruction set this CPU supports (CPUID through __builtin_cpu_supports, which also
 // requires the OS to save the wider registers), and whether it supports `isa`.

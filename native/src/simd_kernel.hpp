@@ -114,7 +114,7 @@ inline Vec lane_sums(Vec* v) {
 // The view of one tile (a, b) in one step.
 template <class T>
 struct Tile {
-  const T* d2;    // this tile's D^2, kTile x kTile row-major
+  const T* d2;    // this tile's D^2, kTile x kTile, row blocks packed (packed_offset)
   const T* xi;    // coordinate k of row ii of block a at xi[k * kTile + ii]
   const T* xj;    // coordinate k of column jj of block b at xj[k * kTile + jj]
   T* rows_out;    // dim x kTile: row sums (in the thread's scratch)
@@ -144,14 +144,13 @@ void copy(T* dst, const T* src, long count) {
   for (long idx = 0; idx < count; idx += kLanes<T>) store<T>(dst + idx, load<T>(src + idx));
 }
 
-// Ask for the D^2 that the row block four blocks on will read at p's column: with R rows read side
-// by side the hardware prefetchers fall behind once D^2 leaves the L2 (measured: N=4000, AVX-512,
-// R=3 ran at 0.4 of the speed it reaches with this). Integer arithmetic: the address may lie past
-// the buffer, which a prefetch never faults on.
-template <class T, int R>
-inline void prefetch_ahead(const T* p) {
-  constexpr std::uintptr_t ahead = 4 * R * kTile * sizeof(T);
-  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + ahead));
+// Ask for the D^2 kPrefetchBytes further on in the tile's stream (packed_offset: the kernel reads
+// a tile forward): the hardware prefetchers alone fall behind once D^2 leaves the cache
+// (native/README.md). Integer arithmetic: the address may lie past the buffer, which a prefetch
+// never faults on.
+constexpr std::uintptr_t kPrefetchBytes = 16 << 10;
+inline void prefetch_ahead(const void* p) {
+  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + kPrefetchBytes), 0, 2);
 }
 
 // The L lanes of v added in double, always in the same order.
@@ -174,8 +173,9 @@ inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][
   }
   for (int r = 0; r < R; ++r) {
     V<T> d[DIM];
-    prefetch_ahead<T, R>(t.d2 + (ii + r) * kTile + jj);
-    V<T> c = -load<T>(t.d2 + (ii + r) * kTile + jj);
+    const T* d2 = t.d2 + packed_offset(ii, R, r, jj, kLanes<T>);
+    prefetch_ahead(d2);
+    V<T> c = -load<T>(d2);
     for (int k = 0; k < DIM; ++k) {
       d[k] = xi[r][k] - xj[k];
       c = d[k] * d[k] + c;
@@ -199,7 +199,7 @@ __attribute__((noinline)) void sum_rows(const Tile<T>& t, long first) {
   }
 }
 
-// Rows ii .. ii+R-1 of a tile, DIM known at compile time. Their accumulators wait in t.lanes
+// Rows ii .. ii+R-1 of a tile (one row block, for_row_blocks), DIM known at compile time. Their accumulators wait in t.lanes
 // until L rows are complete, then the L row sums are formed together. UPPER (a diagonal tile;
 // the R rows within one vector's span of columns): only the columns j >= i, with column sums,
 // so that each pair of the tile is visited once too; in the first vector each row masks its
@@ -237,21 +237,22 @@ inline void rows_fixed(const Tile<T>& t, long ii, double& total) {
   if constexpr (STRESS) total += lane_total<T>(squares);
 }
 
-// Whole tile, DIM known at compile time, row after row (so the column sums add row after row).
-// A diagonal tile visits its upper triangle (each pair once), R rows at a time within each
-// vector's span of rows, so that only the first vector of a row needs a mask. Returns the tile's
-// sum of c^2 over its pairs (STRESS), else 0.
+// Whole tile, DIM known at compile time, row block after row block in for_row_blocks' order (so
+// the column sums add row after row). A diagonal tile visits its upper triangle (each pair once),
+// its row blocks within each vector's span of rows, so that only the first vector of a row needs
+// a mask. Returns the tile's sum of c^2 over its pairs (STRESS), else 0.
 template <class T, int DIM, bool DIAG, bool STRESS>
 double tile_fixed(const Tile<T>& t) {
   zero_columns(t, DIM);
   constexpr int R = row_block(DIM);
-  long ii = 0;
   double total = 0;
-  for (long band = 0; band < t.rows; band += DIAG ? kLanes<T> : t.rows) {
-    const long end = DIAG && band + kLanes<T> < t.rows ? band + kLanes<T> : t.rows;
-    for (ii = band; ii + R <= end; ii += R) rows_fixed<T, DIM, R, DIAG, STRESS>(t, ii, total);
-    for (; ii < end; ++ii) rows_fixed<T, DIM, 1, DIAG, STRESS>(t, ii, total);
-  }
+  for_row_blocks(t.rows, DIAG, TileShape{kLanes<T>, R}, [&](long first, long count) {
+    if (count == R)
+      rows_fixed<T, DIM, R, DIAG, STRESS>(t, first, total);
+    else
+      rows_fixed<T, DIM, 1, DIAG, STRESS>(t, first, total);
+  });
+  long ii = t.rows;
   if (ii % kLanes<T> != 0) sum_rows<T, DIM>(t, ii - ii % kLanes<T>);  // the last rows (the rest set below)
   for (; ii < kTile; ++ii)
     for (int k = 0; k < DIM; ++k) t.rows_out[k * kTile + ii] = 0;
@@ -262,7 +263,7 @@ double tile_fixed(const Tile<T>& t) {
 // STRESS: c^2 into squares.
 template <class T, bool DIAG, bool MASKED, bool STRESS>
 inline void pair_generic(const Tile<T>& t, long dim, long ii, long jj, V<T>* acc, V<T>& squares) {
-  V<T> c = -load<T>(t.d2 + ii * kTile + jj);
+  V<T> c = -load<T>(t.d2 + packed_offset(ii, 1, 0, jj, kLanes<T>));  // row blocks of one row
   for (long k = 0; k < dim; ++k) {
     const V<T> d = splat<T>(t.xi[k * kTile + ii]) - load<T>(t.xj + k * kTile + jj);
     c = d * d + c;
@@ -414,6 +415,10 @@ void run(SimdJob<T>& job) {
 }
 
 }  // namespace
+
+TileShape GRADI_SHAPE(long dim, long itemsize) {
+  return {GRADI_VECTOR_BYTES / itemsize, dim <= kMaxFusedDim ? row_block(static_cast<int>(dim)) : 1};
+}
 
 void GRADI_RUN(SimdJob<float>& job) { run(job); }
 void GRADI_RUN(SimdJob<double>& job) { run(job); }
