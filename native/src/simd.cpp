@@ -92,23 +92,21 @@ TileShape kernel_shape(Isa isa, long dim, long itemsize) {
   }
 }
 
-// Row i of D, squared, into the tiles (a, a), (a, a+1), ... of its block row a (first_tile is
-// (a, a)'s number), zero past n, where the kernel reads them (packed_offset, row_block_of): D is
-// read in order, one row at a time.
+// Tile t (a, b) of D^2 from D, squared, zero past n, in the order the kernel reads it
+// (for_row_blocks, packed_offset): each row block's rows read from D in order.
 template <class T>
-void fill_row(const T* d, long n, long blocks, long i, const TileShape& shape, T* d2) {
-  const long a = i / kTile, ii = i % kTile, rows = std::min(kTile, n - a * kTile);
-  const long first_tile = a * blocks - a * (a - 1) / 2;
-  for (long b = a; b < blocks; ++b) {
-    const RowBlock block = row_block_of(ii, rows, b == a, shape);
-    T* tile = d2 + static_cast<std::size_t>(first_tile + b - a) * kTile * kTile;
-    const long cols = i < n ? std::min(kTile, n - b * kTile) : 0;
-    const T* src = d + i * n + b * kTile;
-    for (long jj = 0; jj < kTile; jj += shape.lanes) {
-      T* dst = tile + packed_offset(block.first, block.count, ii - block.first, jj, shape.lanes);
-      for (long l = 0; l < shape.lanes; ++l) dst[l] = jj + l < cols ? src[jj + l] * src[jj + l] : T(0);
+void fill_tile(const T* d, long n, long a, long b, const TileShape& shape, T* tile) {
+  const long rows = std::min(kTile, n - a * kTile), cols = std::min(kTile, n - b * kTile);
+  for_row_blocks(rows, a == b, shape, [&](long first, long count) {
+    for (long r = 0; r < count; ++r) {
+      const T* src = d + (a * kTile + first + r) * n + b * kTile;
+      for (long jj = 0; jj < kTile; jj += shape.lanes) {
+        T* dst = tile + packed_offset(first, count, r, jj, shape.lanes);
+        for (long l = 0; l < shape.lanes; ++l) dst[l] = jj + l < cols ? src[jj + l] * src[jj + l] : T(0);
+      }
     }
-  }
+  });
+  std::fill(tile + rows * kTile, tile + kTile * kTile, T(0));  // rows past n
 }
 
 }  // namespace
@@ -180,8 +178,11 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
   // page take turns.
   run_team(team, [&] {
 #pragma omp for schedule(dynamic, 1)
-    for (long a = 0; a < l.blocks; ++a)
-      for (long i = a * kTile; i < (a + 1) * kTile; ++i) fill_row(d, n, l.blocks, i, shape, d2);
+    for (long a = 0; a < l.blocks; ++a) {
+      const long first_tile = a * l.blocks - a * (a - 1) / 2;
+      for (long b = a; b < l.blocks; ++b)
+        fill_tile(d, n, a, b, shape, d2 + static_cast<std::size_t>(first_tile + b - a) * kTile * kTile);
+    }
   });
   job_ = SimdJob<T>{d2,           tiles_.get(),  l.ntiles,       plans_.get(),
                     order_.get(),  owners_.get(), deps_.get(),    progress_.get(),

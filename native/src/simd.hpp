@@ -30,28 +30,17 @@ struct TileShape {
   long lanes, rows;
 };
 
-// The row block that row ii of a tile with `rows` rows below n belongs to, as the kernel takes
-// them: runs of shape.rows rows, then single rows, on a diagonal tile within each band of
-// shape.lanes rows (so that a block's rows start at the same vector of columns); a row past n
-// alone.
-struct RowBlock {
-  long first, count;
-};
-inline RowBlock row_block_of(long ii, long rows, bool diagonal, const TileShape& shape) {
-  if (ii >= rows) return {ii, 1};
-  const long band = diagonal ? ii / shape.lanes * shape.lanes : 0;
-  const long end = diagonal && band + shape.lanes < rows ? band + shape.lanes : rows;
-  const long first = band + (ii - band) / shape.rows * shape.rows;
-  return first + shape.rows <= end ? RowBlock{first, shape.rows} : RowBlock{ii, 1};
-}
-
-// f(first, count) for the row blocks of a tile with `rows` rows below n, in order.
+// f(first, count) for the row blocks of a tile with `rows` rows below n, in the order the kernel
+// takes them (the order D^2 is stored in): runs of shape.rows rows, then single rows, on a
+// diagonal tile within each band of shape.lanes rows, so that a block's rows start at the same
+// vector of columns.
 template <class F>
-inline void for_row_blocks(long rows, bool diagonal, const TileShape& shape, F&& f) {
-  for (long ii = 0; ii < rows;) {
-    const RowBlock block = row_block_of(ii, rows, diagonal, shape);
-    f(block.first, block.count);
-    ii += block.count;
+[[gnu::always_inline]] inline void for_row_blocks(long rows, bool diagonal, const TileShape& shape, F&& f) {
+  for (long band = 0; band < rows; band += diagonal ? shape.lanes : rows) {
+    const long end = diagonal && band + shape.lanes < rows ? band + shape.lanes : rows;
+    long ii = band;
+    for (; ii + shape.rows <= end; ii += shape.rows) f(ii, shape.rows);
+    for (; ii < end; ++ii) f(ii, 1);
   }
 }
 

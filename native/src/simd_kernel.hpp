@@ -26,6 +26,7 @@
 #include "row_block.hpp"
 #include "simd.hpp"
 #include "team.hpp"
+#include "vector_asm.hpp"
 
 namespace gradi {
 namespace {
@@ -92,7 +93,7 @@ constexpr int halved_lane(int o) {
 }
 
 template <int L, int S, bool HI, class Vec, std::size_t... I>
-inline Vec halves(Vec x, Vec y, std::index_sequence<I...>) {
+[[gnu::always_inline]] inline Vec halves(Vec x, Vec y, std::index_sequence<I...>) {
   return __builtin_shufflevector(x, y, halved_lane<L, S, HI>(static_cast<int>(I))...);
 }
 
@@ -100,7 +101,7 @@ inline Vec halves(Vec x, Vec y, std::index_sequence<I...>) {
 // the sum of row i's lanes. L - 1 two-vector shuffles and adds for L rows, where summing each row
 // alone (lane_sum) takes log2(L) per row; always the same order.
 template <int L, int S = L, class Vec>
-inline Vec lane_sums(Vec* v) {
+[[gnu::always_inline]] inline Vec lane_sums(Vec* v) {
   if constexpr (S == 1) {
     return v[0];
   } else {
@@ -163,8 +164,9 @@ inline double lane_total(V<T> v) {
 
 // One vector of columns jj for R rows ii.. with DIM coordinates held in registers: the column
 // sums are loaded once, take the R rows in order, and are stored back. STRESS: c^2 into squares.
+// Always inlined: the registers of its caller's loop are its arguments.
 template <class T, int DIM, int R, bool MASKED, bool STRESS, bool PER_ROW = false>
-inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][DIM], V<T> (&acc)[R][DIM],
+[[gnu::always_inline]] inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][DIM], V<T> (&acc)[R][DIM],
                         V<T>& squares, const Bits<T>* mask) {
   V<T> xj[DIM], col[DIM];
   for (int k = 0; k < DIM; ++k) {
@@ -175,11 +177,11 @@ inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][
     V<T> d[DIM];
     const T* d2 = t.d2 + packed_offset(ii, R, r, jj, kLanes<T>);
     prefetch_ahead(d2);
-    V<T> c = -load<T>(d2);
-    for (int k = 0; k < DIM; ++k) {
-      d[k] = xi[r][k] - xj[k];
-      c = d[k] * d[k] + c;
-    }
+    V<T> c = load<T>(d2);
+    opaque(c);  // D^2 in a register of its own, which c = d_0 d_0 - D^2 then overwrites
+    for (int k = 0; k < DIM; ++k) d[k] = xi[r][k] - xj[k];
+    c = d[0] * d[0] - c;
+    for (int k = 1; k < DIM; ++k) c = d[k] * d[k] + c;
     if (MASKED) c = keep<T>(c, mask[PER_ROW ? r : 0]);
     if constexpr (STRESS) squares = c * c + squares;
     for (int k = 0; k < DIM; ++k) {
@@ -206,7 +208,7 @@ __attribute__((noinline)) void sum_rows(const Tile<T>& t, long first) {
 // lanes j < i (j = i adds exactly 0). STRESS: adds the rows' sum of c^2 to total (without
 // STRESS total is not touched, so the plain step does no work for it).
 template <class T, int DIM, int R, bool UPPER, bool STRESS>
-inline void rows_fixed(const Tile<T>& t, long ii, double& total) {
+[[gnu::always_inline]] inline void rows_fixed(const Tile<T>& t, long ii, double& total) {
   V<T> xi[R][DIM];
   V<T> acc[R][DIM];
   V<T> squares = {};
@@ -246,7 +248,7 @@ double tile_fixed(const Tile<T>& t) {
   zero_columns(t, DIM);
   constexpr int R = row_block(DIM);
   double total = 0;
-  for_row_blocks(t.rows, DIAG, TileShape{kLanes<T>, R}, [&](long first, long count) {
+  for_row_blocks(t.rows, DIAG, TileShape{kLanes<T>, R}, [&](long first, long count) __attribute__((always_inline)) {
     if (count == R)
       rows_fixed<T, DIM, R, DIAG, STRESS>(t, first, total);
     else
