@@ -37,8 +37,8 @@ comptime Ptr = Pointer[_, MutUntrackedOrigin]
 comptime TILE = 256
 # How far ahead in a tile's stream of D^2 (packed_offset: the kernel reads a tile forward) the
 # tile loop asks for it, in bytes, into the L2: the hardware prefetchers alone fall behind once
-# D^2 leaves the cache (as in the C++ kernel, native/README.md).
-comptime PREFETCH_BYTES = 16384
+# D^2 leaves the cache (kPrefetchBytes of the C++ kernel, native/src/simd_kernel.hpp).
+comptime PREFETCH_BYTES = 49152
 # Vector registers of the ISA the kernel is compiled for: 32 with AVX-512's 64-byte vectors, 16
 # with AVX2 and SSE (as GRADI_VECTOR_REGISTERS in native/src/simd_<isa>.cpp).
 comptime REGISTERS = 32 if simd_width_of[DType.float32]() == 16 else 16
