@@ -149,7 +149,7 @@ std::size_t SimdState<T>::working_bytes(long n, long dim, int threads) {
   // tiles_ (2 per tile), order_, owners_, deps_ (at most 1 per tile), tile_stress_ (1 per tile),
   // plans_, progress_ (2 per thread)
   return bytes + static_cast<std::size_t>(l.ntiles) * (5 * sizeof(int) + sizeof(double)) +
-         threads * (sizeof(ThreadPlan) + 2 * sizeof(Progress)) + kStateOverhead;
+         threads * (sizeof(ThreadPlan) + 2 * sizeof(Progress)) + kStateOverhead + kSimdCodeBytes;
 }
 
 template <class T>

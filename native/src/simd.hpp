@@ -62,6 +62,11 @@ constexpr long paged(long elements, long itemsize) {
   return (elements * itemsize + kPage - 1) / kPage * kPage / itemsize;
 }
 
+// Resident memory a tuned state adds beyond its buffers and kStateOverhead: the code pages of
+// its kernel that building it and its first step touch (64 KiB of text on top of the seed
+// state's, measured with VmHWM at N=3000, dim 3, 2 threads: native/README.md, "Memory").
+constexpr std::size_t kSimdCodeBytes = std::size_t(64) << 10;
+
 // Per thread scratch: a tile's row and column sums (dim x kTile each), built up here and copied
 // to the partials when the tile is done, then room for dim x L vectors of 64 bytes (L lanes): the
 // row accumulators of L rows waiting to be summed together (or generic dim's row accumulators).
