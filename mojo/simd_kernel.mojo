@@ -3,27 +3,30 @@
 # `threads` workers.
 #
 # D^2 is symmetric, so each unordered pair is visited once: the points are cut into blocks
-# of TILE, and the task for a tile (I, J) with I < J adds c_ij (x_i - x_j) to the rows of I
-# and subtracts it from the rows of J. That halves both the arithmetic and the D^2 memory
-# streamed every step (D^2 is stored as packed upper-triangle tiles). Every tile writes its
-# own partial sums; a second phase adds the partials of each block in a fixed order and
-# updates X. No result depends on which worker ran which task, so every thread count gives
-# bit-identical positions.
+# of TILE, and the task for a tile (I, J) with I <= J adds c_ij (x_i - x_j) to the rows of I
+# and subtracts it from the rows of J; a diagonal tile (I, I) takes only j >= i (dim 1-4), its
+# row and column sums in one partial. That halves both the arithmetic and the D^2 memory
+# streamed every step (D^2 is stored as packed upper-triangle tiles, each in the order the
+# kernel reads it: see packed_offset). Every tile writes its own partial sums; a second phase
+# adds the partials of each block in a fixed order and updates X. No result depends on which
+# worker ran which task, so every thread count gives bit-identical positions. The layout and
+# the blocking are the C++ tuned kernel's (native/src/simd.hpp, simd_kernel.hpp).
 #
 # Per-solve state: `simd_prepare` fills the D^2 tiles of a workspace (one buffer the caller
 # owns, see Layout) once; every `simd_descend` call reuses them, so a solve run in chunks pays
 # the layout once. A call depends only on (X, D^2, lr, niter): chunking never changes a result.
 #
 # Stress (`simd_descend` with stress, on its last step only): each row pass also adds up c^2
-# lane-wise in the working dtype (at most 2 rows x TILE / W squares per lane), then over its
-# lanes in Float64; a tile adds its row passes in order (halved on the diagonal, whose tiles
-# visit every ordered pair) into its own Float64 slot, and the slots are added in tile order
-# after the step: the same total for any thread count, and the positions are untouched.
+# lane-wise in the working dtype (at most 8 rows x TILE / W squares per lane), then over its
+# lanes in Float64; a tile adds its row passes in order (halved on the diagonal of the generic
+# tile, which visits every ordered pair) into its own Float64 slot, and the slots are added in
+# tile order after the step: the same total for any thread count, and the positions are
+# untouched.
 
 from std.atomic import Atomic
 from std.ffi import external_call
 from std.memory import Pointer
-from std.sys import simd_width_of
+from std.sys import simd_width_of, size_of
 from std.sys.intrinsics import PrefetchOptions, prefetch
 from max.algorithm import parallelize
 
@@ -32,9 +35,15 @@ comptime Ptr = Pointer[_, MutUntrackedOrigin]
 # Tile edge: a multiple of every SIMD width, large enough to amortise the per-row reductions
 # (16 AVX-512 vectors); a float32 tile of D^2 (256 KB) still fits in a core's L2.
 comptime TILE = 256
-# How far ahead (in tile rows, 32 KB of float32) the tile loop asks for D^2: the stream of D^2
-# from L3 or memory then keeps up with the arithmetic (measured, see mojo/README.md).
-comptime PREFETCH_ROWS = 32
+# How far ahead in a tile's stream of D^2 (packed_offset: the kernel reads a tile forward) the
+# tile loop asks for it, in bytes, into the L2: the hardware prefetchers alone fall behind once
+# D^2 leaves the cache (kPrefetchBytes of the C++ kernel, native/src/simd_kernel.hpp).
+comptime PREFETCH_BYTES = 49152
+# Vector registers of the ISA the kernel is compiled for: 32 with AVX-512's 64-byte vectors, 16
+# with AVX2 and SSE (as GRADI_VECTOR_REGISTERS in native/src/simd_<isa>.cpp).
+comptime REGISTERS = 32 if simd_width_of[DType.float32]() == 16 else 16
+# Dimensions up to this get a compile-time kernel (tile_fixed) with its row blocks in registers.
+comptime MAX_FUSED_DIM = 4
 # The workspace's Layout starts on a page (PAGE bytes), and so does every part of it: what
 # different workers store never shares a page: two workers storing into one page (the partial
 # sums of two tiles side by side) slowed each other down whenever the host placed the two vCPUs
@@ -80,7 +89,7 @@ struct Layout(Copyable):
         return self.partials() + self.blocks * self.blocks * self.chunk
 
     def counters(self) -> Int:
-        return self.scratch() + (self.threads * TILE * TILE if self.dim > 4 else 0)
+        return self.scratch() + (self.threads * TILE * TILE if self.dim > MAX_FUSED_DIM else 0)
 
     def stresses(self) -> Int:
         return self.counters() + 2 * self.threads * COUNTER_ELEMENTS
@@ -145,18 +154,19 @@ def claim(counter: Ptr[Int64], lo: Int, hi: Int) -> Int:
 
 def first_tile(run: Int, runs: Int, blocks: Int) -> Int:
     """The first tile of `run`: the tiles, in order, cut into `runs` runs of about equal work (a
-    diagonal tile, all its pairs without column sums, counts 2; one off the diagonal 3)."""
+    diagonal tile, half its pairs plus the masked first vectors, counts 8; one off the diagonal
+    15: the C++ plan's 1.6 to 3)."""
     var tiles = blocks * (blocks + 1) // 2
     if run >= runs:
         return tiles
-    var target = (3 * tiles - blocks) * run // runs
+    var target = (15 * tiles - 7 * blocks) * run // runs
     var work = 0
     var t = 0
     for bi in range(blocks):
         for bj in range(bi, blocks):
             if work >= target:
                 return t
-            work += 2 if bi == bj else 3
+            work += 8 if bi == bj else 15
             t += 1
     return tiles
 
@@ -188,17 +198,86 @@ def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
     return mask
 
 
+def row_block(dim: Int) -> Int:
+    """Rows per register block of the fused kernel (row_block in native/src/row_block.hpp): the
+    most for which the broadcast x_i, the row and column accumulators, x_j and the differences
+    fit the vector registers, at most 8; 1 for the generic tile (dim > MAX_FUSED_DIM)."""
+    if dim > MAX_FUSED_DIM:
+        return 1
+    return max(1, min(8, (REGISTERS - 3 * dim - 2) // (2 * dim)))
+
+
+def row_block_of(ii: Int, rows: Int, diagonal: Bool, lanes: Int, block: Int) -> Tuple[Int, Int]:
+    """(first, count) of the row block that row ii of a tile with `rows` rows below n belongs to,
+    as the kernel takes them: runs of `block` rows, then single rows, on a diagonal tile within
+    each band of `lanes` rows (so that a block's rows start at the same vector of columns); a row
+    past n alone (row_block_of in native/src/simd.hpp)."""
+    if ii >= rows:
+        return (ii, 1)
+    var band = ii // lanes * lanes if diagonal else 0
+    var end = min(band + lanes, rows) if diagonal else rows
+    var first = band + (ii - band) // block * block
+    if first + block <= end:
+        return (first, block)
+    return (ii, 1)
+
+
+@always_inline
+def packed_offset(first: Int, count: Int, r: Int, jj: Int, lanes: Int) -> Int:
+    """Where D^2 of row first + r (of the row block of `count` rows from `first`) and column jj (a
+    multiple of `lanes`) lies in its tile: the block holds its rows vector by vector, the count
+    rows' vectors of columns jj side by side, so that the kernel reads each tile as one forward
+    stream (packed_offset in native/src/simd.hpp)."""
+    return first * TILE + jj * count + r * lanes
+
+
+@always_inline
+def pair_vector[dt: DType, DIM: Int, R: Int, stress: Bool, W: Int](
+    xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]], ii: Int, jj: Int,
+    xi: Array[SIMD[dt, W], R * DIM], mut acc: Array[SIMD[dt, W], R * DIM], mut squares: SIMD[dt, W],
+    masks: Array[SIMD[dt, W], R], masked: Bool,
+):
+    """One vector of columns jj for the R rows ii..: x_j and the column sums are loaded once, the
+    column sums take the R rows in order and are stored back. `masked`: row r's c times masks[r]
+    (1 or 0 per lane). With stress, c^2 into squares."""
+    var xj = Array[SIMD[dt, W], DIM](fill=0)
+    var col = Array[SIMD[dt, W], DIM](fill=0)
+    comptime for k in range(DIM):
+        xj[k] = xj0.unsafe_load[width=W](k * TILE + jj)
+        col[k] = cols_out.unsafe_load[width=W](k * TILE + jj)
+    comptime for r in range(R):
+        var at = packed_offset(ii, R, r, jj, W)
+        prefetch[PrefetchOptions().for_read().medium_locality()](
+            d2.unsafe_offset(at + PREFETCH_BYTES // size_of[Scalar[dt]]()))
+        var diff = Array[SIMD[dt, W], DIM](fill=0)
+        var c = -d2.unsafe_load[width=W](at)
+        comptime for k in range(DIM):
+            diff[k] = xi[r * DIM + k] - xj[k]
+            c = diff[k].fma(diff[k], c)
+        if masked:
+            c *= masks[r]
+        comptime if stress:
+            squares = c.fma(c, squares)
+        comptime for k in range(DIM):
+            acc[r * DIM + k] = c.fma(diff[k], acc[r * DIM + k])
+            col[k] = (-c).fma(diff[k], col[k])
+    comptime for k in range(DIM):
+        cols_out.unsafe_store[width=W](k * TILE + jj, col[k])
+
+
 @always_inline
 def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool, stress: Bool](
     xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
     cols_out: Ptr[Scalar[dt]], ii: Int, width: Int, last: Int, mask: SIMD[dt, simd_width_of[dt]()],
-    mut total: Float64,
+    uppers: Array[SIMD[dt, simd_width_of[dt]()], simd_width_of[dt]()], mut total: Float64,
 ):
-    """Rows ii..ii+R-1 of tile (i0, j0): their row sums into rows_out and, unless diagonal, their
-    terms subtracted from the column sums in cols_out, row after row (the same order for any R).
-    xi0 and xj0 are the coordinate chunks of the tile's row and column blocks. R rows share each
-    load of x_j and of the column sums. With stress, adds the rows' sum of c^2 to total (without
-    it total is not touched, so the plain step does no work for it)."""
+    """Rows ii..ii+R-1 of tile (i0, j0), one row block (row_block_of): their terms added to their
+    row sums and subtracted from the column sums in cols_out, row after row (the same order for
+    any R). xi0 and xj0 are the coordinate chunks of the tile's row and column blocks. Diagonal:
+    only the columns j >= i, from the vector that holds column ii (each row masks its lanes
+    j < i with uppers[i - that vector's first column]; j = i adds 0), and the row sums are added to the column sums in rows_out (the same
+    partial, column ii's sum complete by then). With stress, adds the rows' sum of c^2 to total
+    (without it total is not touched, so the plain step does no work for it)."""
     comptime W = simd_width_of[dt]()
     var squares = SIMD[dt, W](0)
     var xi = Array[SIMD[dt, W], R * DIM](fill=0)
@@ -206,38 +285,26 @@ def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool, stress: Bool](
         comptime for k in range(DIM):
             xi[r * DIM + k] = SIMD[dt, W](xi0.unsafe_load(k * TILE + ii + r))
     var acc = Array[SIMD[dt, W], R * DIM](fill=0)
-    for jj in range(0, width, W):
+    var tail = Array[SIMD[dt, W], R](fill=mask)
+    var jj = 0
+    comptime if diagonal:
+        jj = ii // W * W
+        var upper = Array[SIMD[dt, W], R](fill=0)
         comptime for r in range(R):
-            prefetch[PrefetchOptions().for_read().high_locality()](
-                d2.unsafe_offset((ii + r + PREFETCH_ROWS) * TILE + jj))
-        var xj = Array[SIMD[dt, W], DIM](fill=0)
-        comptime for k in range(DIM):
-            xj[k] = xj0.unsafe_load[width=W](k * TILE + jj)
-        var col = Array[SIMD[dt, W], DIM](fill=0)
-        comptime if not diagonal:
-            comptime for k in range(DIM):
-                col[k] = cols_out.unsafe_load[width=W](k * TILE + jj)
-        comptime for r in range(R):
-            var diff = Array[SIMD[dt, W], DIM](fill=0)
-            var c = -d2.unsafe_load[width=W]((ii + r) * TILE + jj)
-            comptime for k in range(DIM):
-                diff[k] = xi[r * DIM + k] - xj[k]
-                c = diff[k].fma(diff[k], c)
-            if jj == last:
-                c *= mask
-            comptime if stress:
-                squares = c.fma(c, squares)
-            comptime for k in range(DIM):
-                acc[r * DIM + k] = c.fma(diff[k], acc[r * DIM + k])
-            comptime if not diagonal:
-                comptime for k in range(DIM):
-                    col[k] = (-c).fma(diff[k], col[k])
-        comptime if not diagonal:
-            comptime for k in range(DIM):
-                cols_out.unsafe_store[width=W](k * TILE + jj, col[k])
+            upper[r] = uppers[ii + r - jj] * mask if jj == last else uppers[ii + r - jj]
+        pair_vector[dt, DIM, R, stress, W](xj0, d2, cols_out, ii, jj, xi, acc, squares, upper, True)
+        jj += W
+    for j in range(jj, last, W):
+        pair_vector[dt, DIM, R, stress, W](xj0, d2, cols_out, ii, j, xi, acc, squares, tail, False)
+    if jj <= last:
+        pair_vector[dt, DIM, R, stress, W](xj0, d2, cols_out, ii, last, xi, acc, squares, tail, True)
     comptime for r in range(R):
         comptime for k in range(DIM):
-            rows_out.unsafe_store(k * TILE + ii + r, acc[r * DIM + k].reduce_add())
+            var at = k * TILE + ii + r
+            comptime if diagonal:
+                rows_out.unsafe_store(at, rows_out.unsafe_load(at) + acc[r * DIM + k].reduce_add())
+            else:
+                rows_out.unsafe_store(at, acc[r * DIM + k].reduce_add())
     comptime if stress:
         total += squares.cast[DType.float64]().reduce_add()
 
@@ -246,26 +313,39 @@ def tile_fixed[dt: DType, DIM: Int, diagonal: Bool, stress: Bool](
     xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
     cols_out: Ptr[Scalar[dt]], n: Int, i0: Int, j0: Int,
 ) -> Float64:
-    """Tile (i0, j0), compile-time dim: row sums into rows_out; unless diagonal, minus the
-    column sums into cols_out (both DIM x TILE, coordinate-major). Two rows at a time. Returns
-    the tile's sum of c^2 over its pairs (stress), else 0."""
+    """Tile (i0, j0), compile-time dim: row sums into rows_out, minus the column sums into
+    cols_out (both DIM x TILE, coordinate-major; one partial on the diagonal, whose tile visits
+    its upper triangle), row block after row block. Returns the tile's sum of c^2 over its pairs
+    (stress), else 0."""
     comptime W = simd_width_of[dt]()
+    comptime R = row_block(DIM)
     var rows = min(TILE, n - i0)
     var width = min(TILE, (n - j0 + W - 1) // W * W)
     var last = width - W
     var mask = tail_mask[dt, W](n - j0 - last)
-    comptime if not diagonal:
-        for idx in range(DIM * TILE):
-            cols_out.unsafe_store(idx, 0)
+    var uppers = Array[SIMD[dt, W], W](fill=0)  # uppers[t]: 1 in the lanes from t on
+    comptime if diagonal:
+        for t in range(W):
+            for lane in range(t, W):
+                uppers[t][lane] = 1
+    for idx in range(DIM * TILE):
+        cols_out.unsafe_store(idx, 0)
     var total: Float64 = 0
-    for ii in range(0, rows - 1, 2):
-        rows_pass[dt, DIM, 2, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, ii, width, last, mask, total)
-    if rows % 2 == 1:
-        rows_pass[dt, DIM, 1, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, rows - 1, width, last, mask, total)
-    for ii in range(rows, TILE):
-        comptime for k in range(DIM):
-            rows_out.unsafe_store(k * TILE + ii, 0)
-    return total / 2 if diagonal else total
+    var ii = 0
+    while ii < rows:
+        var first, count = row_block_of(ii, rows, diagonal, W, R)
+        if count == R:
+            rows_pass[dt, DIM, R, diagonal, stress](
+                xi0, xj0, d2, rows_out, cols_out, first, width, last, mask, uppers, total)
+        else:
+            rows_pass[dt, DIM, 1, diagonal, stress](
+                xi0, xj0, d2, rows_out, cols_out, first, width, last, mask, uppers, total)
+        ii += count
+    comptime if not diagonal:
+        for row in range(rows, TILE):
+            comptime for k in range(DIM):
+                rows_out.unsafe_store(k * TILE + row, 0)
+    return total
 
 
 def tile_generic[diagonal: Bool, dt: DType, stress: Bool](
@@ -320,7 +400,8 @@ def tile_task[diagonal: Bool, dt: DType, stress: Bool](
     xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
     cols_out: Ptr[Scalar[dt]], c: Ptr[Scalar[dt]], n: Int, dim: Int, i0: Int, j0: Int,
 ) -> Float64:
-    """Dispatch the runtime dim to a compile-time specialisation (1-4) or the generic tile."""
+    """Dispatch the runtime dim to a compile-time specialisation (1 to MAX_FUSED_DIM) or the generic
+    tile."""
     if dim == 1:
         return tile_fixed[dt, 1, diagonal, stress](xi0, xj0, d2, rows_out, cols_out, n, i0, j0)
     elif dim == 2:
@@ -369,25 +450,33 @@ def update_block[dt: DType](
 
 
 def simd_prepare[dt: DType](d: Ptr[Scalar[dt]], ws: Ptr[Scalar[dt]], layout: Layout, threads: Int):
-    """Fill the workspace's D^2 tiles from row-major D (n x n), zeros in the padding; each of
-    `threads` workers fills (and so first touches) every threads-th tile."""
+    """Fill the workspace's D^2 tiles from row-major D (n x n), zeros in the padding, each in the
+    order the kernel reads it (packed_offset, row_block_of); each of `threads` workers fills (and
+    so first touches) every threads-th tile."""
+    comptime W = simd_width_of[dt]()
     var n = layout.n
     var blocks = layout.blocks
     var tiles = layout.tiles
+    var block = row_block(layout.dim)
 
-    def fill(w: Int) {imm d, imm ws, imm n, imm blocks, imm tiles, imm threads}:
+    def fill(w: Int) {imm d, imm ws, imm n, imm blocks, imm tiles, imm threads, imm block}:
         for t in range(w, tiles, threads):
             var bi, bj = tile_position(t, blocks)
             var tile = ws.unsafe_offset(t * TILE * TILE)
             var rows = min(TILE, n - bi * TILE)
             var cols = min(TILE, n - bj * TILE)
             for ii in range(TILE):
+                var first, count = row_block_of(ii, rows, bi == bj, W, block)
                 var row = d.unsafe_offset((bi * TILE + ii) * n + bj * TILE)
-                for jj in range(cols if ii < rows else 0):
-                    var dij = row.unsafe_load(jj)
-                    tile.unsafe_store(ii * TILE + jj, dij * dij)
-                for jj in range(cols if ii < rows else 0, TILE):
-                    tile.unsafe_store(ii * TILE + jj, 0)
+                var valid = cols if ii < rows else 0
+                for jj in range(0, TILE, W):
+                    var at = packed_offset(first, count, ii - first, jj, W)
+                    for lane in range(W):
+                        var value = Scalar[dt](0)
+                        if jj + lane < valid:
+                            var dij = row.unsafe_load(jj + lane)
+                            value = dij * dij
+                        tile.unsafe_store(at + lane, value)
 
     if threads == 1:
         fill(0)

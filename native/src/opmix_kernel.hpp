@@ -7,7 +7,8 @@
 // One pair-vector is the tuned kernel's pair_vector for one row i against L columns j
 // (simd_kernel.hpp), with the same expressions, so the compiler emits the same operations:
 //   d_k = x_ik - x_jk                   dim subtractions
-//   c = d_0 d_0 - D2; c = d_k d_k + c   dim FMAs
+//   c = d_0 d_0 - D2; c = d_k d_k + c   dim FMAs (D2 loaded from L1 into a register per row, as
+//                                       the kernel loads it)
 //   row_k = c d_k + row_k               dim FMAs
 //   col_k = col_k - c d_k               dim FMAs, symmetric scheme only
 // The every-pair scheme (seed and idiomatic tiers, D^2 given) is the same without the column sums.
@@ -19,25 +20,12 @@
 // consumed the same way.
 #include "opmix.hpp"
 #include "row_block.hpp"
+#include "vector_asm.hpp"
 
 namespace gradi {
 namespace {
 
 typedef float V __attribute__((vector_size(GRADI_VECTOR_BYTES)));
-
-#if defined(__x86_64__) || defined(__i386__)
-#define GRADI_VECTOR_REG "v"
-#elif defined(__aarch64__)
-#define GRADI_VECTOR_REG "w"
-#endif
-
-#ifdef GRADI_VECTOR_REG
-inline void opaque(V& v) { asm volatile("" : "+" GRADI_VECTOR_REG(v)); }
-inline void consume(const V& v) { asm volatile("" : : GRADI_VECTOR_REG(v)); }
-#else
-inline void opaque(V& v) { asm volatile("" : : "g"(&v) : "memory"); }
-inline void consume(const V& v) { asm volatile("" : : "g"(&v) : "memory"); }
-#endif
 
 inline V splat(float a) {
   V zero = {};
@@ -58,7 +46,8 @@ long long run(long long rounds) {
   constexpr int R = rows(DIM, SYMMETRIC);
   constexpr int XI = SYMMETRIC ? DIM : 1;  // x_i registers per row: the kernel's, or one in `rows`
   // d = 1 in every lane and c = DIM - 2: finite, never subnormal, whatever the round count.
-  const V d2 = splat(2.0f), zero = {};
+  const volatile V d2 = splat(2.0f);  // in memory, as the kernels' D^2: each row loads it
+  const V zero = {};
   V xi[R][XI], row[R][DIM], xj[DIM];
   for (int r = 0; r < R; ++r) {
     for (int k = 0; k < XI; ++k) {
@@ -74,7 +63,10 @@ long long run(long long rounds) {
     for (int r = 0; r < R; ++r) {
       V d[DIM];
       for (int k = 0; k < DIM; ++k) d[k] = xi[r][XI == 1 ? 0 : k] - xj[k];
-      V c = d[0] * d[0] - d2;
+      // Each row loads D^2 into a register of its own, as the kernel does, which c overwrites
+      // (a copy of a value kept in a register would add a vector move per row).
+      V c = d2;
+      c = d[0] * d[0] - c;
       for (int k = 1; k < DIM; ++k) c = d[k] * d[k] + c;
       for (int k = 0; k < DIM; ++k) {
         row[r][k] = c * d[k] + row[r][k];

@@ -81,20 +81,32 @@ void run_kernel(SimdJob<T>& job, Isa isa) {
   }
 }
 
-// Row i of D, squared, into the tiles (a, a), (a, a+1), ... of its block row a (first_tile is
-// (a, a)'s number), zero past n: D is read in order, one row at a time.
-template <class T>
-void fill_row(const T* d, long n, long blocks, long i, T* d2) {
-  const long a = i / kTile, ii = i % kTile;
-  const long first_tile = a * blocks - a * (a - 1) / 2;
-  for (long b = a; b < blocks; ++b) {
-    T* row = d2 + (static_cast<std::size_t>(first_tile + b - a) * kTile + ii) * kTile;
-    const long cols = i < n ? std::min(kTile, n - b * kTile) : 0;
-    const T* src = d + i * n + b * kTile;
-    long jj = 0;
-    for (; jj < cols; ++jj) row[jj] = src[jj] * src[jj];
-    for (; jj < kTile; ++jj) row[jj] = 0;
+// The tile shape of the kernel for `isa` (which D^2's layout follows).
+TileShape kernel_shape(Isa isa, long dim, long itemsize) {
+  switch (isa) {
+#ifdef GRADI_X86_DISPATCH
+    case Isa::avx512: return simd_shape_avx512(dim, itemsize);
+    case Isa::avx2: return simd_shape_avx2(dim, itemsize);
+#endif
+    default: return simd_shape_baseline(dim, itemsize);
   }
+}
+
+// Tile t (a, b) of D^2 from D, squared, zero past n, in the order the kernel reads it
+// (for_row_blocks, packed_offset): each row block's rows read from D in order.
+template <class T>
+void fill_tile(const T* d, long n, long a, long b, const TileShape& shape, T* tile) {
+  const long rows = std::min(kTile, n - a * kTile), cols = std::min(kTile, n - b * kTile);
+  for_row_blocks(rows, a == b, shape, [&](long first, long count) {
+    for (long r = 0; r < count; ++r) {
+      const T* src = d + (a * kTile + first + r) * n + b * kTile;
+      for (long jj = 0; jj < kTile; jj += shape.lanes) {
+        T* dst = tile + packed_offset(first, count, r, jj, shape.lanes);
+        for (long l = 0; l < shape.lanes; ++l) dst[l] = jj + l < cols ? src[jj + l] * src[jj + l] : T(0);
+      }
+    }
+  });
+  std::fill(tile + rows * kTile, tile + kTile * kTile, T(0));  // rows past n
 }
 
 }  // namespace
@@ -137,7 +149,7 @@ std::size_t SimdState<T>::working_bytes(long n, long dim, int threads) {
   // tiles_ (2 per tile), order_, owners_, deps_ (at most 1 per tile), tile_stress_ (1 per tile),
   // plans_, progress_ (2 per thread)
   return bytes + static_cast<std::size_t>(l.ntiles) * (5 * sizeof(int) + sizeof(double)) +
-         threads * (sizeof(ThreadPlan) + 2 * sizeof(Progress)) + kStateOverhead;
+         threads * (sizeof(ThreadPlan) + 2 * sizeof(Progress)) + kStateOverhead + kSimdCodeBytes;
 }
 
 template <class T>
@@ -160,16 +172,19 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
     }
   plan_steps(n, l.blocks, l.ntiles, team);
   T* d2 = d2_.get();
-  const int* tiles = tiles_.get();
+  const TileShape shape = kernel_shape(isa, dim, sizeof(T));
   // D^2's pages are first touched here, by the solve's threads. A block row's tiles are
   // contiguous, so each thread faults in pages of its own: two threads faulting in one huge
   // page take turns.
   run_team(team, [&] {
 #pragma omp for schedule(dynamic, 1)
-    for (long a = 0; a < l.blocks; ++a)
-      for (long i = a * kTile; i < (a + 1) * kTile; ++i) fill_row(d, n, l.blocks, i, d2);
+    for (long a = 0; a < l.blocks; ++a) {
+      const long first_tile = a * l.blocks - a * (a - 1) / 2;
+      for (long b = a; b < l.blocks; ++b)
+        fill_tile(d, n, a, b, shape, d2 + static_cast<std::size_t>(first_tile + b - a) * kTile * kTile);
+    }
   });
-  job_ = SimdJob<T>{d2,           tiles,         l.ntiles,       plans_.get(),
+  job_ = SimdJob<T>{d2,           tiles_.get(),  l.ntiles,       plans_.get(),
                     order_.get(),  owners_.get(), deps_.get(),    progress_.get(),
                     progress_.get() + team,       x_.get(),       partials_.get(),
                     scratch_.get(), tile_stress_.get(),            n,

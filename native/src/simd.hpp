@@ -24,6 +24,36 @@ constexpr long kMaxFusedDim = 8;
 // Below this many points one thread beats a team (measured; see native/README.md).
 constexpr long kSimdParallelMinN = 384;
 
+// How a kernel takes the rows of a tile, which is the order D^2 is stored in: `lanes` columns per
+// vector, register blocks of `rows` rows (1 where dim has no fused kernel).
+struct TileShape {
+  long lanes, rows;
+};
+
+// f(first, count) for the row blocks of a tile with `rows` rows below n, in the order the kernel
+// takes them (the order D^2 is stored in): runs of shape.rows rows, then single rows, on a
+// diagonal tile within each band of shape.lanes rows, so that a block's rows start at the same
+// vector of columns.
+template <class F>
+[[gnu::always_inline]] inline void for_row_blocks(long rows, bool diagonal, const TileShape& shape, F&& f) {
+  for (long band = 0; band < rows; band += diagonal ? shape.lanes : rows) {
+    const long end = diagonal && band + shape.lanes < rows ? band + shape.lanes : rows;
+    long ii = band;
+    for (; ii + shape.rows <= end; ii += shape.rows) f(ii, shape.rows);
+    for (; ii < end; ++ii) f(ii, 1);
+  }
+}
+
+// Where D^2 of row first + r (of the block of `count` rows from `first`) and column jj (a
+// multiple of `lanes`) lies in its tile: a block takes rows first .. first + count - 1 of the
+// row-major tile, and holds them vector by vector, the count rows' vectors of columns jj side by
+// side, so that the kernel reads each tile as one forward stream (a row block's rows read side
+// by side from rows of their own were that many short streams, which the hardware prefetchers
+// did not keep up with once D^2 left the cache; native/README.md).
+constexpr long packed_offset(long first, long count, long r, long jj, long lanes) {
+  return first * kTile + jj * count + r * lanes;
+}
+
 // What different threads store goes to different pages: two threads storing into one page
 // slowed each other down whenever the host placed the two vCPUs on different dies, even with
 // no cache line in common (native/README.md). `elements` of `itemsize` bytes, in whole pages.
@@ -31,6 +61,11 @@ constexpr long kPage = 4096;
 constexpr long paged(long elements, long itemsize) {
   return (elements * itemsize + kPage - 1) / kPage * kPage / itemsize;
 }
+
+// Resident memory a tuned state adds beyond its buffers and kStateOverhead: the code pages of
+// its kernel that building it and its first step touch (64 KiB of text on top of the seed
+// state's, measured with VmHWM at N=3000, dim 3, 2 threads: native/README.md, "Memory").
+constexpr std::size_t kSimdCodeBytes = std::size_t(64) << 10;
 
 // Per thread scratch: a tile's row and column sums (dim x kTile each), built up here and copied
 // to the partials when the tile is done, then room for dim x L vectors of 64 bytes (L lanes): the
@@ -96,6 +131,9 @@ void simd_run_avx2(SimdJob<float>& job);
 void simd_run_avx2(SimdJob<double>& job);
 void simd_run_avx512(SimdJob<float>& job);
 void simd_run_avx512(SimdJob<double>& job);
+TileShape simd_shape_baseline(long dim, long itemsize);
+TileShape simd_shape_avx2(long dim, long itemsize);
+TileShape simd_shape_avx512(long dim, long itemsize);
 
 // The best instruction set this CPU supports (CPUID through __builtin_cpu_supports, which also
 // requires the OS to save the wider registers), and whether it supports `isa`.

@@ -2,4 +2,5 @@
 #define GRADI_VECTOR_BYTES 32
 #define GRADI_VECTOR_REGISTERS 16
 #define GRADI_RUN simd_run_avx2
+#define GRADI_SHAPE simd_shape_avx2
 #include "simd_kernel.hpp"

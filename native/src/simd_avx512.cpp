@@ -2,4 +2,5 @@
 #define GRADI_VECTOR_BYTES 64
 #define GRADI_VECTOR_REGISTERS 32
 #define GRADI_RUN simd_run_avx512
+#define GRADI_SHAPE simd_shape_avx512
 #include "simd_kernel.hpp"

@@ -26,6 +26,7 @@
 #include "row_block.hpp"
 #include "simd.hpp"
 #include "team.hpp"
+#include "vector_asm.hpp"
 
 namespace gradi {
 namespace {
@@ -92,7 +93,7 @@ constexpr int halved_lane(int o) {
 }
 
 template <int L, int S, bool HI, class Vec, std::size_t... I>
-inline Vec halves(Vec x, Vec y, std::index_sequence<I...>) {
+[[gnu::always_inline]] inline Vec halves(Vec x, Vec y, std::index_sequence<I...>) {
   return __builtin_shufflevector(x, y, halved_lane<L, S, HI>(static_cast<int>(I))...);
 }
 
@@ -100,7 +101,7 @@ inline Vec halves(Vec x, Vec y, std::index_sequence<I...>) {
 // the sum of row i's lanes. L - 1 two-vector shuffles and adds for L rows, where summing each row
 // alone (lane_sum) takes log2(L) per row; always the same order.
 template <int L, int S = L, class Vec>
-inline Vec lane_sums(Vec* v) {
+[[gnu::always_inline]] inline Vec lane_sums(Vec* v) {
   if constexpr (S == 1) {
     return v[0];
   } else {
@@ -114,7 +115,7 @@ inline Vec lane_sums(Vec* v) {
 // The view of one tile (a, b) in one step.
 template <class T>
 struct Tile {
-  const T* d2;    // this tile's D^2, kTile x kTile row-major
+  const T* d2;    // this tile's D^2, kTile x kTile, row blocks packed (packed_offset)
   const T* xi;    // coordinate k of row ii of block a at xi[k * kTile + ii]
   const T* xj;    // coordinate k of column jj of block b at xj[k * kTile + jj]
   T* rows_out;    // dim x kTile: row sums (in the thread's scratch)
@@ -144,14 +145,14 @@ void copy(T* dst, const T* src, long count) {
   for (long idx = 0; idx < count; idx += kLanes<T>) store<T>(dst + idx, load<T>(src + idx));
 }
 
-// Ask for the D^2 that the row block four blocks on will read at p's column: with R rows read side
-// by side the hardware prefetchers fall behind once D^2 leaves the L2 (measured: N=4000, AVX-512,
-// R=3 ran at 0.4 of the speed it reaches with this). Integer arithmetic: the address may lie past
-// the buffer, which a prefetch never faults on.
-template <class T, int R>
-inline void prefetch_ahead(const T* p) {
-  constexpr std::uintptr_t ahead = 4 * R * kTile * sizeof(T);
-  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + ahead));
+// Ask for the D^2 kPrefetchBytes further on in the tile's stream (packed_offset: the kernel reads
+// a tile forward) into the L2: the hardware prefetchers alone fall behind once D^2 leaves the
+// cache (native/README.md). 48 KiB, not a power of two: at N=4000 it beat 16, 24, 32, 64, 96 and
+// 128 KiB (the powers of two slowest). Integer arithmetic: the address may lie past the buffer,
+// which a prefetch never faults on.
+constexpr std::uintptr_t kPrefetchBytes = 48 << 10;
+inline void prefetch_ahead(const void* p) {
+  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + kPrefetchBytes), 0, 2);
 }
 
 // The L lanes of v added in double, always in the same order.
@@ -164,8 +165,9 @@ inline double lane_total(V<T> v) {
 
 // One vector of columns jj for R rows ii.. with DIM coordinates held in registers: the column
 // sums are loaded once, take the R rows in order, and are stored back. STRESS: c^2 into squares.
+// Always inlined: the registers of its caller's loop are its arguments.
 template <class T, int DIM, int R, bool MASKED, bool STRESS, bool PER_ROW = false>
-inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][DIM], V<T> (&acc)[R][DIM],
+[[gnu::always_inline]] inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][DIM], V<T> (&acc)[R][DIM],
                         V<T>& squares, const Bits<T>* mask) {
   V<T> xj[DIM], col[DIM];
   for (int k = 0; k < DIM; ++k) {
@@ -174,12 +176,13 @@ inline void pair_vector(const Tile<T>& t, long ii, long jj, const V<T> (&xi)[R][
   }
   for (int r = 0; r < R; ++r) {
     V<T> d[DIM];
-    prefetch_ahead<T, R>(t.d2 + (ii + r) * kTile + jj);
-    V<T> c = -load<T>(t.d2 + (ii + r) * kTile + jj);
-    for (int k = 0; k < DIM; ++k) {
-      d[k] = xi[r][k] - xj[k];
-      c = d[k] * d[k] + c;
-    }
+    const T* d2 = t.d2 + packed_offset(ii, R, r, jj, kLanes<T>);
+    prefetch_ahead(d2);
+    V<T> c = load<T>(d2);
+    opaque(c);  // D^2 in a register of its own, which c = d_0 d_0 - D^2 then overwrites
+    for (int k = 0; k < DIM; ++k) d[k] = xi[r][k] - xj[k];
+    c = d[0] * d[0] - c;
+    for (int k = 1; k < DIM; ++k) c = d[k] * d[k] + c;
     if (MASKED) c = keep<T>(c, mask[PER_ROW ? r : 0]);
     if constexpr (STRESS) squares = c * c + squares;
     for (int k = 0; k < DIM; ++k) {
@@ -199,14 +202,14 @@ __attribute__((noinline)) void sum_rows(const Tile<T>& t, long first) {
   }
 }
 
-// Rows ii .. ii+R-1 of a tile, DIM known at compile time. Their accumulators wait in t.lanes
+// Rows ii .. ii+R-1 of a tile (one row block, for_row_blocks), DIM known at compile time. Their accumulators wait in t.lanes
 // until L rows are complete, then the L row sums are formed together. UPPER (a diagonal tile;
 // the R rows within one vector's span of columns): only the columns j >= i, with column sums,
 // so that each pair of the tile is visited once too; in the first vector each row masks its
 // lanes j < i (j = i adds exactly 0). STRESS: adds the rows' sum of c^2 to total (without
 // STRESS total is not touched, so the plain step does no work for it).
 template <class T, int DIM, int R, bool UPPER, bool STRESS>
-inline void rows_fixed(const Tile<T>& t, long ii, double& total) {
+[[gnu::always_inline]] inline void rows_fixed(const Tile<T>& t, long ii, double& total) {
   V<T> xi[R][DIM];
   V<T> acc[R][DIM];
   V<T> squares = {};
@@ -237,21 +240,22 @@ inline void rows_fixed(const Tile<T>& t, long ii, double& total) {
   if constexpr (STRESS) total += lane_total<T>(squares);
 }
 
-// Whole tile, DIM known at compile time, row after row (so the column sums add row after row).
-// A diagonal tile visits its upper triangle (each pair once), R rows at a time within each
-// vector's span of rows, so that only the first vector of a row needs a mask. Returns the tile's
-// sum of c^2 over its pairs (STRESS), else 0.
+// Whole tile, DIM known at compile time, row block after row block in for_row_blocks' order (so
+// the column sums add row after row). A diagonal tile visits its upper triangle (each pair once),
+// its row blocks within each vector's span of rows, so that only the first vector of a row needs
+// a mask. Returns the tile's sum of c^2 over its pairs (STRESS), else 0.
 template <class T, int DIM, bool DIAG, bool STRESS>
 double tile_fixed(const Tile<T>& t) {
   zero_columns(t, DIM);
   constexpr int R = row_block(DIM);
-  long ii = 0;
   double total = 0;
-  for (long band = 0; band < t.rows; band += DIAG ? kLanes<T> : t.rows) {
-    const long end = DIAG && band + kLanes<T> < t.rows ? band + kLanes<T> : t.rows;
-    for (ii = band; ii + R <= end; ii += R) rows_fixed<T, DIM, R, DIAG, STRESS>(t, ii, total);
-    for (; ii < end; ++ii) rows_fixed<T, DIM, 1, DIAG, STRESS>(t, ii, total);
-  }
+  for_row_blocks(t.rows, DIAG, TileShape{kLanes<T>, R}, [&](long first, long count) __attribute__((always_inline)) {
+    if (count == R)
+      rows_fixed<T, DIM, R, DIAG, STRESS>(t, first, total);
+    else
+      rows_fixed<T, DIM, 1, DIAG, STRESS>(t, first, total);
+  });
+  long ii = t.rows;
   if (ii % kLanes<T> != 0) sum_rows<T, DIM>(t, ii - ii % kLanes<T>);  // the last rows (the rest set below)
   for (; ii < kTile; ++ii)
     for (int k = 0; k < DIM; ++k) t.rows_out[k * kTile + ii] = 0;
@@ -262,7 +266,7 @@ double tile_fixed(const Tile<T>& t) {
 // STRESS: c^2 into squares.
 template <class T, bool DIAG, bool MASKED, bool STRESS>
 inline void pair_generic(const Tile<T>& t, long dim, long ii, long jj, V<T>* acc, V<T>& squares) {
-  V<T> c = -load<T>(t.d2 + ii * kTile + jj);
+  V<T> c = -load<T>(t.d2 + packed_offset(ii, 1, 0, jj, kLanes<T>));  // row blocks of one row
   for (long k = 0; k < dim; ++k) {
     const V<T> d = splat<T>(t.xi[k * kTile + ii]) - load<T>(t.xj + k * kTile + jj);
     c = d * d + c;
@@ -414,6 +418,10 @@ void run(SimdJob<T>& job) {
 }
 
 }  // namespace
+
+TileShape GRADI_SHAPE(long dim, long itemsize) {
+  return {GRADI_VECTOR_BYTES / itemsize, dim <= kMaxFusedDim ? row_block(static_cast<int>(dim)) : 1};
+}
 
 void GRADI_RUN(SimdJob<float>& job) { run(job); }
 void GRADI_RUN(SimdJob<double>& job) { run(job); }
