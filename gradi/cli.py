@@ -660,14 +660,15 @@ def main(argv=None):
     try:
         code = _run(args, command)
         sys.stdout.flush()  # here, not at exit: a closed pipe or a full disk is reported as an error
-        return code
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
-        return 130
+        code = 130
     except OSError as exc:  # files raise OutputError (see _write, run_bench): this is standard output
         _discard_stdout()
         print(f"{command}: error: cannot write to standard output: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        code = 1
+    distributed.leave(code)  # a failed process of a multi-process run ends now, with the others
+    return code
 
 
 def _run(args, command):

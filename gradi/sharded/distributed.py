@@ -13,7 +13,12 @@ Failures are bounded and say what happened in one line, with exit code ``EXIT_CO
   join, gives up after ``connect_timeout`` seconds (JAX alone would abort with a stack trace);
 - a collective that fails because another process died ends this process at once
   (``abort``): the group cannot go on, and JAX's exit would otherwise wait for heartbeats and
-  then abort with a stack trace.
+  then abort with a stack trace;
+- a process of the run ends as a whole or not at all (``leave``): Ctrl-C (SIGINT) ends it at
+  once with ``<command>: interrupted`` and exit code 130, even while it waits in a collective for
+  a process that will never answer, and SIGTERM ends it quietly (a launcher stopping the others);
+  the others notice the closed connections and end too. Unwinding instead would leave the
+  process waiting at exit for the others, which wait for it.
 
 JAX must not have started (no computation, no device query) before ``initialize``.
 """
@@ -21,6 +26,7 @@ JAX must not have started (no computation, no device query) before ``initialize`
 import contextlib
 import ipaddress
 import os
+import signal
 import socket
 import sys
 import threading
@@ -34,6 +40,7 @@ CONNECT_TIMEOUT = 60.0  # seconds a process waits for the whole group to join
 HEARTBEAT_TIMEOUT = 10  # seconds after which the coordinator declares a silent process dead
 JAX_GRACE = 30  # JAX's own initialisation timeout is this much longer, so gradi's message comes first
 EXIT_CODE = 3
+INTERRUPTED = 130  # exit code of a process ended by Ctrl-C (128 + SIGINT)
 
 _command = "gradi"  # what abort's lines start with (set by initialize)
 
@@ -103,6 +110,7 @@ def initialize(settings, command="gradi"):
     import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.config.update("jax_enable_preemption_service", False)  # its SIGTERM handler and its logs
     role = ("did not see every process join" if settings.process_id == 0
             else "could not join the coordinator")
     watchdog = threading.Timer(settings.connect_timeout, abort, args=(
@@ -118,6 +126,7 @@ def initialize(settings, command="gradi"):
             initialization_timeout=int(settings.connect_timeout) + JAX_GRACE,
             heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT,
             coordinator_bind_address=settings.coordinator if settings.loopback else None)
+        _end_on_signals()
         if settings.loopback:
             _bind_gloo_to(host)
         with _stdout_to_stderr():  # gloo announces its connections on stdout, meant for results
@@ -129,9 +138,29 @@ def initialize(settings, command="gradi"):
 
 def abort(message):
     """Print ``<command>: error: message`` and end the process now with EXIT_CODE (module doc)."""
-    sys.stdout.flush()
-    print(f"{_command}: error: {message}", file=sys.stderr, flush=True)
-    os._exit(EXIT_CODE)
+    _exit_now(EXIT_CODE, f"{_command}: error: {message}")
+
+
+def _exit_now(code, line=None):
+    """Flush standard output, print ``line`` on standard error, end the process with ``code``."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    if line is not None:
+        with contextlib.suppress(OSError, ValueError):
+            print(line, file=sys.stderr, flush=True)
+    os._exit(code)
+
+
+def leave(code):
+    """End a process of a multi-process run that failed (``code`` != 0) now, with that code.
+
+    Returning would run the interpreter's exit, where JAX's client waits for every process to
+    reach the same point; the others wait in their next collective for this one, so nothing
+    would ever end. Ending at once closes this process's connections, which the others notice.
+    Alone, or with code 0, it returns.
+    """
+    if code != 0 and process_count() > 1:
+        _exit_now(code)
 
 
 def process_count():
@@ -182,6 +211,29 @@ class Processes:
 
 
 PROCESSES = Processes()
+
+
+def _end_on_signals():
+    """SIGINT ends this process with one line and INTERRUPTED, SIGTERM quietly (module doc).
+
+    SIGINT is answered by a thread woken through Python's wakeup file descriptor, so it is
+    answered while the main thread waits in a collective (where Python's handlers do not run).
+    A SIGINT the process was started ignoring stays ignored.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+    woken, wake = os.pipe()
+    os.set_blocking(wake, False)
+    signal.set_wakeup_fd(wake, warn_on_full_buffer=False)
+    signal.signal(signal.SIGINT, lambda number, frame: None)  # the thread below answers it
+
+    def answer():
+        while signal.SIGINT not in os.read(woken, 64):
+            pass
+        _exit_now(INTERRUPTED, f"{_command}: interrupted")
+
+    threading.Thread(target=answer, name="gradi-interrupt", daemon=True).start()
 
 
 @contextlib.contextmanager

@@ -12,8 +12,11 @@ number for a killed one). Ctrl-C stops all of them and exits with 130; SIGTERM o
 launcher stops them too (exit 128 + the signal), and on Linux a launcher that dies any other way
 takes its processes with it (PR_SET_PDEATHSIG). All succeeded: 0.
 
-Stopping is SIGINT (Python unwinds), then SIGKILL after ``STOP_GRACE`` seconds. Not SIGTERM: a
-process of a ``jax.distributed`` run takes SIGTERM as a preemption notice and carries on.
+The processes run in a process group of their own, so a Ctrl-C typed in the terminal reaches the
+launcher only, which stops them and prints the one line. Stopping is SIGTERM, which ends a
+process quietly, during its imports as in a run (gradi.sharded.distributed gives SIGTERM its
+default action once it joined, where JAX would take it for a preemption notice and carry on),
+then SIGKILL after ``STOP_GRACE`` seconds.
 """
 
 import ctypes
@@ -90,10 +93,13 @@ def _stopped(number, _frame):
 
 
 def _child_setup():
-    """In the child, before exec: SIGINT at its default, so the launcher's stop (SIGINT) works
-    even when the launcher itself was started ignoring it (nohup, ``cmd &`` in a script); and be
-    killed when the launcher dies (Linux; elsewhere a no-op)."""
+    """In the child, before exec: SIGINT and SIGTERM at their defaults, so a Ctrl-C sent to one
+    process and the launcher's stop work even when the launcher itself was started ignoring them
+    (nohup, ``cmd &`` in a script); a process group of its own (module doc); and be killed when
+    the launcher dies (Linux; elsewhere a no-op)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.setpgid(0, 0)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
@@ -131,10 +137,10 @@ def _describe(code):
 
 
 def _stop(children):
-    """SIGINT to every child still running, then SIGKILL to what outlives STOP_GRACE."""
+    """SIGTERM to every child still running, then SIGKILL to what outlives STOP_GRACE."""
     alive = [child for _, child in children if child.poll() is None]
     for child in alive:
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE
     for child in alive:
         try:
