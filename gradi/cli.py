@@ -661,11 +661,11 @@ def main(argv=None):
         code = _run(args, command)
         sys.stdout.flush()  # here, not at exit: a closed pipe or a full disk is reported as an error
     except KeyboardInterrupt:
-        print(f"{command}: interrupted", file=sys.stderr)
+        say(f"{command}: interrupted")
         code = 130
     except OSError as exc:  # files raise OutputError (see _write, run_bench): this is standard output
         _discard_stdout()
-        print(f"{command}: error: cannot write to standard output: {exc.strerror or exc}", file=sys.stderr)
+        say(f"{command}: error: cannot write to standard output: {exc.strerror or exc}")
         code = 1
     distributed.leave(code)  # a failed process of a multi-process run ends now, with the others
     return code
@@ -674,21 +674,28 @@ def main(argv=None):
 def _run(args, command):
     """Run the chosen subcommand; errors become one line starting with ``command``."""
     def one_line_warning(message, category, filename, lineno, file=None, line=None):
-        print(f"{command}: warning: {message}", file=sys.stderr)
+        say(f"{command}: warning: {message}")
 
     with warnings.catch_warnings():
         warnings.showwarning = one_line_warning
         try:
             return args.run(args)
         except DivergenceError as exc:
-            print(f"{command}: {exc}", file=sys.stderr)
+            say(f"{command}: {exc}")
             return 1
         except OutputError as exc:
-            print(f"{command}: error: {exc}", file=sys.stderr)
+            say(f"{command}: error: {exc}")
             return 1
         except (ValueError, TypeError, ImportError) as exc:
-            print(f"{command}: error: {exc}", file=sys.stderr)
+            say(f"{command}: error: {exc}")
             return 2
+
+
+def say(line):
+    """``line`` on standard error in one write, so that the lines of the processes of a
+    multi-process run, sharing one standard error, do not mix."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _discard_stdout():

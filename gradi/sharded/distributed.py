@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import agreement
+
 ENVIRONMENT = {"coordinator": "GRADI_COORDINATOR", "num_processes": "GRADI_NUM_PROCESSES",
                "process_id": "GRADI_PROCESS_ID"}
 CONNECT_TIMEOUT = 60.0  # seconds a process waits for the whole group to join
@@ -147,7 +149,8 @@ def _exit_now(code, line=None):
         sys.stdout.flush()
     if line is not None:
         with contextlib.suppress(OSError, ValueError):
-            print(line, file=sys.stderr, flush=True)
+            sys.stderr.write(line + "\n")  # one write: the processes share standard error
+            sys.stderr.flush()
     os._exit(code)
 
 
@@ -208,6 +211,12 @@ class Processes:
 
     def max(self, value):
         return gather(np.asarray(value, dtype=np.float64)).max(axis=0)
+
+    def agree(self, settings):
+        agreement.agree(self, process_index(), process_count(), settings)
+
+    def check_symmetric(self, D, rows, tolerance):
+        agreement.check_symmetric(self, process_index(), process_count(), D, rows, tolerance)
 
 
 PROCESSES = Processes()

@@ -72,7 +72,8 @@ def launch(command, processes, stream=sys.stderr):
     except OSError as exc:
         raise ValueError(f"cannot start {command[0]!r}: {exc.strerror}") from None
     except (KeyboardInterrupt, _Stopped) as exc:
-        print("gradi launch: interrupted; stopping every process", file=stream, flush=True)
+        stream.write("gradi launch: interrupted; stopping every process\n")
+        stream.flush()
         return 128 + exc.signal if isinstance(exc, _Stopped) else 130
     finally:
         _stop(children.values())
@@ -117,8 +118,9 @@ def _wait(children, stream):
         failed = sorted((item for item in ended if item[2] != 0), key=_blame)
         if failed:
             pid, index, code = failed[0]
-            print(f"gradi launch: process {index} (pid {pid}) {_describe(code)}; stopping the "
-                  f"other {len(running)} process(es)", file=stream, flush=True)
+            stopping = f"; stopping the other {len(running)} process(es)" if running else ""
+            stream.write(f"gradi launch: process {index} (pid {pid}) {_describe(code)}{stopping}\n")
+            stream.flush()
             return code if code > 0 else 128 - code
         time.sleep(POLL_SECONDS)
     return 0
