@@ -260,3 +260,39 @@ def test_jax_threads_are_what_xla_runs(env, pool, pinned):
         pytest.skip("this XLA names its pool threads differently; the pool size is not visible")
     assert report["xla_threads"] == pool
     assert (report["refusal"] is None) == (pool == 1)
+
+
+CHANGING = """
+import sys
+import numpy as np
+import gradi
+from gradi.cli import main
+
+backend = gradi.backends.get("jax-sharded")
+real = type(backend).descend
+
+
+def descend(state, X, niter, stress=False):
+    if not getattr(backend, "changed", False):  # another program changes the file mid-run
+        backend.changed = True
+        if sys.argv[2] == "truncated":
+            with open(sys.argv[1], "r+b") as handle:
+                handle.truncate(handle.seek(0, 2) // 2)
+        else:
+            np.save(sys.argv[1], 2 * np.load(sys.argv[1]))
+    return real(backend, state, X, niter, stress)
+
+
+backend.descend = descend
+sys.exit(main(["solve", "--backend", "jax-sharded", "--distances", sys.argv[1], "--niter", "20"]))
+"""
+
+
+@pytest.mark.parametrize("change", ["truncated", "rewritten"])
+def test_a_distance_file_changed_during_a_run_is_an_error_not_a_signal(change, tmp_path):
+    np.save(tmp_path / "D.npy", gradi.distance_matrix(gradi.shapes.sphere(300)))
+    done = _run([sys.executable, "-c", CHANGING, str(tmp_path / "D.npy"), change])
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gradi solve: error: {tmp_path / 'D.npy'} changed while"), lines
+    assert "final stress" not in done.stdout
