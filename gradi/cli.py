@@ -132,6 +132,19 @@ def _positive(convert):
     return parse
 
 
+def _seconds(maximum):
+    """An argparse type: a number of seconds in (0, maximum]."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0 < value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be a number of seconds in (0, {maximum:g}], got {text!r}")
+        return value
+    return parse
+
+
 def _positive_ints(text):
     items = [item.strip() for item in text.split(",")]
     try:
@@ -204,9 +217,12 @@ def _add_multiprocess_options(parser):
         "multi-process run (jax-sharded only; gradi launch sets these for local runs)")
     group.add_argument("--coordinator", metavar="HOST:PORT", default=None,
                        help="address of process 0, which listens there")
-    group.add_argument("--num-processes", type=_positive(int), default=None, help="processes in the run")
-    group.add_argument("--process-id", type=int, default=None, help="this process's index, 0..K-1")
-    group.add_argument("--connect-timeout", type=_positive(float), default=distributed.CONNECT_TIMEOUT,
+    group.add_argument("--num-processes", type=_integer(1, distributed.MAX_PROCESSES), default=None,
+                       help="processes in the run")
+    group.add_argument("--process-id", type=_integer(0, distributed.MAX_PROCESSES - 1), default=None,
+                       help="this process's index, 0..K-1")
+    group.add_argument("--connect-timeout", type=_seconds(distributed.MAX_CONNECT_TIMEOUT),
+                       default=distributed.CONNECT_TIMEOUT,
                        help=f"seconds to wait for every process to join before giving up with exit "
                             f"code {distributed.EXIT_CODE} (default {distributed.CONNECT_TIMEOUT:g})")
 
@@ -217,15 +233,15 @@ def _add_launch_command(commands):
         description="Start K processes of COMMAND on this host (loopback only) as one jax.distributed "
                     "run: each gets the coordinator's address, the process count and its index. "
                     "If one fails, the others are stopped and launch exits with its code.")
-    launching.add_argument("-n", "--processes", type=_positive(int), required=True,
+    launching.add_argument("-n", "--processes", type=_integer(1, distributed.MAX_PROCESSES), required=True,
                            help="number of processes K")
-    launching.add_argument("command", nargs=argparse.REMAINDER,
+    launching.add_argument("argv", metavar="COMMAND", nargs=argparse.REMAINDER,
                            help="the command after --, e.g. -- gradi solve --backend jax-sharded ...")
     launching.set_defaults(run=run_launch)
 
 
 def run_launch(args):
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     return launch.launch(command, args.processes)
 
 
@@ -317,7 +333,7 @@ def _solve_arguments(solving):
     solving.add_argument("--tol", type=_fraction, default=None,
                          help="stop once the stress decreased by less than this fraction over a "
                               "check interval (default: run all --niter iterations)")
-    solving.add_argument("--check-every", type=_positive(int), default=None,
+    solving.add_argument("--check-every", type=_integer(1, MAX_NITER), default=None,
                          help="iterations between two convergence checks with --tol (default 10)")
     solving.add_argument("--dry-run", action="store_true",
                          help="check everything and print the plan (sizes, step size, memory needed "

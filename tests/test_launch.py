@@ -188,21 +188,43 @@ def test_unreachable_coordinator_fails_with_one_line_within_the_timeout():
     assert len(lines) == 1 and "could not join" in lines[0] and address in lines[0], done.stderr
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["solve", "--num-processes", "2", "--coordinator", "127.0.0.1:1", "--process-id", "0"],
+@pytest.mark.parametrize("argv, env, words", [
+    (["solve", "--num-processes", "2", "--coordinator", "127.0.0.1:1", "--process-id", "0"], {},
      "needs --backend jax-sharded"),
-    (["solve", "--backend", "jax-sharded", "--num-processes", "2"], "go together"),
+    (["solve", "--backend", "jax-sharded", "--num-processes", "2"], {}, "go together"),
     (["solve", "--backend", "jax-sharded", "--coordinator", "nowhere", "--num-processes", "2",
-      "--process-id", "0"], "HOST:PORT"),
+      "--process-id", "0"], {}, "HOST:PORT"),
     (["bench", "--backends", "jax-sharded", "--budget", "1", "--coordinator", "127.0.0.1:1",
-      "--num-processes", "2", "--process-id", "5"], "process id"),
-    (["launch", "-n", "2"], "needs a command"),
+      "--num-processes", "2", "--process-id", "5"], {}, "process id"),
+    (["solve", "--backend", "jax-sharded", "--coordinator", "127.0.0.1:1", "--num-processes", "2",
+      "--process-id", "0", "--connect-timeout", "1e12"], {}, "argument --connect-timeout: must be a number of seconds"),
+    (["solve", "--backend", "jax-sharded", "--coordinator", "127.0.0.1:1", "--num-processes", "2",
+      "--process-id", "-1"], {}, "argument --process-id: must be an integer in [0, 1023]"),
+    (["launch", "-n", "2"], {}, "gradi launch: error: give the command to run after --"),
+    (["launch", "-n", "100000", "--", "true"], {}, "gradi launch: error: argument -n/--processes: must be an integer"),
+    (["solve", "--backend", "numpy", "-n", "20"], {"GRADI_COORDINATOR": "garbage"},
+     "(GRADI_COORDINATOR='garbage') are incomplete or wrong: GRADI_NUM_PROCESSES and GRADI_PROCESS_ID are not set"),
+    (["solve", "--backend", "jax-sharded", "-n", "20"],
+     {"GRADI_COORDINATOR": "127.0.0.1:1", "GRADI_NUM_PROCESSES": "two", "GRADI_PROCESS_ID": "0"},
+     "GRADI_NUM_PROCESSES must be an integer, got 'two'"),
 ])
-def test_bad_multiprocess_arguments_give_one_line_and_exit_code_2(argv, words):
-    done = run([*GRADI, *argv], timeout=60)
+def test_bad_multiprocess_arguments_give_one_line_and_exit_code_2(argv, env, words):
+    environ = {key: value for key, value in os.environ.items() if key not in distributed.ENVIRONMENT.values()}
+    done = run([*GRADI, *argv], timeout=60, env={**environ, **env})
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], done.stderr
+
+
+def test_the_launcher_stops_the_others_quietly():
+    """Process 0 fails at once; the launcher stops the others wherever they are (importing,
+    waiting to connect) without a word from them, and its line is the only one."""
+    solve = shlex.join([*GRADI, *LONG_SOLVE])
+    done = run([*GRADI, "launch", "-n", "6", "--", "sh", "-c", f'[ "$GRADI_PROCESS_ID" = 0 ] && exit 5; exec {solve}'])
+    assert done.returncode == 5, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gradi launch: process 0 (pid "), done.stderr
+    assert lines[0].endswith("exited with code 5; stopping the other 5 process(es)"), lines
 
 
 def per_process(*choices):

@@ -39,6 +39,8 @@ from . import agreement
 ENVIRONMENT = {"coordinator": "GRADI_COORDINATOR", "num_processes": "GRADI_NUM_PROCESSES",
                "process_id": "GRADI_PROCESS_ID"}
 CONNECT_TIMEOUT = 60.0  # seconds a process waits for the whole group to join
+MAX_CONNECT_TIMEOUT = 86400.0  # a day: JAX takes whole seconds as a 32-bit int, and no start takes longer
+MAX_PROCESSES = 1024  # the most processes in a run (one host's ``gradi launch`` starts them all)
 HEARTBEAT_TIMEOUT = 10  # seconds after which the coordinator declares a silent process dead
 JAX_GRACE = 30  # JAX's own initialisation timeout is this much longer, so gradi's message comes first
 EXIT_CODE = 3
@@ -58,12 +60,12 @@ class Settings:
 
     def __post_init__(self):
         parse_address(self.coordinator)
-        if self.num_processes < 1:
-            raise ValueError(f"the number of processes must be >= 1, got {self.num_processes}")
+        if not 1 <= self.num_processes <= MAX_PROCESSES:
+            raise ValueError(f"the number of processes must be in 1..{MAX_PROCESSES}, got {self.num_processes}")
         if not 0 <= self.process_id < self.num_processes:
             raise ValueError(f"the process id must be in 0..{self.num_processes - 1}, got {self.process_id}")
-        if not self.connect_timeout > 0:
-            raise ValueError(f"the connect timeout must be a positive number of seconds, "
+        if not 0 < self.connect_timeout <= MAX_CONNECT_TIMEOUT:
+            raise ValueError(f"the connect timeout must be a number of seconds in (0, {MAX_CONNECT_TIMEOUT:g}], "
                              f"got {self.connect_timeout}")
 
     @property
@@ -81,16 +83,34 @@ def parse_address(text):
 
 
 def from_environment(connect_timeout=CONNECT_TIMEOUT):
-    """Settings from the GRADI_* variables (as ``gradi launch`` sets them), or None if unset."""
+    """Settings from the GRADI_* variables (as ``gradi launch`` sets them), or None if none is set.
+
+    The three go together: some of them alone, or a value ``gradi launch`` would not set, is a
+    ValueError naming every one of them and its value (a leftover from another shell, say).
+    """
     values = {name: os.environ.get(variable) for name, variable in ENVIRONMENT.items()}
-    if values["coordinator"] is None:
+    if all(value is None for value in values.values()):
         return None
     try:
-        return Settings(values["coordinator"], int(values["num_processes"]), int(values["process_id"]),
+        unset = [ENVIRONMENT[name] for name, value in values.items() if value is None]
+        if unset:
+            raise ValueError(f"{' and '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set")
+        return Settings(values["coordinator"], _count(values, "num_processes"), _count(values, "process_id"),
                         connect_timeout)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"the GRADI_* variables of a multi-process run are incomplete or wrong: "
-                         f"{exc}") from None
+    except ValueError as exc:
+        shown = ", ".join(f"{variable}={values[name]!r}" for name, variable in ENVIRONMENT.items()
+                          if values[name] is not None)
+        raise ValueError(f"the variables of a multi-process run ({shown}) are incomplete or wrong: {exc}; "
+                         f"gradi launch sets all three ({', '.join(ENVIRONMENT.values())}); unset them "
+                         f"to run a single process") from None
+
+
+def _count(values, name):
+    """The integer in the GRADI_* variable ``name``; ValueError naming it."""
+    text = values[name].strip()
+    if not text.lstrip("-").isdigit():
+        raise ValueError(f"{ENVIRONMENT[name]} must be an integer, got {values[name]!r}")
+    return int(text)
 
 
 def initialize(settings, command="gradi"):

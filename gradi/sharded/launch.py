@@ -55,9 +55,9 @@ def resolve(command):
 def launch(command, processes, stream=sys.stderr):
     """Run ``command`` as ``processes`` processes of one run; return the exit code (module doc)."""
     if not command:
-        raise ValueError("gradi launch needs a command after --, e.g. gradi launch -n 2 -- gradi solve ...")
-    if processes < 1:
-        raise ValueError(f"the number of processes must be >= 1, got {processes}")
+        raise ValueError("give the command to run after --, e.g. gradi launch -n 2 -- gradi solve ...")
+    if not 1 <= processes <= distributed.MAX_PROCESSES:
+        raise ValueError(f"the number of processes must be in 1..{distributed.MAX_PROCESSES}, got {processes}")
     coordinator = f"{HOST}:{free_port()}"
     children = {}
     previous = {number: signal.signal(number, _stopped) for number in STOP_SIGNALS}
