@@ -18,7 +18,9 @@ A multi-process run (``--coordinator/--num-processes/--process-id`` on ``solve``
 or ``gradi launch -n K -- gradi solve ...``) is ``jax-sharded`` only; only process 0 prints
 results and writes files. A process that cannot join the run within ``--connect-timeout``, or
 that loses another process of it, prints one line and exits with code 3 (gradi.sharded.distributed);
-``gradi launch`` exits with the code of the first process that failed.
+a process of the run that fails or is interrupted ends at once (Ctrl-C: 130, an interrupted
+multi-process bench writes nothing), so the others end too; ``gradi launch`` exits with the code
+of the first process that failed.
 """
 
 import argparse

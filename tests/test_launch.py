@@ -131,6 +131,26 @@ def test_ctrl_c_to_one_process_started_by_hand_ends_the_other(which):
         assert len(lines) == 1 and f"process {other} lost the other processes" in lines[0], lines
 
 
+FAILING_SCRIPT = """
+import gradi
+from gradi.rows import PointRows
+from gradi.sharded import distributed
+
+distributed.initialize(distributed.from_environment())
+if distributed.process_index() == 1:
+    raise RuntimeError("process 1 fails")
+gradi.solve(PointRows(gradi.shapes.circle(200)), 2, backend="jax-sharded", niter=10**9)
+"""
+
+
+def test_an_exception_in_one_process_of_a_launched_script_ends_the_run(tmp_path):
+    (tmp_path / "failing.py").write_text(FAILING_SCRIPT)
+    launcher = Watched([*GRADI, "launch", "-n", "2", "--", sys.executable, str(tmp_path / "failing.py")])
+    assert launcher.finish(START_TIMEOUT + END_TIMEOUT) == 1, launcher.stderr
+    assert "RuntimeError: process 1 fails" in launcher.stderr
+    assert launcher.lines[-1].startswith("gradi launch: process 1 (pid "), launcher.stderr
+
+
 def test_a_killed_process_makes_the_launcher_fail_promptly():
     launcher, pids = connected_launch()
     os.kill(pids[1], signal.SIGKILL)

@@ -14,11 +14,13 @@ Failures are bounded and say what happened in one line, with exit code ``EXIT_CO
 - a collective that fails because another process died ends this process at once
   (``abort``): the group cannot go on, and JAX's exit would otherwise wait for heartbeats and
   then abort with a stack trace;
-- a process of the run ends as a whole or not at all (``leave``): Ctrl-C (SIGINT) ends it at
-  once with ``<command>: interrupted`` and exit code 130, even while it waits in a collective for
-  a process that will never answer, and SIGTERM ends it quietly (a launcher stopping the others);
-  the others notice the closed connections and end too. Unwinding instead would leave the
-  process waiting at exit for the others, which wait for it.
+- a process of the run ends as a whole or not at all (``leave``; in a script, an exception
+  nothing caught): Ctrl-C (SIGINT) ends it at once with ``<command>: interrupted`` and exit code
+  130, even while it waits in a collective for a process that will never answer, and SIGTERM
+  ends it quietly (a launcher stopping the others); the others notice the closed connections
+  and end too. Unwinding instead would leave the process waiting at exit for the others, which
+  wait for it. (When process 0, the coordinator, ends first, JAX's client in another process
+  may report it before the collective does: then that process ends with JAX's fatal log.)
 
 JAX must not have started (no computation, no device query) before ``initialize``.
 """
@@ -149,6 +151,7 @@ def initialize(settings, command="gradi"):
             heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT,
             coordinator_bind_address=settings.coordinator if settings.loopback else None)
         _end_on_signals()
+        _end_on_uncaught_exceptions()
         if settings.loopback:
             _bind_gloo_to(host)
         with _stdout_to_stderr():  # gloo announces its connections on stdout, meant for results
@@ -263,6 +266,18 @@ def _end_on_signals():
         _exit_now(INTERRUPTED, f"{_command}: interrupted")
 
     threading.Thread(target=answer, name="gradi-interrupt", daemon=True).start()
+
+
+def _end_on_uncaught_exceptions():
+    """An exception nothing caught (in a script: the command line catches its own) is printed,
+    then ends the process at once with code 1 (``leave``'s reason)."""
+    printed = sys.excepthook
+
+    def end(kind, value, traceback):
+        printed(kind, value, traceback)
+        _exit_now(1)
+
+    sys.excepthook = end
 
 
 @contextlib.contextmanager
