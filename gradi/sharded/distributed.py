@@ -18,9 +18,10 @@ Failures are bounded and say what happened in one line, with exit code ``EXIT_CO
   nothing caught): Ctrl-C (SIGINT) ends it at once with ``<command>: interrupted`` and exit code
   130, even while it waits in a collective for a process that will never answer, and SIGTERM
   ends it quietly (a launcher stopping the others); the others notice the closed connections
-  and end too. Unwinding instead would leave the process waiting at exit for the others, which
-  wait for it. (When process 0, the coordinator, ends first, JAX's client in another process
-  may report it before the collective does: then that process ends with JAX's fatal log.)
+  and end too (process 0 shuts its collectives a moment before its coordination service, so
+  that the others hear of it from the collective, with gradi's line, rather than from JAX's
+  client, which would end them with its own fatal log). Unwinding instead would leave the
+  process waiting at exit for the others, which wait for it.
 
 JAX must not have started (no computation, no device query) before ``initialize``.
 """
@@ -32,6 +33,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +51,9 @@ EXIT_CODE = 3
 INTERRUPTED = 130  # exit code of a process ended by Ctrl-C (128 + SIGINT)
 
 _command = "gradi"  # what abort's lines start with (set by initialize)
+_coordinator_port = None  # process 0's: the port its coordination service listens on (set by initialize)
+_ending = threading.Lock()  # held by the thread that ends the process (_exit_now)
+COORDINATOR_GRACE = 1.0  # seconds process 0's coordination service outlives its collectives when it fails
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ def initialize(settings, command="gradi"):
 
     ``command`` starts the lines of ``abort`` (``gradi solve: error: ...``).
     """
-    global _command
+    global _command, _coordinator_port
     from ..backends import jax_runtime
 
     _command = command
@@ -131,6 +136,7 @@ def initialize(settings, command="gradi"):
     host, port = parse_address(settings.coordinator)
     if settings.process_id == 0:
         _check_can_listen(host, port)
+        _coordinator_port = port
     import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -167,14 +173,44 @@ def abort(message):
 
 
 def _exit_now(code, line=None):
-    """Flush standard output, print ``line`` on standard error, end the process with ``code``."""
+    """Flush standard output, print ``line`` on standard error, end the process with ``code``.
+
+    The first thread to call it ends the process; another one (the main thread, whose collective
+    fails as the first closes them) waits for that end rather than say something else.
+    """
+    if not _ending.acquire(blocking=False):
+        threading.Event().wait()
     with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()
     if line is not None:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.write(line + "\n")  # one write: the processes share standard error
             sys.stderr.flush()
+    if _coordinator_port is not None:
+        _close_collectives_first(_coordinator_port)
     os._exit(code)
+
+
+def _close_collectives_first(coordinator_port):
+    """In process 0: shut this process's collective connections (every connected TCP socket not
+    to or from the coordinator's port), then wait COORDINATOR_GRACE before ending.
+
+    The others, waiting in a collective, then see it fail and end with gradi's line, while the
+    coordination service still answers; were it to vanish with the collectives, JAX's client in
+    another process could notice it first and end that process with JAX's fatal log instead.
+    """
+    shut = False
+    for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
+        try:
+            with socket.socket(fileno=os.dup(int(name))) as connection:
+                ports = connection.getsockname()[1], connection.getpeername()[1]
+                if connection.type == socket.SOCK_STREAM and coordinator_port not in ports:
+                    connection.shutdown(socket.SHUT_RDWR)
+                    shut = True
+        except (OSError, ValueError, IndexError, TypeError):
+            continue  # not a connected TCP socket
+    if shut:
+        time.sleep(COORDINATOR_GRACE)
 
 
 def leave(code):

@@ -33,6 +33,7 @@ from . import distributed
 HOST = "127.0.0.1"
 STOP_GRACE = 5.0  # seconds the others get to end after SIGTERM before SIGKILL
 POLL_SECONDS = 0.05  # how often the launcher looks at its processes
+CAUSE_GRACE = 2 * distributed.COORDINATOR_GRACE  # seconds to wait for the cause of a "lost the others"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # to the launcher: stop every process, then exit
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal for the child when its parent dies
 
@@ -108,26 +109,33 @@ def _child_setup():
 
 
 def _wait(children, stream):
-    """Wait for every child; on the first failure stop the rest and return its exit code."""
-    running = dict(children)
+    """Wait for every child; on the first failure stop the rest and return its exit code.
+
+    A process that only lost the others (distributed.EXIT_CODE) is a consequence: the launcher
+    waits up to CAUSE_GRACE for the process that caused it to end too, and names that one.
+    """
+    running, failed, blamed_by = dict(children), [], None
     while running:
-        ended = [(pid, index, child.returncode) for pid, (index, child) in running.items()
-                 if child.poll() is not None]
-        for pid, _, _ in ended:
-            del running[pid]
-        failed = sorted((item for item in ended if item[2] != 0), key=_blame)
+        for pid in [pid for pid, (_, child) in running.items() if child.poll() is not None]:
+            index, child = running.pop(pid)
+            if child.returncode != 0:
+                failed.append((pid, index, child.returncode))
         if failed:
-            pid, index, code = failed[0]
-            stopping = f"; stopping the other {len(running)} process(es)" if running else ""
-            stream.write(f"gradi launch: process {index} (pid {pid}) {_describe(code)}{stopping}\n")
-            stream.flush()
-            return code if code > 0 else 128 - code
+            failed.sort(key=_blame)
+            if blamed_by is None:
+                blamed_by = time.monotonic() + (CAUSE_GRACE if _blame(failed[0]) == 2 else 0.0)
+            if _blame(failed[0]) < 2 or time.monotonic() >= blamed_by or not running:
+                pid, index, code = failed[0]
+                stopping = f"; stopping the other {len(running)} process(es)" if running else ""
+                stream.write(f"gradi launch: process {index} (pid {pid}) {_describe(code)}{stopping}\n")
+                stream.flush()
+                return code if code > 0 else 128 - code
         time.sleep(POLL_SECONDS)
     return 0
 
 
 def _blame(ended):
-    """Order failures seen at once by cause: killed first, then errors, then "lost the others"."""
+    """Order failures by cause: killed first, then errors, then "lost the others"."""
     code = ended[2]
     return 0 if code < 0 else 2 if code == distributed.EXIT_CODE else 1
 
