@@ -18,7 +18,9 @@ A multi-process run (``--coordinator/--num-processes/--process-id`` on ``solve``
 or ``gradi launch -n K -- gradi solve ...``) is ``jax-sharded`` only; only process 0 prints
 results and writes files. A process that cannot join the run within ``--connect-timeout``, or
 that loses another process of it, prints one line and exits with code 3 (gradi.sharded.distributed);
-``gradi launch`` exits with the code of the first process that failed.
+a process of the run that fails or is interrupted ends at once (Ctrl-C: 130, an interrupted
+multi-process bench writes nothing), so the others end too; ``gradi launch`` exits with the code
+of the first process that failed.
 """
 
 import argparse
@@ -132,6 +134,19 @@ def _positive(convert):
     return parse
 
 
+def _seconds(maximum):
+    """An argparse type: a number of seconds in (0, maximum]."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0 < value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be a number of seconds in (0, {maximum:g}], got {text!r}")
+        return value
+    return parse
+
+
 def _positive_ints(text):
     items = [item.strip() for item in text.split(",")]
     try:
@@ -204,9 +219,12 @@ def _add_multiprocess_options(parser):
         "multi-process run (jax-sharded only; gradi launch sets these for local runs)")
     group.add_argument("--coordinator", metavar="HOST:PORT", default=None,
                        help="address of process 0, which listens there")
-    group.add_argument("--num-processes", type=_positive(int), default=None, help="processes in the run")
-    group.add_argument("--process-id", type=int, default=None, help="this process's index, 0..K-1")
-    group.add_argument("--connect-timeout", type=_positive(float), default=distributed.CONNECT_TIMEOUT,
+    group.add_argument("--num-processes", type=_integer(1, distributed.MAX_PROCESSES), default=None,
+                       help="processes in the run")
+    group.add_argument("--process-id", type=_integer(0, distributed.MAX_PROCESSES - 1), default=None,
+                       help="this process's index, 0..K-1")
+    group.add_argument("--connect-timeout", type=_seconds(distributed.MAX_CONNECT_TIMEOUT),
+                       default=distributed.CONNECT_TIMEOUT,
                        help=f"seconds to wait for every process to join before giving up with exit "
                             f"code {distributed.EXIT_CODE} (default {distributed.CONNECT_TIMEOUT:g})")
 
@@ -217,15 +235,15 @@ def _add_launch_command(commands):
         description="Start K processes of COMMAND on this host (loopback only) as one jax.distributed "
                     "run: each gets the coordinator's address, the process count and its index. "
                     "If one fails, the others are stopped and launch exits with its code.")
-    launching.add_argument("-n", "--processes", type=_positive(int), required=True,
+    launching.add_argument("-n", "--processes", type=_integer(1, distributed.MAX_PROCESSES), required=True,
                            help="number of processes K")
-    launching.add_argument("command", nargs=argparse.REMAINDER,
+    launching.add_argument("argv", metavar="COMMAND", nargs=argparse.REMAINDER,
                            help="the command after --, e.g. -- gradi solve --backend jax-sharded ...")
     launching.set_defaults(run=run_launch)
 
 
 def run_launch(args):
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     return launch.launch(command, args.processes)
 
 
@@ -317,7 +335,7 @@ def _solve_arguments(solving):
     solving.add_argument("--tol", type=_fraction, default=None,
                          help="stop once the stress decreased by less than this fraction over a "
                               "check interval (default: run all --niter iterations)")
-    solving.add_argument("--check-every", type=_positive(int), default=None,
+    solving.add_argument("--check-every", type=_integer(1, MAX_NITER), default=None,
                          help="iterations between two convergence checks with --tol (default 10)")
     solving.add_argument("--dry-run", action="store_true",
                          help="check everything and print the plan (sizes, step size, memory needed "
@@ -660,34 +678,42 @@ def main(argv=None):
     try:
         code = _run(args, command)
         sys.stdout.flush()  # here, not at exit: a closed pipe or a full disk is reported as an error
-        return code
     except KeyboardInterrupt:
-        print(f"{command}: interrupted", file=sys.stderr)
-        return 130
+        say(f"{command}: interrupted")
+        code = 130
     except OSError as exc:  # files raise OutputError (see _write, run_bench): this is standard output
         _discard_stdout()
-        print(f"{command}: error: cannot write to standard output: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        say(f"{command}: error: cannot write to standard output: {exc.strerror or exc}")
+        code = 1
+    distributed.leave(code)  # a failed process of a multi-process run ends now, with the others
+    return code
 
 
 def _run(args, command):
     """Run the chosen subcommand; errors become one line starting with ``command``."""
     def one_line_warning(message, category, filename, lineno, file=None, line=None):
-        print(f"{command}: warning: {message}", file=sys.stderr)
+        say(f"{command}: warning: {message}")
 
     with warnings.catch_warnings():
         warnings.showwarning = one_line_warning
         try:
             return args.run(args)
         except DivergenceError as exc:
-            print(f"{command}: {exc}", file=sys.stderr)
+            say(f"{command}: {exc}")
             return 1
         except OutputError as exc:
-            print(f"{command}: error: {exc}", file=sys.stderr)
+            say(f"{command}: error: {exc}")
             return 1
         except (ValueError, TypeError, ImportError) as exc:
-            print(f"{command}: error: {exc}", file=sys.stderr)
+            say(f"{command}: error: {exc}")
             return 2
+
+
+def say(line):
+    """``line`` on standard error in one write, so that the lines of the processes of a
+    multi-process run, sharing one standard error, do not mix."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _discard_stdout():

@@ -21,5 +21,12 @@ class Alone:
         """``value`` (a number or a small array) at its largest over the processes, elementwise."""
         return np.asarray(value, dtype=np.float64)
 
+    def agree(self, settings):
+        """Refuse (ValueError) unless every process has the same ``settings`` ({name: value})."""
+
+    def check_symmetric(self, D, rows, tolerance):
+        """Refuse (ValueError) unless the ``rows`` of D of every process make one D symmetric to
+        ``tolerance`` (alone: validation compared every pair already)."""
+
 
 ALONE = Alone()

@@ -12,6 +12,8 @@ zeroes it in an array D.
 """
 
 import mmap
+import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -73,13 +75,17 @@ class PointRows(RowSource):
 
 
 class MatrixRows(RowSource):
-    """A square matrix in a ``.npy`` file, memory-mapped: reading a block touches only its pages.
+    """A square matrix in a ``.npy`` file, read by blocks: reading a block reads only its rows.
 
-    The file is checked as gradi.io reads any distance file, then mapped here (not by
-    ``np.load``) so that the pages a block has read can be let go of right after
-    (``madvise(MADV_DONTNEED)``): they stay in the page cache but no longer count in this
-    process's resident memory, which stays its share of D plus small buffers although validation
-    reads a strip of every other row.
+    Blocks of rows (what a solve reads during a run, and a process's own rows) are read with
+    ``preadv`` into memory the block owns, so a file truncated or rewritten meanwhile is an
+    error naming the file (a short read, or a changed size or modification time), never the
+    SIGBUS that reading a mapping past the file's new end gives. Strips of columns across every
+    row (validation compares rows with columns) come from a memory mapping, checked unchanged
+    before each read; the pages read are let go of right after (``madvise(MADV_DONTNEED)``):
+    they stay in the page cache but no longer count in this process's resident memory, which
+    stays its share of D plus small buffers although validation reads a strip of every row.
+    Fortran-ordered files, whose rows are not contiguous, are read from the mapping only.
     """
 
     def __init__(self, path):
@@ -88,14 +94,48 @@ class MatrixRows(RowSource):
             raise ValueError(f"{path}: jax-sharded reads distances from a .npy file (memory-mapped, "
                              f"so no process loads it whole); convert it with numpy.save")
         io.read_distances(path)  # the header: a real, square matrix, with io's messages
-        self.matrix, self.map = _map_npy(self.path)
+        self.matrix, self.map, self.offset, self.fd = _map_npy(self.path)
+        weakref.finalize(self, os.close, self.fd)
+        self.stamp = _stamp(self.fd)
         super().__init__(self.matrix.shape[0])
 
     def block(self, first, last, left, right):
+        self._check_unchanged()
+        n = self.shape[0]
+        if self.matrix.flags.c_contiguous and (last - first < n or right - left == n):
+            return np.array(self._rows(first, last)[:, left:right], dtype=np.float64)
         block = np.array(self.matrix[first:last, left:right], dtype=np.float64)
         if hasattr(mmap, "MADV_DONTNEED"):
             self.map.madvise(mmap.MADV_DONTNEED)
         return block
+
+    def _rows(self, first, last):
+        """Rows [first, last) as stored, read from the file into a new array."""
+        rows = np.empty((last - first, self.shape[1]), dtype=self.matrix.dtype)
+        buffer = memoryview(rows).cast("B")
+        start, done = self.offset + first * self.shape[1] * rows.itemsize, 0
+        while done < len(buffer):
+            count = os.preadv(self.fd, [buffer[done:]], start + done)
+            if count == 0:
+                self._changed()
+            done += count
+        self._check_unchanged()
+        return rows
+
+    def _check_unchanged(self):
+        if _stamp(self.fd) != self.stamp:
+            self._changed()
+
+    def _changed(self):
+        raise ValueError(f"{self.path} changed while gradi was reading it (its size or modification "
+                         f"time is not what it was when the run opened it): a run reads its distance "
+                         f"file until it ends; leave it unchanged meanwhile, or give the run a copy")
+
+
+def _stamp(fd):
+    """(size, modification time) of an open file: what a change of its content changes."""
+    status = os.fstat(fd)
+    return status.st_size, status.st_mtime_ns
 
 
 def _zero_diagonal(block, first, left):
@@ -108,7 +148,8 @@ def _zero_diagonal(block, first, left):
 
 
 def _map_npy(path):
-    """(array viewing the mapped file, the mapping) of a checked .npy file (format 1.0 or 2.0)."""
+    """(array viewing the mapped file, the mapping, the data's offset, a file descriptor held
+    open on it) of a checked .npy file (format 1.0 or 2.0)."""
     with open(path, "rb") as handle:
         version = np.lib.format.read_magic(handle)
         readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
@@ -118,5 +159,6 @@ def _map_npy(path):
         shape, fortran_order, dtype = readers[version](handle)
         offset = handle.tell()
         mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        fd = os.dup(handle.fileno())
     order = "F" if fortran_order else "C"
-    return np.ndarray(shape, dtype, buffer=mapping, offset=offset, order=order), mapping
+    return np.ndarray(shape, dtype, buffer=mapping, offset=offset, order=order), mapping, offset, fd

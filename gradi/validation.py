@@ -73,7 +73,10 @@ def validate(D, dim=None, *, lr="auto", niter=1000, dtype="float32", X0=None, se
     if backend is not None:
         ensure_runnable(backend, ProblemSize(n, dim, dtype, whole=not source), threads)
         rows, group = backend.share(n, threads, dtype)
+        group.agree({"N": n, "dim": dim, "dtype": dtype.name, "lr": "auto" if auto else lr, "niter": niter,
+                     "seed": seed, "backend": backend.name, "X0": X0})
     largest = _check_distances(D, rows, group)
+    group.check_symmetric(D, rows, symmetry_tolerance(largest))
     if X0 is not None:
         X0 = _check_start(X0, n, dim)
     # a random start lies in a cube of side RMS(D) <= max(D), or 1 when D is all zero
@@ -177,7 +180,7 @@ def _check_distances(D, rows, group):
         raise ValueError("D must be finite; it contains NaN or inf")
     if negative > 0:
         raise ValueError(f"D must be non-negative distances; it has the entry {-negative}")
-    tolerance = SYMMETRY_RTOL * max(largest, 1.0)
+    tolerance = symmetry_tolerance(largest)
     if asymmetry > tolerance:
         raise ValueError(f"D must be symmetric: |D - D.T| reaches {asymmetry:.3g}, "
                          f"allowed up to {tolerance:.3g} (1e-6 of max(D, 1))")
@@ -185,6 +188,11 @@ def _check_distances(D, rows, group):
         raise ValueError(f"D must have a zero diagonal (a point is at distance 0 from itself); "
                          f"|D_ii| reaches {diagonal:.3g}")
     return float(largest)
+
+
+def symmetry_tolerance(largest):
+    """How far D_ij and D_ji may differ, given max(D): 1e-6 of max(D, 1)."""
+    return SYMMETRY_RTOL * max(largest, 1.0)
 
 
 def _block_extremes(D, start, stop):

@@ -12,8 +12,11 @@ number for a killed one). Ctrl-C stops all of them and exits with 130; SIGTERM o
 launcher stops them too (exit 128 + the signal), and on Linux a launcher that dies any other way
 takes its processes with it (PR_SET_PDEATHSIG). All succeeded: 0.
 
-Stopping is SIGINT (Python unwinds), then SIGKILL after ``STOP_GRACE`` seconds. Not SIGTERM: a
-process of a ``jax.distributed`` run takes SIGTERM as a preemption notice and carries on.
+The processes run in a process group of their own, so a Ctrl-C typed in the terminal reaches the
+launcher only, which stops them and prints the one line. Stopping is SIGTERM, which ends a
+process quietly, during its imports as in a run (gradi.sharded.distributed gives SIGTERM its
+default action once it joined, where JAX would take it for a preemption notice and carry on),
+then SIGKILL after ``STOP_GRACE`` seconds.
 """
 
 import ctypes
@@ -30,6 +33,7 @@ from . import distributed
 HOST = "127.0.0.1"
 STOP_GRACE = 5.0  # seconds the others get to end after SIGTERM before SIGKILL
 POLL_SECONDS = 0.05  # how often the launcher looks at its processes
+CAUSE_GRACE = 2 * distributed.COORDINATOR_GRACE  # seconds to wait for the cause of a "lost the others"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # to the launcher: stop every process, then exit
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): a signal for the child when its parent dies
 
@@ -52,9 +56,9 @@ def resolve(command):
 def launch(command, processes, stream=sys.stderr):
     """Run ``command`` as ``processes`` processes of one run; return the exit code (module doc)."""
     if not command:
-        raise ValueError("gradi launch needs a command after --, e.g. gradi launch -n 2 -- gradi solve ...")
-    if processes < 1:
-        raise ValueError(f"the number of processes must be >= 1, got {processes}")
+        raise ValueError("give the command to run after --, e.g. gradi launch -n 2 -- gradi solve ...")
+    if not 1 <= processes <= distributed.MAX_PROCESSES:
+        raise ValueError(f"the number of processes must be in 1..{distributed.MAX_PROCESSES}, got {processes}")
     coordinator = f"{HOST}:{free_port()}"
     children = {}
     previous = {number: signal.signal(number, _stopped) for number in STOP_SIGNALS}
@@ -69,7 +73,8 @@ def launch(command, processes, stream=sys.stderr):
     except OSError as exc:
         raise ValueError(f"cannot start {command[0]!r}: {exc.strerror}") from None
     except (KeyboardInterrupt, _Stopped) as exc:
-        print("gradi launch: interrupted; stopping every process", file=stream, flush=True)
+        stream.write("gradi launch: interrupted; stopping every process\n")
+        stream.flush()
         return 128 + exc.signal if isinstance(exc, _Stopped) else 130
     finally:
         _stop(children.values())
@@ -90,10 +95,13 @@ def _stopped(number, _frame):
 
 
 def _child_setup():
-    """In the child, before exec: SIGINT at its default, so the launcher's stop (SIGINT) works
-    even when the launcher itself was started ignoring it (nohup, ``cmd &`` in a script); and be
-    killed when the launcher dies (Linux; elsewhere a no-op)."""
+    """In the child, before exec: SIGINT and SIGTERM at their defaults, so a Ctrl-C sent to one
+    process and the launcher's stop work even when the launcher itself was started ignoring them
+    (nohup, ``cmd &`` in a script); a process group of its own (module doc); and be killed when
+    the launcher dies (Linux; elsewhere a no-op)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.setpgid(0, 0)
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
@@ -101,25 +109,33 @@ def _child_setup():
 
 
 def _wait(children, stream):
-    """Wait for every child; on the first failure stop the rest and return its exit code."""
-    running = dict(children)
+    """Wait for every child; on the first failure stop the rest and return its exit code.
+
+    A process that only lost the others (distributed.EXIT_CODE) is a consequence: the launcher
+    waits up to CAUSE_GRACE for the process that caused it to end too, and names that one.
+    """
+    running, failed, blamed_by = dict(children), [], None
     while running:
-        ended = [(pid, index, child.returncode) for pid, (index, child) in running.items()
-                 if child.poll() is not None]
-        for pid, _, _ in ended:
-            del running[pid]
-        failed = sorted((item for item in ended if item[2] != 0), key=_blame)
+        for pid in [pid for pid, (_, child) in running.items() if child.poll() is not None]:
+            index, child = running.pop(pid)
+            if child.returncode != 0:
+                failed.append((pid, index, child.returncode))
         if failed:
-            pid, index, code = failed[0]
-            print(f"gradi launch: process {index} (pid {pid}) {_describe(code)}; stopping the "
-                  f"other {len(running)} process(es)", file=stream, flush=True)
-            return code if code > 0 else 128 - code
+            failed.sort(key=_blame)
+            if blamed_by is None:
+                blamed_by = time.monotonic() + (CAUSE_GRACE if _blame(failed[0]) == 2 else 0.0)
+            if _blame(failed[0]) < 2 or time.monotonic() >= blamed_by or not running:
+                pid, index, code = failed[0]
+                stopping = f"; stopping the other {len(running)} process(es)" if running else ""
+                stream.write(f"gradi launch: process {index} (pid {pid}) {_describe(code)}{stopping}\n")
+                stream.flush()
+                return code if code > 0 else 128 - code
         time.sleep(POLL_SECONDS)
     return 0
 
 
 def _blame(ended):
-    """Order failures seen at once by cause: killed first, then errors, then "lost the others"."""
+    """Order failures by cause: killed first, then errors, then "lost the others"."""
     code = ended[2]
     return 0 if code < 0 else 2 if code == distributed.EXIT_CODE else 1
 
@@ -131,10 +147,10 @@ def _describe(code):
 
 
 def _stop(children):
-    """SIGINT to every child still running, then SIGKILL to what outlives STOP_GRACE."""
+    """SIGTERM to every child still running, then SIGKILL to what outlives STOP_GRACE."""
     alive = [child for _, child in children if child.poll() is None]
     for child in alive:
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE
     for child in alive:
         try:
