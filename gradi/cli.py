@@ -420,8 +420,9 @@ def run_solve(args):
     record_every = pictures.record_every_for(args.niter) if pictures_asked else None
     whole = runner.name != SHARDED  # jax-sharded: each process reads only its rows of D
     ensure_runnable(runner, ProblemSize(source.n, source.dim, np.dtype(args.dtype), whole), threads)
+    runner.load_runtime()  # measured by the plan below, as is
     if args.distances is None:
-        importlib.import_module("scipy.spatial")  # the report's Procrustes: measured by the plan below
+        importlib.import_module("scipy.spatial")  # the report's Procrustes
     records = 0 if record_every is None else -(-args.niter // record_every) + 1
     plan = memory.plan(runner, source.n, source.dim, args.dtype, threads, records, pictures_asked, whole)
     reason = memory.too_large(runner, source.n, args.dtype, plan.more)

@@ -109,6 +109,11 @@ class Backend:
         """Memory the backend allocates beyond D and X, used to refuse problems that cannot fit."""
         return 0
 
+    def load_runtime(self):
+        """Load into this process what a first ``prepare`` would (a compiled extension and the
+        runtime it starts), so that gradi.memory.plan, which measures the process, counts it;
+        ``load`` already has, unless it stays cheap on purpose."""
+
     def check(self, problem, threads):
         """Why this backend cannot run ``problem`` with ``threads`` here, or None when it can.
 

@@ -92,6 +92,10 @@ class _MojoBackend(Backend):
             raise failure
         mojo_build.entry_folder(mojo_build.env_target_cpu())
 
+    def load_runtime(self):
+        # The extension's libraries and the worker threads its runtime starts (one a core).
+        self.extension()
+
     def extension(self):
         """The built and imported extension; BackendUnavailableError if it cannot be, and from
         then on every Mojo backend reports why it is unavailable."""
