@@ -28,11 +28,11 @@ def test_to_solution_reaches_the_target_and_compares_with_both_peers(tmp_path, c
     for row in rows.values():
         assert row["status"] == "ok" and row["disparity"] <= 1e-8 and row["seconds"] > 0
     assert rows["numpy"]["iterations"] % solution.CHECK_EVERY == 0
-    assert document["settings"]["tol"] == pytest.approx(1e-5)
+    assert document["settings"]["tol"] == pytest.approx(1e-4)
     for peer in ("smacof", "s_gd2"):
         assert rows["numpy"][f"speedup_vs_{peer}"] == pytest.approx(rows[peer]["seconds"] / rows["numpy"]["seconds"])
     out = capsys.readouterr().out
-    assert "x smacof" in out and "x s_gd2" in out and "stopped by tol=1e-05" in out
+    assert "x smacof" in out and "x s_gd2" in out and "stopped by tol=0.0001" in out
     assert (tmp_path / "to-solution.txt").exists()
 
 

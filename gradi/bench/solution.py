@@ -7,9 +7,9 @@ of what it returns to the true shape is measured; it reached the target when tha
 ``target``. Each solver runs the way its users run it:
 
 - gradi's backends: ``gradi.solve`` with ``lr="auto"``, in the sweep's dtype (float32 by
-  default), stopped by its own rule (``tol``, gradi.convergence) — no oracle. ``tol`` is tied to
-  the target: ``sqrt(target) / 10``, so that the squared distances are matched to a tenth of the
-  target's relative accuracy. The seconds are the whole call's wall time (validation, ``prepare``
+  default), stopped by its own rule (``tol``, gradi.convergence) — no oracle. ``tol`` is the
+  target's square root: a ``tol`` puts exact data's positions within a Procrustes disparity of
+  ``tol**2``. The seconds are the whole call's wall time (validation, ``prepare``
   and the final reference stress included), after one untimed call that compiles what a backend
   compiles (JAX, Mojo).
 - scikit-learn's SMACOF (``sklearn.manifold.smacof``, metric, one init, ``init=X0``, float64;
@@ -64,7 +64,7 @@ class Settings:
     @property
     def tol(self):
         """gradi's ``tol`` for this target (see the module docstring)."""
-        return math.sqrt(self.target) / 10
+        return math.sqrt(self.target)
 
 
 @dataclass
