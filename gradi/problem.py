@@ -11,6 +11,7 @@ They work through the N x N matrices in blocks of rows (``row_blocks``), so thei
 O(N) beyond D itself: the memory guard (gradi.memory) can count on that.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -229,9 +230,17 @@ def _upper_stress(X, D, start, stop):
     """The stress of the pairs i < j with i in [start, stop)."""
     C = residuals(X, D, start, stop, columns_from=start)  # column k is j = start + k
     rows = stop - start
-    C[:, :rows] = np.triu(C[:, :rows], 1)  # drop j <= i
     np.square(C, out=C)
-    return float(C.sum())
+    return float(C[:, rows:].sum()) + float(C[:, :rows].sum(where=_above_diagonal(rows)))
+
+
+@functools.lru_cache(maxsize=2)
+def _above_diagonal(rows):
+    """The mask of j > i in a rows x rows block (at most a row block's size: BLOCK_BYTES / 8
+    bytes), kept for the next block and the next call: building it costs as much as the sum."""
+    mask = np.triu(np.ones((rows, rows), dtype=bool), 1)
+    mask.flags.writeable = False
+    return mask
 
 
 def gradient(X: ArrayLike, D: ArrayLike) -> np.ndarray:
