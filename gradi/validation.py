@@ -199,15 +199,16 @@ def _block_extremes(D, start, stop):
     """(any NaN or inf, -min D_ij if negative, max D_ij, max |D_ij - D_ji|, max |D_ii|) over rows
     [start, stop); the symmetry term is 0 for a source symmetric by construction."""
     block = np.asarray(D[start:stop], dtype=np.float64)
-    if not np.all(np.isfinite(block)):
+    smallest, largest = float(block.min()), float(block.max())
+    if not (math.isfinite(smallest) and math.isfinite(largest)):  # a NaN or an inf shows in both or one
         return 1.0, 0.0, 0.0, 0.0, 0.0
     rows = np.arange(stop - start)
     diagonal = float(np.max(np.abs(block[rows, rows + start])))
-    negative = max(0.0, -float(block.min()))
+    negative = max(0.0, -smallest)
     if getattr(D, "symmetric", False):
-        return 0.0, negative, float(block.max()), 0.0, diagonal
+        return 0.0, negative, largest, 0.0, diagonal
     difference = block - D[:, start:stop].T
-    return 0.0, negative, float(block.max()), float(np.max(np.abs(difference, out=difference))), diagonal
+    return 0.0, negative, largest, float(np.max(np.abs(difference, out=difference))), diagonal
 
 
 def _symmetrised(D, dtype, factor):
