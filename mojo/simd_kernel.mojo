@@ -201,10 +201,13 @@ def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
 def row_block(dim: Int) -> Int:
     """Rows per register block of the fused kernel (row_block in native/src/row_block.hpp): the
     most for which the broadcast x_i, the row and column accumulators, x_j and the differences
-    fit the vector registers, at most 8; 1 for the generic tile (dim > MAX_FUSED_DIM)."""
+    fit the vector registers, at most 8, and two where they hold one up to dim 3 (the second
+    row's x_i spill to L1, cheaper than the x_j and column sums it shares); 1 for the generic
+    tile (dim > MAX_FUSED_DIM)."""
     if dim > MAX_FUSED_DIM:
         return 1
-    return max(1, min(8, (REGISTERS - 3 * dim - 2) // (2 * dim)))
+    var rows = max(1, min(8, (REGISTERS - 3 * dim - 2) // (2 * dim)))
+    return 2 if rows < 2 and dim <= 3 else rows
 
 
 def row_block_of(ii: Int, rows: Int, diagonal: Bool, lanes: Int, block: Int) -> Tuple[Int, Int]:
