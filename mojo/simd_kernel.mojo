@@ -234,6 +234,13 @@ def packed_offset(first: Int, count: Int, r: Int, jj: Int, lanes: Int) -> Int:
     return first * TILE + jj * count + r * lanes
 
 
+def prefetches[R: Int, vector_bytes: Int](r: Int) -> Bool:
+    """Whether row r of a block of R rows asks for its D^2 ahead: once per 64-byte line (the rows
+    whose vector starts a line where the R rows' vectors fill whole lines, else every row;
+    prefetches in native/src/simd_kernel.hpp)."""
+    return (R * vector_bytes) % 64 != 0 or (r * vector_bytes) % 64 == 0
+
+
 @always_inline
 def pair_vector[dt: DType, DIM: Int, R: Int, stress: Bool, W: Int](
     xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]], ii: Int, jj: Int,
@@ -250,8 +257,9 @@ def pair_vector[dt: DType, DIM: Int, R: Int, stress: Bool, W: Int](
         col[k] = cols_out.unsafe_load[width=W](k * TILE + jj)
     comptime for r in range(R):
         var at = packed_offset(ii, R, r, jj, W)
-        prefetch[PrefetchOptions().for_read().medium_locality()](
-            d2.unsafe_offset(at + PREFETCH_BYTES // size_of[Scalar[dt]]()))
+        comptime if prefetches[R, W * size_of[Scalar[dt]]()](r):
+            prefetch[PrefetchOptions().for_read().medium_locality()](
+                d2.unsafe_offset(at + PREFETCH_BYTES // size_of[Scalar[dt]]()))
         var diff = Array[SIMD[dt, W], DIM](fill=0)
         var c = -d2.unsafe_load[width=W](at)
         comptime for k in range(DIM):
