@@ -201,10 +201,13 @@ def tail_mask[dt: DType, W: Int](valid: Int) -> SIMD[dt, W]:
 def row_block(dim: Int) -> Int:
     """Rows per register block of the fused kernel (row_block in native/src/row_block.hpp): the
     most for which the broadcast x_i, the row and column accumulators, x_j and the differences
-    fit the vector registers, at most 8; 1 for the generic tile (dim > MAX_FUSED_DIM)."""
+    fit the vector registers, at most 8, and two where they hold one up to dim 3 (the second
+    row's x_i spill to L1, cheaper than the x_j and column sums it shares); 1 for the generic
+    tile (dim > MAX_FUSED_DIM)."""
     if dim > MAX_FUSED_DIM:
         return 1
-    return max(1, min(8, (REGISTERS - 3 * dim - 2) // (2 * dim)))
+    var rows = max(1, min(8, (REGISTERS - 3 * dim - 2) // (2 * dim)))
+    return 2 if rows < 2 and dim <= 3 else rows
 
 
 def row_block_of(ii: Int, rows: Int, diagonal: Bool, lanes: Int, block: Int) -> Tuple[Int, Int]:
@@ -231,6 +234,13 @@ def packed_offset(first: Int, count: Int, r: Int, jj: Int, lanes: Int) -> Int:
     return first * TILE + jj * count + r * lanes
 
 
+def prefetches[R: Int, vector_bytes: Int](r: Int) -> Bool:
+    """Whether row r of a block of R rows asks for its D^2 ahead: once per 64-byte line (the rows
+    whose vector starts a line where the R rows' vectors fill whole lines, else every row;
+    prefetches in native/src/simd_kernel.hpp)."""
+    return (R * vector_bytes) % 64 != 0 or (r * vector_bytes) % 64 == 0
+
+
 @always_inline
 def pair_vector[dt: DType, DIM: Int, R: Int, stress: Bool, W: Int](
     xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], cols_out: Ptr[Scalar[dt]], ii: Int, jj: Int,
@@ -247,12 +257,16 @@ def pair_vector[dt: DType, DIM: Int, R: Int, stress: Bool, W: Int](
         col[k] = cols_out.unsafe_load[width=W](k * TILE + jj)
     comptime for r in range(R):
         var at = packed_offset(ii, R, r, jj, W)
-        prefetch[PrefetchOptions().for_read().medium_locality()](
-            d2.unsafe_offset(at + PREFETCH_BYTES // size_of[Scalar[dt]]()))
+        comptime if prefetches[R, W * size_of[Scalar[dt]]()](r):
+            prefetch[PrefetchOptions().for_read().medium_locality()](
+                d2.unsafe_offset(at + PREFETCH_BYTES // size_of[Scalar[dt]]()))
         var diff = Array[SIMD[dt, W], DIM](fill=0)
         var c = -d2.unsafe_load[width=W](at)
+        # The differences first, then c, in the C++ kernel's order: so LLVM keeps the two-row
+        # dim 3 block (AVX2) with fewer spills and vector moves (mojo/README.md).
         comptime for k in range(DIM):
             diff[k] = xi[r * DIM + k] - xj[k]
+        comptime for k in range(DIM):
             c = diff[k].fma(diff[k], c)
         if masked:
             c *= masks[r]

@@ -13,7 +13,7 @@
 //   col_k = col_k - c d_k               dim FMAs, symmetric scheme only
 // The every-pair scheme (seed and idiomatic tiers, D^2 given) is the same without the column sums.
 // Neither has a separate multiply (where the ISA has no FMA, SSE2, each FMA is a multiply and an
-// add, in the kernel as here). R rows share each vector of columns, as in the kernel; the
+// add, in the kernel as here). R rows share each vector of columns, as in the kernel (see rows); the
 // column sums start afresh every round, as the kernel's are loaded per vector of columns, so the
 // only chains carried from round to round are the row sums'. x_j is made opaque every round (an
 // empty asm, no instruction), so nothing can be hoisted out of the loop; the results are
@@ -32,13 +32,14 @@ inline V splat(float a) {
   return zero + a;
 }
 
-// Rows per round: the kernel's own row block in the symmetric scheme; in the every-pair scheme,
-// which has no tuned kernel, the most whose x_i (one register) and dim row sums fit beside what
-// every row shares (x_j and d: dim each, c, D^2), at most 8, so that enough row sums are in
-// flight to hide the FMA latency.
+// Rows per round: in the symmetric scheme the kernel's row block as far as the registers hold it
+// (register_rows; where the kernel takes a row more, its spills are the kernel's cost, not the
+// arithmetic's); in the every-pair scheme, which has no tuned kernel, the most whose x_i (one
+// register) and dim row sums fit beside what every row shares (x_j and d: dim each, c, D^2), at
+// most 8, so that enough row sums are in flight to hide the FMA latency.
 constexpr int rows(int dim, bool symmetric) {
   const int r = (GRADI_VECTOR_REGISTERS - 2 * dim - 2) / (dim + 1);
-  return symmetric ? row_block(dim) : r > 8 ? 8 : r < 1 ? 1 : r;
+  return symmetric ? register_rows(dim) : r > 8 ? 8 : r < 1 ? 1 : r;
 }
 
 template <int DIM, bool SYMMETRIC>

@@ -155,6 +155,15 @@ inline void prefetch_ahead(const void* p) {
   __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + kPrefetchBytes), 0, 2);
 }
 
+// Whether row r of a block of R rows asks for its D^2 (prefetch_ahead): once per 64-byte line.
+// Where the R rows' vectors of a column vector fill whole lines (R * vector bytes a multiple of
+// 64), the rows whose vector starts a line do; otherwise every row does.
+template <class T, int R>
+constexpr bool prefetches(int r) {
+  constexpr int bytes = kLanes<T> * static_cast<int>(sizeof(T));
+  return (R * bytes) % 64 != 0 || (r * bytes) % 64 == 0;
+}
+
 // The L lanes of v added in double, always in the same order.
 template <class T>
 inline double lane_total(V<T> v) {
@@ -177,7 +186,7 @@ template <class T, int DIM, int R, bool MASKED, bool STRESS, bool PER_ROW = fals
   for (int r = 0; r < R; ++r) {
     V<T> d[DIM];
     const T* d2 = t.d2 + packed_offset(ii, R, r, jj, kLanes<T>);
-    prefetch_ahead(d2);
+    if (prefetches<T, R>(r)) prefetch_ahead(d2);
     V<T> c = load<T>(d2);
     opaque(c);  // D^2 in a register of its own, which c = d_0 d_0 - D^2 then overwrites
     for (int k = 0; k < DIM; ++k) d[k] = xi[r][k] - xj[k];
