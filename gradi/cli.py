@@ -420,9 +420,11 @@ def run_solve(args):
     record_every = pictures.record_every_for(args.niter) if pictures_asked else None
     whole = runner.name != SHARDED  # jax-sharded: each process reads only its rows of D
     ensure_runnable(runner, ProblemSize(source.n, source.dim, np.dtype(args.dtype), whole), threads)
-    runner.load_runtime()  # measured by the plan below, as is
+    # Loaded before the plan, which measures what the process holds: the backend's runtime, and
+    # the report's Procrustes.
+    runner.load_runtime()
     if args.distances is None:
-        importlib.import_module("scipy.spatial")  # the report's Procrustes
+        importlib.import_module("scipy.spatial")
     records = 0 if record_every is None else -(-args.niter // record_every) + 1
     plan = memory.plan(runner, source.n, source.dim, args.dtype, threads, records, pictures_asked, whole)
     reason = memory.too_large(runner, source.n, args.dtype, plan.more)

@@ -115,8 +115,8 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
     tol : float in (0, 1), optional
         Stop early once the stress decreased by less than ``tol`` (relative) over the last
         ``check_every`` iterations, or the positions reproduce the squared distances to a
-        relative ``tol / 10``, close enough to put exact data's positions within a relative
-        ``tol`` of the shape (gradi.convergence); None runs exactly ``niter`` iterations.
+        fraction of ``tol`` that puts exact data's positions within a relative ``tol`` of the
+        shape (gradi.convergence); None runs exactly ``niter`` iterations.
     check_every : int, optional
         Iterations between two convergence checks with ``tol`` (default 10).
 
