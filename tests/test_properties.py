@@ -58,7 +58,7 @@ def _points(scale):
 @example((gradi.distance_matrix(_points(1e-60)), _points(0.5e-60)[::-1]))
 @example((gradi.distance_matrix(_points(1.0)), np.zeros((3, 2))))
 def test_a_small_enough_step_does_not_increase_stress(problem):
-    """A step well inside the Gershgorin bound (gradi.stepsize) is a descent step."""
+    """A step well inside lr="auto"'s bound (gradi.stepsize) is a descent step."""
     D, X0 = problem
     before = gradi.stress(X0, D)
     result = _solve_or_refuse(D, X0, 0.01, niter=1)
