@@ -87,12 +87,11 @@ def validate(D, dim=None, *, lr="auto", niter=1000, dtype="float32", X0=None, se
     else:
         D = _symmetrised(D, dtype, factor)
     squares = float(group.sum(sum_of_squares(D, *rows))) if X0 is None or auto else None
-    if X0 is None:
-        X0 = cube_start(n, dim, np.sqrt(squares / n**2), seed)
-    elif factor != 1.0:
-        X0 = X0 * factor
-    X0 = np.array(X0, dtype=dtype, order="C")
-    _check_start_can_move(X0, largest, dtype)
+    if X0 is None:  # random, so it spans every dimension it can: nothing to check
+        X0 = np.array(cube_start(n, dim, np.sqrt(squares / n**2), seed), dtype=dtype)
+    else:
+        X0 = np.array(X0 * factor if factor != 1.0 else X0, dtype=dtype, order="C")
+        _check_start_can_move(X0, largest, dtype)
     lr = auto_lr(D, X0, rows, group, squares) if auto else _step(lr, factor, dtype)
     return Problem(D=D, X0=X0, lr=lr, niter=niter, scale=factor, lr_auto=auto,
                    rows=None if rows == (0, n) else rows, group=group)
