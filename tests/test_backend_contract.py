@@ -17,7 +17,7 @@ from gradi.problem import Problem
 from gradi.testing import assert_agrees, make_case, max_relative_error, reference_descend
 
 NITER = 20
-# Above cpp-simd's and mojo-simd's serial cut-offs (384 and 257 points), so their threads engage.
+# Above cpp-simd's and mojo-simd's serial cut-off (257 points), so their threads engage.
 PARALLEL_N = 450
 CASES = [(backend, dtype) for backend in gradi.backends.names()
          for dtype in gradi.backends.get(backend).dtypes]

@@ -21,8 +21,9 @@ constexpr long kTile = 256;
 // Dimensions up to this get a kernel with the accumulators in registers.
 constexpr long kMaxFusedDim = 8;
 
-// Below this many points one thread beats a team (measured; see native/README.md).
-constexpr long kSimdParallelMinN = 384;
+// Below this many points there is one tile per step, nothing for a second thread to share
+// (measured; see native/README.md); mojo-simd's SERIAL_BELOW is the same rule.
+constexpr long kSimdParallelMinN = kTile + 1;
 
 // How a kernel takes the rows of a tile, which is the order D^2 is stored in: `lanes` columns per
 // vector, register blocks of `rows` rows (1 where dim has no fused kernel).
