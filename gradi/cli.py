@@ -40,6 +40,7 @@ from . import backends, host, io, memory, pictures, shapes
 from .align import procrustes_disparity
 from .bench import counted, machine, plots, probes, report, roofline, solution, solution_report, sweep
 from .columns import aligned
+from .convergence import DEFAULT_CHECK_EVERY
 from .errors import DivergenceError
 from .problem import ProblemSize, distance_matrix
 from .rows import MatrixRows, PointRows
@@ -336,7 +337,7 @@ def _solve_arguments(solving):
                          help="stop once the stress decreased by less than this fraction over a "
                               "check interval (default: run all --niter iterations)")
     solving.add_argument("--check-every", type=_integer(1, MAX_NITER), default=None,
-                         help="iterations between two convergence checks with --tol (default 10)")
+                         help=f"iterations between two convergence checks with --tol (default {DEFAULT_CHECK_EVERY})")
     solving.add_argument("--dry-run", action="store_true",
                          help="check everything and print the plan (sizes, step size, memory needed "
                               "and available) without solving or writing anything")

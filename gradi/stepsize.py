@@ -37,9 +37,10 @@ AUTO_SAFETY = 1.0
 def auto_lr(D, X0, rows=None, group=ALONE, squares=None):
     """Step size for distances D (N x N) and start X0 (N x dim); see the module docstring.
 
-    Works in row blocks (O(N) memory beyond D and X0), in X0's dtype (float64 for integers). Returns inf when the bound underflows
-    float64 (a problem far below gradi's representable scales). With ``rows`` (start, stop), D
-    may be a row source (gradi.rows): the bound is taken over those rows, then over ``group``.
+    Works in row blocks (O(N) memory beyond D and X0), in X0's dtype (float64 for integers).
+    Returns inf when the bound underflows float64 (a problem far below gradi's representable
+    scales). With ``rows`` (start, stop), D may be a row source (gradi.rows): the bound is taken
+    over those rows, then over ``group``.
     ``squares`` is sum D_ij^2 over the whole of D when the caller has it (validation does).
     """
     X0 = np.asarray(X0)

@@ -6,7 +6,14 @@ import pytest
 import gradi
 from gradi import shapes
 from gradi.align import procrustes_disparity
-from gradi.convergence import EXACT_MARGIN, RESOLUTION_ULPS, collapsed_stress, converged, stress_bound
+from gradi.convergence import (
+    DEFAULT_CHECK_EVERY,
+    EXACT_MARGIN,
+    RESOLUTION_ULPS,
+    collapsed_stress,
+    converged,
+    stress_bound,
+)
 from gradi.validation import validate
 
 D_CIRCLE = gradi.distance_matrix(shapes.circle(40))
@@ -61,7 +68,7 @@ def test_check_every_needs_tol_and_a_positive_integer():
         gradi.solve(D_CIRCLE, 2, niter=10, tol=1e-3, check_every=0)
 
 
-def _checks(D, backend, tol, niter, dtype="float64", check_every=10):
+def _checks(D, backend, tol, niter, dtype="float64", check_every=DEFAULT_CHECK_EVERY):
     """Replay a tol solve's checks by hand: per check (iteration, the backend's stress of the
     last step's start, the rule's verdict), up to the first verdict True."""
     problem = validate(D, 2, niter=niter, dtype=dtype)
@@ -80,7 +87,7 @@ def _checks(D, backend, tol, niter, dtype="float64", check_every=10):
 
 
 def test_the_stop_is_decided_by_the_backends_stress_at_each_check():
-    stopped = gradi.solve(D_CIRCLE, 2, niter=5000, tol=1e-3, check_every=10, dtype="float64")
+    stopped = gradi.solve(D_CIRCLE, 2, niter=5000, tol=1e-3, dtype="float64")
     assert stopped.stop_reason == "converged"
     _, checks = _checks(D_CIRCLE, "numpy", 1e-3, 5000)
     assert [verdict for _, _, verdict in checks] == [False] * (len(checks) - 1) + [True]
