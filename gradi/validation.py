@@ -75,7 +75,7 @@ def validate(D, dim=None, *, lr="auto", niter=1000, dtype="float32", X0=None, se
         rows, group = backend.share(n, threads, dtype)
         group.agree({"N": n, "dim": dim, "dtype": dtype.name, "lr": "auto" if auto else lr, "niter": niter,
                      "seed": seed, "backend": backend.name, "X0": X0})
-    largest = _check_distances(D, rows, group)
+    largest, mirrored = _check_distances(D, rows, group)
     group.check_symmetric(D, rows, symmetry_tolerance(largest))
     if X0 is not None:
         X0 = _check_start(X0, n, dim)
@@ -85,7 +85,7 @@ def validate(D, dim=None, *, lr="auto", niter=1000, dtype="float32", X0=None, se
     if source:
         D.factor, D.zero_diagonal = factor, True
     else:
-        D = _symmetrised(D, dtype, factor)
+        D = _symmetrised(D, dtype, factor, mirrored)
     squares = float(group.sum(sum_of_squares(D, *rows))) if X0 is None or auto else None
     if X0 is None:  # random, so it spans every dimension it can: nothing to check
         X0 = np.array(cube_start(n, dim, np.sqrt(squares / n**2), seed), dtype=dtype)
@@ -166,7 +166,8 @@ def _check_square(D):
 
 
 def _check_distances(D, rows, group):
-    """Refuse D unless finite, non-negative, symmetric, zero on the diagonal; return max(D).
+    """Refuse D unless finite, non-negative, symmetric, zero on the diagonal; return max(D), and
+    whether D is exactly symmetric with an exactly zero diagonal.
 
     Reads ``rows`` (start, stop) of D in row blocks, each compared with the matching block of
     columns, in float64; the extremes are combined over ``group`` before any refusal, so every
@@ -187,7 +188,7 @@ def _check_distances(D, rows, group):
     if diagonal > tolerance:
         raise ValueError(f"D must have a zero diagonal (a point is at distance 0 from itself); "
                          f"|D_ii| reaches {diagonal:.3g}")
-    return float(largest)
+    return float(largest), asymmetry == 0 and diagonal == 0
 
 
 def symmetry_tolerance(largest):
@@ -211,15 +212,23 @@ def _block_extremes(D, start, stop):
     return 0.0, negative, largest, float(np.max(np.abs(difference, out=difference))), diagonal
 
 
-def _symmetrised(D, dtype, factor):
+def _symmetrised(D, dtype, factor, mirrored=False):
     """(D + D.T) / 2 with a zero diagonal, times ``factor``, as a new C-contiguous ``dtype`` array.
 
-    Built in row blocks in float64; exactly symmetric, since D_ij + D_ji == D_ji + D_ij.
+    Built in row blocks in float64; exactly symmetric, since D_ij + D_ji == D_ji + D_ij. A
+    ``mirrored`` D (exactly symmetric, zero diagonal: a computed distance matrix) is that already,
+    so its rows are only scaled, without reading its transpose: the same numbers, in half the time.
     """
+    rows_of = _scaled_rows if mirrored else _symmetrised_rows
     out = np.empty(D.shape, dtype=dtype)
     for start, stop in row_blocks(*D.shape):
-        out[start:stop] = _symmetrised_rows(D, start, stop, factor)
+        out[start:stop] = rows_of(D, start, stop, factor)
     return out
+
+
+def _scaled_rows(D, start, stop, factor):
+    block = np.asarray(D[start:stop], dtype=np.float64)
+    return block * factor if factor != 1.0 else block
 
 
 def _symmetrised_rows(D, start, stop, factor):

@@ -147,6 +147,21 @@ def test_tiny_asymmetry_within_tolerance_is_accepted():
     assert result.niter == 1 and np.isfinite(result.stress)
 
 
+@pytest.mark.parametrize("scale", [1.0, 2.0**-40, 3.0e9])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_d_is_symmetrised_to_the_same_numbers_whether_or_not_it_is_exactly_symmetric(scale, dtype):
+    """(D + D.T) / 2, zero diagonal, at the run's power-of-two scale: an exactly symmetric D takes
+    a shortcut (no transpose read), which must give the numbers the general path gives."""
+    exact = scale * gradi.distance_matrix(shapes.cube(40, 3))
+    nudged = exact.copy()
+    nudged[3, 7] *= 1 + 1e-9
+    for D in (exact, nudged):
+        problem = gradi.validation.validate(D, 3, dtype=dtype)
+        expected = (np.asarray(D, dtype=np.float64) + D.T) / 2 * problem.scale
+        np.fill_diagonal(expected, 0.0)
+        np.testing.assert_array_equal(problem.D, expected.astype(dtype))
+
+
 def test_numpy_holds_its_blas_to_one_thread_whatever_threads():
     """numpy's workers split the rows; BLAS itself stays on one thread (gradi.backends.numpy_matrix)."""
     import threadpoolctl
