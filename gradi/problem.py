@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 from .group import ALONE
 
 BLOCK_BYTES = 1 << 20  # bytes of one float64 temporary of a row block (see row_blocks)
+UPPER_PARTS = 4  # the stress's row blocks hold at most 1 / UPPER_PARTS of the points (rows_stress)
 BLOCK_TEMPORARIES = 2  # row-block temporaries alive at once in this module's functions
 
 
@@ -105,15 +106,15 @@ def block_rows(n, columns):
     return min(n, max(1, BLOCK_BYTES // (8 * max(columns, 1))))
 
 
-def row_blocks(n, columns, start=0):
+def row_blocks(n, columns, start=0, most=None):
     """``(first, last)`` bounds of the row blocks of rows [start, n) of an n x ``columns`` matrix
-    (see block_rows).
+    (see block_rows), at most ``most`` rows each when given.
 
     A computation that keeps a few float64 temporaries of one block at a time needs
     O(``columns``) memory, not O(n^2). Each block is handled by a function of its own, so that
     no temporary of one block is still referenced while the next is computed.
     """
-    rows = block_rows(n, columns)
+    rows = block_rows(n, columns) if most is None else max(1, min(block_rows(n, columns), most))
     return [(first, min(first + rows, n)) for first in range(start, n, rows)]
 
 
@@ -221,9 +222,15 @@ def stress(X: ArrayLike, D: ArrayLike) -> float:
 
 
 def rows_stress(X, D, start, stop):
-    """The stress of the pairs i < j with i in [start, stop): float64 X, D an array or row source."""
+    """The stress of the pairs i < j with i in [start, stop): float64 X, D an array or row source.
+
+    A row block computes its columns from its first row on and masks the pairs j <= i of its own
+    square, so blocks of at most 1 / UPPER_PARTS of the points keep that wasted work to
+    1 / UPPER_PARTS of the pairs (one block of every row would compute each pair twice).
+    """
+    blocks = row_blocks(stop, len(X), start, most=-(-len(X) // UPPER_PARTS))
     with np.errstate(over="ignore", invalid="ignore"):
-        return float(sum(_upper_stress(X, D, first, last) for first, last in row_blocks(stop, len(X), start)))
+        return float(sum(_upper_stress(X, D, first, last) for first, last in blocks))
 
 
 def _upper_stress(X, D, start, stop):
