@@ -2,11 +2,12 @@
 
 import json
 import sys
+from types import SimpleNamespace
 
 import pytest
 
 import gradi
-from gradi.bench import solution
+from gradi.bench import prepared, solution
 from gradi.cli import main
 
 
@@ -87,3 +88,21 @@ def test_a_solver_that_cannot_reach_the_target_in_budget_says_so():
 def test_target_without_to_solution_is_refused(capsys):
     assert main(["bench", "--target", "1e-6"]) == 2
     assert "--target only applies with --to-solution" in capsys.readouterr().err
+
+
+def test_a_best_of_spans_its_window_whatever_a_run_takes(monkeypatch):
+    """Each solver's best is taken over at least ``repeats`` runs and at least ``window`` seconds
+    of them: a 3 ms solve gets as much of the machine's time as a 30 ms one (clock injected)."""
+    now = [0.0]
+    monkeypatch.setattr(prepared, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    durations = iter([0.25, 0.125, 0.125, 0.125, 0.5])
+
+    def run():
+        now[0] += next(durations)
+        return "done"
+
+    assert prepared.best_of(run, 2, window=0.6) == ("done", 0.125)
+    assert now[0] == 0.625  # four runs: 0.6 s had passed only after the fourth
+    calls = []
+    prepared.best_of(lambda: calls.append(now.__setitem__(0, now[0] + 1.0)), 2, window=0.5)
+    assert len(calls) == 2  # runs longer than the window: the repeats decide

@@ -51,13 +51,15 @@ class PreparedRun:
         self.close()
 
 
-def best_of(call, repeats):
-    """(what ``call()`` returned last, its best wall time over ``repeats`` calls)."""
-    best = float("inf")
-    for _ in range(repeats):
+def best_of(call, repeats, window=0.0):
+    """(what ``call()`` returned last, its best wall time over ``repeats`` calls, and more calls
+    until ``window`` seconds have passed since the first)."""
+    best, first, calls = float("inf"), time.perf_counter(), 0
+    while calls < repeats or time.perf_counter() - first < window:
         started = time.perf_counter()
         value = call()
         best = min(best, time.perf_counter() - started)
+        calls += 1
     return value, best
 
 

@@ -32,9 +32,9 @@ def format_table(outcomes, settings):
             for o in outcomes if o.status == "ok"]
     lines = aligned([header, *body], right=range(1, len(header)))
     lines.append(f"target: Procrustes disparity <= {settings.target:g} from gradi's seeded start, "
-                 f"seconds the best of {settings.repeats}; gradi: gradi.solve in {settings.dtype}, "
-                 f"stopped by tol={settings.tol:g} (whole call); smacof: float64, exactly the "
-                 f"iterations the target needs; s_gd2: float64, its defaults")
+                 f"seconds the best of at least {settings.repeats} runs over at least {settings.window:g} s; "
+                 f"gradi: gradi.solve in {settings.dtype}, stopped by tol={settings.tol:g} (whole call); "
+                 f"smacof: float64, exactly the iterations the target needs; s_gd2: float64, its defaults")
     lines += [f"{o.status}: {o.solver} N={o.n} dim={o.dim}: {o.reason}" for o in outcomes if o.status != "ok"]
     return "\n".join(lines)
 
