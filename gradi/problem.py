@@ -20,7 +20,8 @@ from numpy.typing import ArrayLike
 from .group import ALONE
 
 BLOCK_BYTES = 1 << 20  # bytes of one float64 temporary of a row block (see row_blocks)
-UPPER_PARTS = 4  # the stress's row blocks hold at most 1 / UPPER_PARTS of the points (rows_stress)
+UPPER_PARTS = 4  # the stress's row blocks hold at most 1 / UPPER_PARTS of the points (rows_stress),
+UPPER_MIN_ROWS = 64  # unless that is under this many rows: smaller blocks cost more calls than they save
 BLOCK_TEMPORARIES = 2  # row-block temporaries alive at once in this module's functions
 
 
@@ -228,7 +229,7 @@ def rows_stress(X, D, start, stop):
     square, so blocks of at most 1 / UPPER_PARTS of the points keep that wasted work to
     1 / UPPER_PARTS of the pairs (one block of every row would compute each pair twice).
     """
-    blocks = row_blocks(stop, len(X), start, most=-(-len(X) // UPPER_PARTS))
+    blocks = row_blocks(stop, len(X), start, most=max(UPPER_MIN_ROWS, -(-len(X) // UPPER_PARTS)))
     with np.errstate(over="ignore", invalid="ignore"):
         return float(sum(_upper_stress(X, D, first, last) for first, last in blocks))
 
