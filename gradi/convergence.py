@@ -35,8 +35,8 @@ import numpy as np
 
 from .problem import row_blocks
 
-# Each check ends a backend call, whose fixed cost (JAX: about a step at N=1000) a longer interval
-# spreads thinner; a run stops at most this many iterations after the rule first holds.
+# Each check ends a backend call, whose fixed cost a longer interval spreads thinner; a run stops
+# at most this many iterations after the rule first holds.
 DEFAULT_CHECK_EVERY = 20
 EXACT_MARGIN = 10  # rule 2 matches the squared distances to tol / EXACT_MARGIN (see above)
 # The smallest normalised stress (S / Q) a dtype resolves, in units in the last place of 1: the

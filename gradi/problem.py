@@ -109,13 +109,13 @@ def block_rows(n, columns):
 
 def row_blocks(n, columns, start=0, most=None):
     """``(first, last)`` bounds of the row blocks of rows [start, n) of an n x ``columns`` matrix
-    (see block_rows), at most ``most`` rows each when given.
+    (see block_rows), at most ``most`` (>= 1) rows each when given.
 
     A computation that keeps a few float64 temporaries of one block at a time needs
     O(``columns``) memory, not O(n^2). Each block is handled by a function of its own, so that
     no temporary of one block is still referenced while the next is computed.
     """
-    rows = block_rows(n, columns) if most is None else max(1, min(block_rows(n, columns), most))
+    rows = block_rows(n, columns) if most is None else min(block_rows(n, columns), most)
     return [(first, min(first + rows, n)) for first in range(start, n, rows)]
 
 

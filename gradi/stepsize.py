@@ -13,7 +13,7 @@ on those vectors W acts as ``c (1 1^T - I) + E`` does, with E = W - c off the di
 any number c: so for every c, ``lambda_max <= c + max_i (sum_j W_ij + sum_{j != i} |W_ij - c|)``
 (Gershgorin's theorem on diag(W 1) + c I - E). c = 0 is plain Gershgorin, ``2 max_i sum_j
 W_ij``, twice the eigenvalue for a complete graph of equal weights; c near the mean weight is
-exact there, and about 1.25 times it on the shapes gradi solves (1.7 times for c = 0). c is
+exact there, and close on gradi's shapes (tests/test_divergence.py holds it within 1.5 times). c is
 taken from means that cost O(N) given sum D^2: the mean of W would be 12 mean(M) - 4 mean(D^2),
 and mean(M) >= max(mean |d_0|^2, mean D^2), which is used.
 
