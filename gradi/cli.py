@@ -275,6 +275,9 @@ def _add_to_solution_arguments(sweeping):
     sweeping.add_argument("--target", type=_positive(float), default=None,
                           help=f"with --to-solution: the Procrustes disparity to reach "
                                f"(default {solution.DEFAULT_TARGET:g})")
+    sweeping.add_argument("--shape", choices=sorted(shapes.NAMED), default=None,
+                          help="with --to-solution: the shape every case recovers (default circle in 2-D, "
+                               "sphere in 3-D; a shape of its own dimension sets --dims)")
 
 
 def _add_machine_command(commands):
@@ -575,9 +578,12 @@ def run_to_solution(args):
     """``gradi bench --to-solution``: time to a target accuracy, every backend and the peers."""
     chosen = {"backends": args.backends or tuple(backends.BACKENDS), "dtype": args.dtype,
               "threads": args.threads}
-    for name in ("sizes", "dims", "repeats", "budget", "target"):
+    for name in ("sizes", "dims", "repeats", "budget", "target", "shape"):
         if getattr(args, name) is not None:
             chosen[name] = getattr(args, name)
+    own_dim = shapes.NAMED[args.shape][1] if args.shape else None
+    if own_dim is not None and args.dims is None:
+        chosen["dims"] = (own_dim,)
     settings = solution.Settings(**chosen)
     _refuse_sizes_too_large(settings)
     out_dir = _output_folder(args, "to-solution")
@@ -625,12 +631,13 @@ def run_bench(args):
     if multiprocess and (args.measure != "time" or args.to_solution):
         raise ValueError("a multi-process bench times the fixed-iteration sweep only; --measure "
                          "instructions and --to-solution run in one process")
+    for name in ("target", "shape"):
+        if getattr(args, name) is not None and not args.to_solution:
+            raise ValueError(f"--{name} only applies with --to-solution")
     if args.measure == "instructions":
         return run_counted(args)
     if args.to_solution:
         return run_to_solution(args)
-    if args.target is not None:
-        raise ValueError("--target only applies with --to-solution")
     settings = bench_settings(args)
     _refuse_sizes_too_large(settings)
     if multiprocess:

@@ -1,12 +1,15 @@
 """``gradi bench --to-solution`` and ``gradi solve --tol`` on the command line."""
 
 import json
+import re
 import sys
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 import gradi
+from gradi.align import procrustes_disparity
 from gradi.bench import prepared, solution
 from gradi.cli import main
 
@@ -85,9 +88,45 @@ def test_a_solver_that_cannot_reach_the_target_in_budget_says_so():
     assert outcome.status == "not reached" and "at most 50 iterations" in outcome.reason
 
 
-def test_target_without_to_solution_is_refused(capsys):
-    assert main(["bench", "--target", "1e-6"]) == 2
-    assert "--target only applies with --to-solution" in capsys.readouterr().err
+@pytest.mark.parametrize("option", [["--target", "1e-6"], ["--shape", "text"]])
+def test_to_solution_options_without_to_solution_are_refused(option, capsys):
+    assert main(["bench", *option]) == 2
+    assert f"{option[0]} only applies with --to-solution" in capsys.readouterr().err
+
+
+def test_a_named_shape_is_what_every_solver_recovers(tmp_path, capsys, monkeypatch):
+    """--shape text: the cases are the glyph outline's, in its own dimension (--dims follows)."""
+    monkeypatch.setattr(solution, "peer_missing", lambda name: f"{name} is not installed")
+    assert main(["bench", "--to-solution", "--shape", "text", "--backends", "numpy", "--sizes", "40",
+                 "--repeats", "1", "--target", "1e-4", "--out", str(tmp_path)]) == 0
+    document = json.loads((tmp_path / "to-solution.json").read_text())
+    assert document["settings"]["shape"] == "text" and document["settings"]["dims"] == [2]
+    row = next(row for row in document["results"] if row["solver"] == "numpy")
+    settings = solution.Settings(backends=("numpy",), sizes=(40,), dims=(2,), target=1e-4, shape="text")
+    result = gradi.solve(gradi.distance_matrix(gradi.shapes.text(40)), 2, niter=settings.max_iterations,
+                         tol=settings.tol)
+    assert row["status"] == "ok" and row["iterations"] == result.iterations
+    assert row["disparity"] == pytest.approx(procrustes_disparity(gradi.shapes.text(40), result.X))
+    assert "on the text shape" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("shape, dims, message", [("text", (3,), "shape 'text' is 2-D; dims must be 2, got 3"),
+                                                  ("sphere", (2, 3), "shape 'sphere' is 3-D; dims must be 3"),
+                                                  ("square", (2,), "shape must be one of")])
+def test_a_shape_refuses_dimensions_it_does_not_have(shape, dims, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        solution.Settings(backends=(), dims=dims, shape=shape)
+
+
+def test_a_shape_of_any_dimension_takes_each_of_dims():
+    settings = solution.Settings(backends=(), dims=(2, 4), shape="cube")
+    assert settings.points(10, 4).shape == (10, 4)
+    assert np.array_equal(settings.points(10, 2), gradi.shapes.cube(10, 2))
+
+
+def test_dims_that_contradict_the_shape_exit_2(capsys):
+    assert main(["bench", "--to-solution", "--shape", "text", "--dims", "3", "--backends", "numpy"]) == 2
+    assert "shape 'text' is 2-D" in capsys.readouterr().err
 
 
 def test_a_best_of_spans_its_window_whatever_a_run_takes(monkeypatch):

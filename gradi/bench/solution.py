@@ -1,10 +1,13 @@
 """``gradi bench --to-solution``: seconds to a target accuracy, against SMACOF and s_gd2.
 
 The fixed-iteration sweep (gradi.bench.sweep) compares stacks per iteration; a user recovering
-positions wants the answer. Here every solver starts from gradi's seeded X0 on the same shape
-(the sweep's circle in 2-D, sphere in 3-D, from exact distances), and the Procrustes disparity
-of what it returns to the true shape is measured; it reached the target when that is at most
-``target``. Each solver runs the way its users run it:
+positions wants the answer. Here every solver starts from gradi's seeded X0 on the same shape,
+from exact distances (``shape``: one of gradi.shapes.NAMED, by default the sweep's circle in
+2-D and sphere in 3-D), and the Procrustes disparity of what it returns to the true shape is
+measured; it reached the target when that is at most ``target``. How many iterations plain
+gradient descent needs depends on the shape's conditioning: a circle's stress is well
+conditioned, the glyph outlines of ``text`` are not (README, "Time to solution"). Each solver
+runs the way its users run it:
 
 - gradi's backends: ``gradi.solve`` with ``lr="auto"``, in the sweep's dtype (float32 by
   default), stopped by its own rule (``tol``, gradi.convergence) — no oracle. ``tol`` is the
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import backends
+from .. import backends, shapes
 from ..align import procrustes_disparity
 from ..convergence import DEFAULT_CHECK_EVERY
 from ..problem import distance_matrix, stress
@@ -64,11 +67,29 @@ class Settings:
     window: float = 0.5
     budget: float = 10.0
     seed: int = 42
+    shape: str | None = None  # a name in gradi.shapes.NAMED; None: the sweep's (circle, sphere)
+
+    def __post_init__(self):
+        if self.shape is None:
+            return
+        if self.shape not in shapes.NAMED:
+            raise ValueError(f"shape must be one of {', '.join(sorted(shapes.NAMED))}, got {self.shape!r}")
+        own = shapes.NAMED[self.shape][1]
+        if own is not None and set(self.dims) != {own}:
+            raise ValueError(f"shape {self.shape!r} is {own}-D; dims must be {own}, got "
+                             f"{','.join(map(str, self.dims))}")
 
     @property
     def tol(self):
         """gradi's ``tol`` for this target (see the module docstring)."""
         return math.sqrt(self.target)
+
+    def points(self, n, dim):
+        """The true positions of the case (N, dim)."""
+        if self.shape is None:
+            return target_shape(n, dim)
+        make, own = shapes.NAMED[self.shape]
+        return make(n) if own is not None else make(n, dim)
 
 
 @dataclass
@@ -148,7 +169,7 @@ def run(settings, progress=None):
     outcomes = []
     for dim in settings.dims:
         for n in settings.sizes:
-            points = target_shape(n, dim)
+            points = settings.points(n, dim)
             D = distance_matrix(points)
             problem = validate(D, dim, niter=0, dtype=settings.dtype, seed=settings.seed)
             for name in (*settings.backends, *PEERS):

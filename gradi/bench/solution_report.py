@@ -31,7 +31,8 @@ def format_table(outcomes, settings):
              f"{o.disparity:.2e}", f"{o.stress:.3e}"]
             for o in outcomes if o.status == "ok"]
     lines = aligned([header, *body], right=range(1, len(header)))
-    lines.append(f"target: Procrustes disparity <= {settings.target:g} from gradi's seeded start, "
+    shape = f"the {settings.shape} shape" if settings.shape else "the sweep's shapes (circle 2-D, sphere 3-D)"
+    lines.append(f"target: Procrustes disparity <= {settings.target:g} on {shape} from gradi's seeded start, "
                  f"seconds the best of at least {settings.repeats} runs over at least {settings.window:g} s; "
                  f"gradi: gradi.solve in {settings.dtype}, stopped by tol={settings.tol:g} (whole call); "
                  f"smacof: float64, exactly the iterations the target needs; s_gd2: float64, its defaults")
