@@ -581,9 +581,6 @@ def run_to_solution(args):
     for name in ("sizes", "dims", "repeats", "budget", "target", "shape"):
         if getattr(args, name) is not None:
             chosen[name] = getattr(args, name)
-    own_dim = shapes.NAMED[args.shape][1] if args.shape else None
-    if own_dim is not None and args.dims is None:
-        chosen["dims"] = (own_dim,)
     settings = solution.Settings(**chosen)
     _refuse_sizes_too_large(settings)
     out_dir = _output_folder(args, "to-solution")

@@ -118,6 +118,12 @@ def test_a_shape_refuses_dimensions_it_does_not_have(shape, dims, message):
         solution.Settings(backends=(), dims=dims, shape=shape)
 
 
+def test_dims_default_to_the_shapes_own_dimension():
+    assert solution.Settings(backends=(), shape="text").dims == (2,)
+    assert solution.Settings(backends=(), shape="helix").dims == (3,)
+    assert solution.Settings(backends=()).dims == solution.Settings(backends=(), shape="cube").dims == (2, 3)
+
+
 def test_a_shape_of_any_dimension_takes_each_of_dims():
     settings = solution.Settings(backends=(), dims=(2, 4), shape="cube")
     assert settings.points(10, 4).shape == (10, 4)

@@ -58,7 +58,7 @@ class Settings:
 
     backends: tuple
     sizes: tuple = (300, 1000)
-    dims: tuple = (2, 3)
+    dims: tuple | None = None  # None: 2 and 3, or the shape's own dimension
     dtype: str = "float32"
     threads: int | None = None
     target: float = DEFAULT_TARGET
@@ -70,12 +70,12 @@ class Settings:
     shape: str | None = None  # a name in gradi.shapes.NAMED; None: the sweep's (circle, sphere)
 
     def __post_init__(self):
-        if self.shape is None:
-            return
-        if self.shape not in shapes.NAMED:
+        if self.shape is not None and self.shape not in shapes.NAMED:
             raise ValueError(f"shape must be one of {', '.join(sorted(shapes.NAMED))}, got {self.shape!r}")
-        own = shapes.NAMED[self.shape][1]
-        if own is not None and set(self.dims) != {own}:
+        own = None if self.shape is None else shapes.NAMED[self.shape][1]
+        if self.dims is None:
+            object.__setattr__(self, "dims", (2, 3) if own is None else (own,))
+        elif own is not None and set(self.dims) != {own}:
             raise ValueError(f"shape {self.shape!r} is {own}-D; dims must be {own}, got "
                              f"{','.join(map(str, self.dims))}")
 
