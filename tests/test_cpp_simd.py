@@ -3,6 +3,7 @@ both dtypes, its per-solve state, fork safety and its choice of kernel under val
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -271,3 +272,23 @@ def test_gradi_cpp_isa_this_cpu_cannot_run_makes_cpp_simd_unavailable(monkeypatc
     assert backend.unavailable_reason == ("GRADI_CPP_ISA=avx512 is not a cpp-simd kernel this CPU "
                                           "runs (one of baseline, avx2)")
     assert "is unavailable: GRADI_CPP_ISA=avx512" in backend.check(ProblemSize(400, 3, np.dtype("float32")), 1)
+
+
+LLVM_MCA = shutil.which("llvm-mca-19") or shutil.which("llvm-mca")
+
+
+@pytest.mark.skipif(LLVM_MCA is None or shutil.which("g++") is None, reason="llvm-mca or g++ is not installed")
+def test_the_static_analysis_finds_the_kernels_inner_loop_and_the_probes():
+    """native/mca.py: one line per dim and CPU model, the kernel's cycles per pair-vector against
+    the probe's, which the model must put within a few percent of each other (the probe is the
+    kernel's own op mix; a wrong loop, say the masked tail or an outer loop, would not be)."""
+    script = os.path.join(os.path.dirname(__file__), "..", "native", "mca.py")
+    run = subprocess.run([sys.executable, script, "--cpus", "znver3", "sapphirerapids", "--dims", "2", "3",
+                          "--llvm-mca", LLVM_MCA], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    found = re.findall(r"dim (\d)\s+(\S+)\s+([\d.]+) /\s+([\d.]+)\s+\(([\d.]+)\)", run.stdout)
+    assert [(dim, cpu) for dim, cpu, *_ in found] == [("2", "znver3"), ("2", "sapphirerapids"),
+                                                      ("3", "znver3"), ("3", "sapphirerapids")]
+    for *_, kernel, probe, ratio in found:
+        assert float(probe) > 0 and 0.8 <= float(probe) / float(kernel) <= 1.01
+        assert float(ratio) == pytest.approx(float(probe) / float(kernel), abs=0.01)
