@@ -23,25 +23,29 @@ HERE = Path(__file__).resolve().parent
 CPUS = {"avx2": ("znver3", "znver4", "znver5", "skylake", "alderlake", "sapphirerapids", "graniterapids"),
         "avx512": ("znver4", "znver5", "skylake-avx512", "icelake-server", "sapphirerapids", "graniterapids")}
 FMA = re.compile(r"\tv?f(n?m(add|sub))")
+MAX_FUSED_DIM = int(re.search(r"kMaxFusedDim = (\d+);", (HERE / "src" / "simd.hpp").read_text()).group(1))
 ITERATIONS = 500
 
 
-def isa_flags(source):
-    """The -m flags CMakeLists.txt sets on ``source`` (src/<name>.cpp)."""
+def flags(source):
+    """The flags CMakeLists.txt compiles ``source`` (src/<name>.cpp) with: its C++ standard,
+    OpenMP, the module's first compile options (-O3 ...) and the file's own (-m...)."""
     text = (HERE / "CMakeLists.txt").read_text()
+    standard = re.search(r"set\(CMAKE_CXX_STANDARD (\d+)\)", text).group(1)
+    common = re.search(r"target_compile_options\(_native PRIVATE ([^)]*)\)", text).group(1).split()
     properties = r'set_source_files_properties\(([^)]*?)PROPERTIES\s+COMPILE_OPTIONS\s+"([^"]*)"'
     for files, options in re.findall(properties, text):
         if f"src/{source}" in files.split():
-            return options.split(";")
+            return [f"-std=c++{standard}", "-fopenmp", *common, *options.split(";")]
     raise ValueError(f"CMakeLists.txt sets no COMPILE_OPTIONS on src/{source}")
 
 
 def assembly(source, compiler):
-    """The assembly of src/<source> as the extension compiles it (-O3, C++17, its ISA flags)."""
+    """The assembly of src/<source> as the extension compiles it."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "out.s"
-        subprocess.run([compiler, "-std=c++17", "-O3", *isa_flags(source), f"-I{HERE / 'src'}", "-S",
-                        "-o", str(out), str(HERE / "src" / source)], check=True)
+        subprocess.run([compiler, *flags(source), f"-I{HERE / 'src'}", "-S", "-o", str(out),
+                        str(HERE / "src" / source)], check=True)
         return out.read_text().splitlines()
 
 
@@ -96,7 +100,8 @@ def pair_vectors(body, dim):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--isa", choices=sorted(CPUS), default="avx2")
-    parser.add_argument("--dims", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--dims", type=int, nargs="+", default=[2, 3], choices=range(1, MAX_FUSED_DIM + 1),
+                        help=f"dimensions (1-{MAX_FUSED_DIM}: those the kernel keeps in registers)")
     parser.add_argument("--cpus", nargs="+", default=None, help="llvm-mca -mcpu names (default: per ISA)")
     parser.add_argument("--compiler", default="g++")
     parser.add_argument("--llvm-mca", default=shutil.which("llvm-mca-19") or shutil.which("llvm-mca"))
@@ -110,8 +115,11 @@ def main():
         loop = hottest(kernel, (f"tile_fixedIfLi{dim}ELb0ELb0E", f"run_tileIfLi{dim}ELb0E"))
         bound = hottest(probe, (f"runILi{dim}ELb1E",))
         for cpu in args.cpus or CPUS[args.isa]:
-            k = cycles(loop, cpu, args.llvm_mca) / pair_vectors(loop, dim)
-            p = cycles(bound, cpu, args.llvm_mca) / pair_vectors(bound, dim)
+            try:
+                k = cycles(loop, cpu, args.llvm_mca) / pair_vectors(loop, dim)
+                p = cycles(bound, cpu, args.llvm_mca) / pair_vectors(bound, dim)
+            except subprocess.CalledProcessError as exc:
+                sys.exit(f"mca.py: llvm-mca -mcpu={cpu} failed: {(exc.stderr or '').strip().partition(chr(10))[0]}")
             print(f"dim {dim}  {cpu:16s} {k:6.2f} / {p:6.2f}  ({p / k:.2f})")
 
 
