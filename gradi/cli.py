@@ -402,8 +402,7 @@ class _Source:
 
     def _points(self):
         if self.name in shapes.NAMED:
-            make, own_dim = shapes.NAMED[self.name]
-            return make(self.n) if own_dim else make(self.n, self.dim)
+            return shapes.named(self.name, self.n, self.dim)
         return shapes.load(self.name, self._dtype)
 
 

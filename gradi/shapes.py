@@ -309,3 +309,12 @@ def _warn_duplicates(path, points, numbers):
 NAMED = {"circle": (circle, 2), "sphere": (sphere, 3), "cube": (cube, None), "spiral": (spiral, 2),
          "helix": (helix, 3), "text": (text, 2)}
 """Shapes by name: (function of N, its dimension, or None when it takes ``dim`` (default 3))."""
+
+
+def named(name, n, dim=None):
+    """N points of the shape ``name`` (a key of NAMED): in its own dimension, or in ``dim`` for a
+    shape that takes one (cube; default 3)."""
+    make, own = NAMED[name]
+    if own is not None or dim is None:
+        return make(n)
+    return make(n, dim)

@@ -118,7 +118,8 @@ def solve(D: ArrayLike, dim: int | None = None, *, backend: str = "numpy",
         fraction of ``tol`` that puts exact data's positions within a relative ``tol`` of the
         shape (gradi.convergence); None runs exactly ``niter`` iterations.
     check_every : int, optional
-        Iterations between two convergence checks with ``tol`` (default 20).
+        Iterations between two convergence checks with ``tol`` (default
+        gradi.convergence.DEFAULT_CHECK_EVERY).
 
     Returns
     -------

@@ -86,10 +86,7 @@ class Settings:
 
     def points(self, n, dim):
         """The true positions of the case (N, dim)."""
-        if self.shape is None:
-            return target_shape(n, dim)
-        make, own = shapes.NAMED[self.shape]
-        return make(n) if own is not None else make(n, dim)
+        return target_shape(n, dim) if self.shape is None else shapes.named(self.shape, n, dim)
 
 
 @dataclass
