@@ -22,15 +22,16 @@ class CeilingFraction:
     over the op-mix ceiling of the scheme it runs (each pair once for the tuned tier, every pair
     for the rest) on as many cores as it has threads, with the vectors of the ISA it runs (the
     widest here for all but a tuned backend). The ceiling is the kernels' own subtractions and
-    FMAs run in registers (``gradi.bench.probes.op_mix_rate``), measured in the same process just
-    after the backend, so the fraction stays comparable when the runner's CPU model changes,
-    where seconds do not. Unit "fraction": 1 is the ceiling. Kept to 3 significant digits.
+    FMAs run in registers on that many cores at once (``gradi.bench.probes.op_mix_rate``),
+    measured in the same process just after the backend, so the fraction stays comparable when
+    the runner's CPU model changes, where seconds do not. Unit "fraction": 1 is the ceiling.
+    Kept to 3 significant digits.
     """
 
     params = [TRACKED, [1000]]
     param_names = ["backend", "N"]
     unit = "fraction"
-    version = "1"
+    version = "2"  # 2: the ceiling of several cores measured on them at once
 
     def setup_cache(self):
         return common.references()
@@ -50,6 +51,6 @@ class CeilingFraction:
         isa = (roofline.backend_isa(backend) if BACKENDS[backend].tier == "tuned" else None) or isas[-1]
         scheme = roofline.scheme_of(BACKENDS[backend].tier)
         cores = min(self.threads, host.usable_cores())
-        ceiling = roofline.op_mix_pair_updates(probes.op_mix_rate(isa, scheme, DIM),
-                                               self.native.probe_vector_bytes(isa), common.DTYPE, scheme, cores)
+        ceiling = roofline.op_mix_pair_updates(probes.op_mix_rate(isa, scheme, DIM, cores),
+                                               self.native.probe_vector_bytes(isa), common.DTYPE, scheme)
         return common.significant(rate / ceiling, 3)

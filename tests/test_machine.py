@@ -44,10 +44,18 @@ def test_the_measurement_is_plausible():
     for unit in hardware.vector_units:
         assert unit.vector_bytes in (16, 32, 64)
         assert unit.fma_per_cycle is None if hardware.cycle_hz is None else 0.1 < unit.fma_per_cycle < 16
+        # every core at once: measured where there are several, and at most their number's worth
+        together = unit.all_cores_fma_per_second
+        assert together is None if hardware.cores == 1 else 0 < together < 1.5 * hardware.cores * unit.fma_per_second
         for scheme in probes.SCHEMES:
             for dim in probes.OP_MIX_DIMS:  # a pair-vector takes at least 2 dim FMAs (or mul-add pairs)
                 rate = hardware.op_mix_rate(unit.isa, scheme, dim)
                 assert 0 < rate < 1.5 * unit.fma_per_second / (2 * dim)
+                mix = hardware.op_mix_of(unit.isa, scheme, dim)
+                together = mix.all_cores_pair_vectors_per_second
+                assert together is None if hardware.cores == 1 else 0 < together < 1.5 * hardware.cores * rate
+                assert hardware.op_mix_rate(unit.isa, scheme, dim, hardware.cores) == (
+                    hardware.cores * rate if together is None else min(hardware.cores * rate, together))
     assert set(hardware.read_bandwidth) <= {1, hardware.cores} and 1 in hardware.read_bandwidth
     assert all(1e8 < rate < 1e13 for rate in hardware.read_bandwidth.values())
     assert hardware.read_bytes >= min(probes.MIN_READ_BYTES, host.available_memory() // 4)
@@ -97,6 +105,9 @@ def test_the_probes_count_what_they_ran():
         for symmetric in (False, True):
             pair_vectors, seconds = native.probe_op_mix(isa, 3, symmetric, 100)
             assert pair_vectors % 100 == 0 and 100 <= pair_vectors <= 800 and seconds > 0  # 1 to 8 rows a round
+            assert native.probe_op_mix(isa, 3, symmetric, 100, threads=3)[0] == 3 * pair_vectors
+    # on several threads at once (more than the cores is allowed: it is then what they share)
+    assert native.probe_fma("baseline", 1000, threads=3)[0] == 3 * 12 * 1000
     assert native.probe_vector_bytes("baseline") == 16
     if X86:
         cycles, seconds = native.probe_mul_chain(1600)
@@ -117,6 +128,8 @@ def test_the_probes_count_what_they_ran():
     (lambda: native.probe_op_mix("baseline", 9, False, 10), "dim must be 1 to 8, got 9"),
     (lambda: native.probe_op_mix("sse9", 3, False, 10), "isa must be"),
     (lambda: native.probe_op_mix("baseline", 3, False, 0), "rounds must be >= 1"),
+    (lambda: native.probe_op_mix("baseline", 3, False, 10, threads=0), "threads must be >= 1"),
+    (lambda: native.probe_fma("baseline", 10, threads=-1), "threads must be >= 1"),
     (lambda: native.probe_read(1 << 20, 0, 1), "threads must be >= 1"),
     (lambda: native.probe_read(0, 1, 1), "bytes must be >= 1"),
     (lambda: native.probe_read_sweep([], 1, 1, 1 << 20), "sizes must not be empty"),

@@ -60,6 +60,33 @@ def test_the_op_mix_ceiling_is_pair_vectors_times_lanes_times_updates_per_lane_t
     assert roofline.op_mix_ceiling(machine, "avx2", "float32", 5, 2) is None  # dim 5 not measured
 
 
+def test_several_cores_count_what_they_reached_together_never_more_than_their_number():
+    machine = hardware()
+    unit = machine.unit("avx2")
+    mix = machine.op_mix_of("avx2", "symmetric", 3)
+    one_core = roofline.op_mix_ceiling(machine, "avx2", "float32", 3, 1, "symmetric")
+    def together(mix_share, fma_share=None):
+        units = machine.vector_units
+        if fma_share is not None:
+            units = (units[0], replace(unit, all_cores_fma_per_second=fma_share * unit.fma_per_second))
+        mixes = tuple(replace(m, all_cores_pair_vectors_per_second=mix_share * m.pair_vectors_per_second)
+                      for m in machine.op_mix)
+        return replace(machine, vector_units=units, op_mix=mixes)
+
+    siblings = together(1.2, 1.1)
+    # two vCPUs sharing one core's vector units: together 1.2x and 1.1x one core, not 2x
+    assert roofline.op_mix_ceiling(siblings, "avx2", "float32", 3, 2, "symmetric") == pytest.approx(1.2 * one_core)
+    assert roofline.fma_ceiling(siblings, "avx2", "float32", 3, 2) == pytest.approx(
+        1.1 * roofline.fma_ceiling(machine, "avx2", "float32", 3, 1))
+    assert roofline.op_mix_ceiling(siblings, "avx2", "float32", 3, 1, "symmetric") == pytest.approx(one_core)
+    # a quiet moment for the two and a busy one for the one: no more than twice one core
+    assert roofline.op_mix_ceiling(together(2.5), "avx2", "float32", 3, 2, "symmetric") == pytest.approx(2 * one_core)
+    assert probes.on_cores(mix.pair_vectors_per_second, None, 2) == 2 * mix.pair_vectors_per_second
+    text = roofline.describe(siblings, 2)
+    assert "2 cores at once 1.10x one" in text and "2 cores at once 1.20x one" in text
+    assert "at once" not in roofline.describe(machine, 2)  # not measured: nothing said
+
+
 def test_memory_ceilings_use_the_bandwidth_of_the_threads_in_use():
     machine = hardware(bandwidth={1: 20e9, 2: 30e9})
     assert roofline.memory_ceiling(machine, "float32", 2) == pytest.approx(7.5e9)

@@ -12,6 +12,9 @@ The loops are C++ (native/src/probe.cpp and opmix_kernel.hpp, in ``gradi._native
 - the kernels' own op mix (subtractions and FMAs, see opmix_kernel.hpp) in registers, per ISA,
   scheme (``SCHEMES``) and dim: the compute ceiling a kernel can reach on this core (on Intel
   every subtraction takes an FMA port, on AMD it goes to separate adders);
+- with two usable cores or more, both of those again on every usable core at once: a VM's
+  vCPUs may be SMT siblings that share one core's vector units, or share a power budget, and
+  then all the cores together deliver less than the cores times one (``on_cores``);
 - reads of working sets from twice the per-core cache (L2) to a buffer far larger than the
   last-level cache, by one thread (a busy machine disturbs one thread least): the largest gives
   memory's bandwidth; the knee, the largest working set still read within ``KNEE_DROP`` of the
@@ -62,20 +65,27 @@ class VectorUnit:
     vector_bytes: int
     fma_per_second: float
     fma_per_cycle: float | None  # None where the clock is not trusted
+    all_cores_fma_per_second: float | None = None  # every usable core at once, in total; None on one
 
     def lanes(self, itemsize):
         return self.vector_bytes // itemsize
 
+    def fma_rate(self, cores):
+        """FMA instructions per second on ``cores`` cores (``on_cores``)."""
+        return on_cores(self.fma_per_second, self.all_cores_fma_per_second, cores)
+
 
 @dataclass(frozen=True)
 class OpMix:
-    """The kernels' op mix of one scheme and dim on one core with one ISA's vectors: pair-vectors
-    (one row against one vector of columns) per second, in registers."""
+    """The kernels' op mix of one scheme and dim with one ISA's vectors: pair-vectors (one row
+    against one vector of columns) per second, in registers, on one core and on every usable
+    core at once (in total; None on one core)."""
 
     isa: str
     scheme: str
     dim: int
     pair_vectors_per_second: float
+    all_cores_pair_vectors_per_second: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,10 +124,16 @@ class Hardware:
     def unit(self, isa):
         return next(unit for unit in self.vector_units if unit.isa == isa)
 
-    def op_mix_rate(self, isa, scheme, dim):
-        """Pair-vectors per second of the op mix on one core, or None where it was not measured."""
-        return next((mix.pair_vectors_per_second for mix in self.op_mix
-                     if (mix.isa, mix.scheme, mix.dim) == (isa, scheme, dim)), None)
+    def op_mix_rate(self, isa, scheme, dim, cores=1):
+        """Pair-vectors per second of the op mix on ``cores`` cores (``on_cores``), or None where
+        it was not measured."""
+        mix = self.op_mix_of(isa, scheme, dim)
+        return None if mix is None else on_cores(mix.pair_vectors_per_second, mix.all_cores_pair_vectors_per_second,
+                                                 cores)
+
+    def op_mix_of(self, isa, scheme, dim):
+        """The OpMix measured for this case, or None."""
+        return next((mix for mix in self.op_mix if (mix.isa, mix.scheme, mix.dim) == (isa, scheme, dim)), None)
 
     def bandwidth(self, threads):
         """Read bandwidth that ``threads`` threads can reach: the best measured with at most that many."""
@@ -128,6 +144,14 @@ class Hardware:
         document["read_bandwidth"] = {str(k): v for k, v in self.read_bandwidth.items()}
         document["read_sweep"] = [list(point) for point in self.read_sweep]
         return document
+
+
+def on_cores(one_core, all_cores, cores):
+    """A rate on ``cores`` cores from the rate of one core and that of every usable core at once
+    (None where there is one): ``cores`` times one core's, but never more than all the cores
+    reached together."""
+    rate = one_core * max(cores, 1)
+    return rate if all_cores is None else min(rate, all_cores)
 
 
 def clock_agrees(fma_latency_cycles):
@@ -179,15 +203,22 @@ def measure(dims=OP_MIX_DIMS):
     chains = _clock_chains(native)
     isas = sorted(native.simd_isas(), key=native.probe_vector_bytes)
     cases = [(isa, scheme, dim) for isa in isas for scheme in SCHEMES for dim in dims]
-    rates = best_rates([*chains, *(functools.partial(native.probe_fma, isa) for isa in isas),
-                        *(_op_mix_run(native, *case) for case in cases)])
+
+    def compute(threads):
+        return [*(functools.partial(native.probe_fma, isa, threads=threads) for isa in isas),
+                *(_op_mix_run(native, *case, threads=threads) for case in cases)]
+
+    counts = (1, cores) if cores > 1 else (1,)  # every compute probe on one core, then on all at once
+    rates = best_rates([*chains, *(run for count in counts for run in compute(count))])
     clock = rates[0] if chains else None
     fma_latency = clock / rates[1] if len(chains) == 2 else None
     cycle_hz = trusted_clock(clock, fma_latency)
-    fmas = rates[len(chains):len(chains) + len(isas)]
-    units = [VectorUnit(isa, native.probe_vector_bytes(isa), rate, cycle_hz and rate / cycle_hz)
-             for isa, rate in zip(isas, fmas)]
-    mixes = tuple(OpMix(*case, rate) for case, rate in zip(cases, rates[len(chains) + len(isas):]))
+    per_count = len(isas) + len(cases)
+    one, every = rates[len(chains):][:per_count], rates[len(chains) + per_count:] or [None] * per_count
+    units = [VectorUnit(isa, native.probe_vector_bytes(isa), rate, cycle_hz and rate / cycle_hz, all_rate)
+             for isa, rate, all_rate in zip(isas, one, every)]
+    mixes = tuple(OpMix(*case, rate, all_rate)
+                  for case, rate, all_rate in zip(cases, one[len(isas):], every[len(isas):]))
     caches = sysfs_caches()
     cache = max(caches.values(), default=None)  # the last level
     read_bytes = _read_bytes(cache)
@@ -221,15 +252,17 @@ def measured_for(dims):
     return measured(tuple(sorted(set(OP_MIX_DIMS) | {dim for dim in dims if 1 <= dim <= MAX_OP_MIX_DIM})))
 
 
-def op_mix_rate(isa, scheme, dim):
-    """Pair-vectors per second of the kernels' op mix of ``scheme`` in ``dim`` dimensions on this
-    core with the vectors of ``isa`` (the best of ``REPEATS`` short runs, about 0.04 s)."""
-    return best_rates([_op_mix_run(importlib.import_module("gradi._native"), isa, scheme, dim)])[0]
+def op_mix_rate(isa, scheme, dim, cores=1):
+    """Pair-vectors per second of the kernels' op mix of ``scheme`` in ``dim`` dimensions with the
+    vectors of ``isa``, on ``cores`` cores at once (the best of ``REPEATS`` short runs, about
+    0.04 s)."""
+    return best_rates([_op_mix_run(importlib.import_module("gradi._native"), isa, scheme, dim, cores)])[0]
 
 
-def _op_mix_run(native, isa, scheme, dim):
-    """The op-mix probe of one case as ``run(rounds) -> (pair-vectors, seconds)``."""
-    return functools.partial(native.probe_op_mix, isa, dim, scheme == "symmetric")
+def _op_mix_run(native, isa, scheme, dim, threads=1):
+    """The op-mix probe of one case on ``threads`` cores at once as ``run(rounds) -> (pair-vectors,
+    seconds)``."""
+    return functools.partial(native.probe_op_mix, isa, dim, scheme == "symmetric", threads=threads)
 
 
 def round_trip_now(rounds=ROUND_TRIP_ROUNDS):

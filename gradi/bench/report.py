@@ -237,13 +237,15 @@ def write_json(path, sweep, table, machine, command, ceilings):
     mojo, gradi, git_commit; see gradi.bench.machine); ``roofline`` (``hardware``: what
     ``gradi machine`` measured — clock_hz (dependent multiplies), fma_latency_cycles (its
     cross-check), vector_units [isa, vector_bytes, fma_per_second per core, fma_per_cycle (null
-    where the clock is not trusted)], op_mix [isa, scheme, dim, pair_vectors_per_second per
-    core], read_bandwidth {threads: bytes/s}, read_bytes, read_sweep [[bytes, bytes/s] on one
-    thread], cache_knee_bytes, last_level_cache_bytes (sysfs), cores, load_average,
-    round_trip_seconds, seconds; ``cores``: cores the ceilings count; ``ceilings``: every compute
-    ceiling, kind "op_mix" and "fma" (per isa, scheme full/symmetric, dtype, dim), and memory
-    ceiling (per scheme, dtype, with the cache_limit_n where it binds), in pair-updates/s; or
-    ``unavailable`` with the reason);
+    where the clock is not trusted), all_cores_fma_per_second (every usable core at once, in
+    total; null on one core)], op_mix [isa, scheme, dim, pair_vectors_per_second per core,
+    all_cores_pair_vectors_per_second (likewise)], read_bandwidth {threads: bytes/s},
+    read_bytes, read_sweep [[bytes, bytes/s] on one thread], cache_knee_bytes,
+    last_level_cache_bytes (sysfs), cores, load_average, round_trip_seconds, seconds;
+    ``cores``: cores the ceilings count; ``ceilings``: every compute ceiling, kind "op_mix" and
+    "fma" (per isa, scheme full/symmetric, dtype, dim), and memory ceiling (per scheme, dtype,
+    with the cache_limit_n where it binds), in pair-updates/s; or ``unavailable`` with the
+    reason);
     ``flops_per_pair_update`` (formula and meaning); ``results``: one object per backend and
     case with backend, language, tier, parallel, n, dim, dtype, threads, niter, lr, status
     ("ok", "excluded" = disagreed with the reference or diverged, "skipped" = cannot run or over

@@ -60,23 +60,23 @@ def d2_bytes_per_pair_update(itemsize, scheme="full"):
 def fma_ceiling(hardware, isa, dtype, dim, cores, scheme="full"):
     """Pair-updates per second that the vector FMA units of ``cores`` cores allow (the FMA-only peak)."""
     unit = hardware.unit(isa)
-    return unit.lanes(np.dtype(dtype).itemsize) * unit.fma_per_second * cores / fmas_per_pair_update(dim, scheme)
+    return unit.lanes(np.dtype(dtype).itemsize) * unit.fma_rate(cores) / fmas_per_pair_update(dim, scheme)
 
 
 def op_mix_ceiling(hardware, isa, dtype, dim, cores, scheme="full"):
     """Pair-updates per second of the kernels' op mix on ``cores`` cores, or None where it was
     not measured (a dim the probe has no loop for)."""
-    rate = hardware.op_mix_rate(isa, scheme, dim)
+    rate = hardware.op_mix_rate(isa, scheme, dim, cores)
     if rate is None:
         return None
-    return op_mix_pair_updates(rate, hardware.unit(isa).vector_bytes, dtype, scheme, cores)
+    return op_mix_pair_updates(rate, hardware.unit(isa).vector_bytes, dtype, scheme)
 
 
-def op_mix_pair_updates(pair_vectors_per_second, vector_bytes, dtype, scheme, cores):
-    """Pair-updates per second on ``cores`` cores of an op mix measured in pair-vectors per second
-    on one core with vectors of ``vector_bytes``."""
+def op_mix_pair_updates(pair_vectors_per_second, vector_bytes, dtype, scheme):
+    """Pair-updates per second of an op mix measured in pair-vectors per second with vectors of
+    ``vector_bytes``."""
     lanes = vector_bytes // np.dtype(dtype).itemsize
-    return pair_vectors_per_second * lanes * pair_updates_per_lane(scheme) * cores
+    return pair_vectors_per_second * lanes * pair_updates_per_lane(scheme)
 
 
 def memory_ceiling(hardware, dtype, cores, scheme="full"):
@@ -193,7 +193,8 @@ def describe(hardware, cores):
              "vector FMA     per core, float32 instructions (best of short runs):"]
     for unit in reversed(hardware.vector_units):
         lines.append(f"  {unit.isa:<9} {unit.vector_bytes * 8:>3}-bit  {unit.fma_per_second / 1e9:6.2f} G/s"
-                     + (f"  {unit.fma_per_cycle:.2f} per cycle" if unit.fma_per_cycle else ""))
+                     + (f"  {unit.fma_per_cycle:.2f} per cycle" if unit.fma_per_cycle else "")
+                     + _together(unit.fma_per_second, unit.all_cores_fma_per_second, hardware.cores))
     tuned = backend_isa("cpp-simd")
     if tuned:
         lines.append(f"  cpp-simd runs {tuned} here (chosen at run time); mojo-simd is compiled for this CPU")
@@ -232,7 +233,8 @@ def _clock_line(hardware):
 
 
 def _op_mix_lines(hardware):
-    """Per ISA and scheme, the op mix's pair-updates/s on one core beside the FMA-only peak."""
+    """Per ISA and scheme, the op mix's pair-updates/s on one core beside the FMA-only peak, and
+    how many cores' worth every core reached at once."""
     dims = measured_dims(hardware)
     lines = ["op mix         per core, float32 pair-updates/s of the kernels' own subtractions and FMAs in "
              "registers, of the FMA-only peak:"]
@@ -242,9 +244,19 @@ def _op_mix_lines(hardware):
             for dim in dims:
                 mix = op_mix_ceiling(hardware, unit.isa, "float32", dim, 1, scheme)
                 peak = fma_ceiling(hardware, unit.isa, "float32", dim, 1, scheme)
-                cells.append(f"dim {dim} {mix:.3g} = {mix / peak:.2f} of {peak:.3g}")
+                measured = hardware.op_mix_of(unit.isa, scheme, dim)
+                cells.append(f"dim {dim} {mix:.3g} = {mix / peak:.2f} of {peak:.3g}"
+                             + _together(measured.pair_vectors_per_second, measured.all_cores_pair_vectors_per_second,
+                                         hardware.cores))
             lines.append(f"  {unit.isa:<9} {SCHEME_WORDS[scheme]:<15} " + "   ".join(cells))
     return lines
+
+
+def _together(one_core, all_cores, cores):
+    """What every core reached at once, in cores' worth (where it was measured), for a line of ``describe``."""
+    if all_cores is None:
+        return ""
+    return f"; {cores} cores at once {all_cores / one_core:.2f}x one"
 
 
 def _cache_line(hardware):

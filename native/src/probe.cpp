@@ -6,6 +6,9 @@
 //    built for (simd.hpp's Isa): independent chains of FMAs, enough to cover latency x throughput
 //    (4 cycles x 2 pipes = 8 on current cores) with room to spare, within the register file;
 //  - the kernels' own op mix run in registers (opmix_kernel.hpp), for each instruction set;
+//  - both of those also on several threads at once (together): what the cores deliver when all
+//    of them work, which is less than the cores times one where two of them share a core's
+//    vector units (SMT siblings behind a VM's vCPUs) or a power budget;
 //  - memory read bandwidth: a streaming sum over a buffer far larger than the last-level cache,
 //    and over a range of working sets, whose knee is the cache this process really has;
 //  - the core-to-core round trip: two threads hand a cache line back and forth, which is what a
@@ -18,6 +21,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -210,6 +214,33 @@ std::pair<long long, double> opmix(Isa isa, int dim, bool symmetric, long long r
     default: pair_vectors = opmix_baseline(dim, symmetric, rounds);
   }
   return {pair_vectors, seconds_since(begin)};
+}
+
+// (units, seconds) of work() run on `threads` threads at once: plain threads, as for handoff (an
+// OpenMP team keeps spinning after its region, on the cores the next probe needs). Each thread
+// starts its work once all have started; the seconds run from the first start to the last end,
+// so a thread the OS kept waiting lowers the rate instead of being left out of it.
+template <class Work>
+std::pair<long long, double> together(int threads, Work work) {
+  std::atomic<int> ready{0};
+  std::vector<long long> units(threads);
+  std::vector<Clock::time_point> starts(threads), ends(threads);
+  auto run = [&](int k) {
+    ready.fetch_add(1);
+    while (ready.load() < threads) spin_pause();
+    starts[k] = Clock::now();
+    units[k] = work().first;
+    ends[k] = Clock::now();
+  };
+  std::vector<std::thread> others;
+  for (int k = 1; k < threads; ++k) others.emplace_back(run, k);
+  run(0);
+  for (std::thread& other : others) other.join();
+  long long total = 0;
+  for (long long count : units) total += count;
+  const auto first = *std::min_element(starts.begin(), starts.end());
+  const auto last = *std::max_element(ends.begin(), ends.end());
+  return {total, std::chrono::duration<double>(last - first).count()};
 }
 
 // Two 64-bit words: the baseline vector every x86-64 and ARM core has.
@@ -420,28 +451,35 @@ void register_probes(py::module_& m) {
       "cross-check, at 4 or 5 cycles each.");
   m.def(
       "probe_op_mix",
-      [](const std::string& isa, long long dim, bool symmetric, long long rounds) {
+      [](const std::string& isa, long long dim, bool symmetric, long long rounds, long long threads) {
         require_positive(rounds, "rounds");
+        require_positive(threads, "threads");
         if (dim < 1 || dim > kOpMixMaxDim)
           throw py::value_error("dim must be 1 to " + std::to_string(kOpMixMaxDim) + ", got " + std::to_string(dim));
         const Isa chosen = parse_isa(isa, false);
         py::gil_scoped_release release;
-        return opmix(chosen, static_cast<int>(dim), symmetric, rounds);
+        if (threads == 1) return opmix(chosen, static_cast<int>(dim), symmetric, rounds);
+        return together(static_cast<int>(threads), [&] { return opmix(chosen, static_cast<int>(dim), symmetric, rounds); });
       },
-      py::arg("isa"), py::arg("dim"), py::arg("symmetric"), py::arg("rounds"),
+      py::arg("isa"), py::arg("dim"), py::arg("symmetric"), py::arg("rounds"), py::arg("threads") = 1,
       "(pair-vectors, seconds) of `rounds` rounds of the pair-update kernels' op mix in registers, with "
-      "the vectors of `isa`: each pair once and both rows updated if `symmetric`, else every pair.");
+      "the vectors of `isa`: each pair once and both rows updated if `symmetric`, else every pair. "
+      "With `threads` > 1, every thread runs them at the same time: their pair-vectors, and the "
+      "seconds from the first start to the last end.");
   m.def(
       "probe_fma",
-      [](const std::string& isa, long long rounds) {
+      [](const std::string& isa, long long rounds, long long threads) {
         require_positive(rounds, "rounds");
+        require_positive(threads, "threads");
         const Isa chosen = parse_isa(isa, false);
         py::gil_scoped_release release;
-        return fma(chosen, rounds);
+        if (threads == 1) return fma(chosen, rounds);
+        return together(static_cast<int>(threads), [&] { return fma(chosen, rounds); });
       },
-      py::arg("isa"), py::arg("rounds"),
+      py::arg("isa"), py::arg("rounds"), py::arg("threads") = 1,
       "(vector FMA instructions, seconds) of `rounds` rounds of independent float32 FMAs on this "
-      "thread, with the vectors of `isa` ('baseline' counts a multiply and an add where it has no FMA).");
+      "thread, with the vectors of `isa` ('baseline' counts a multiply and an add where it has no FMA); "
+      "with `threads` > 1, on that many threads at the same time (as probe_op_mix).");
   m.def(
       "probe_vector_bytes", [](const std::string& isa) { return vector_bytes(parse_isa(isa, false)); },
       py::arg("isa"), "Bytes in one vector of `isa`, as the tuned kernel uses it.");
