@@ -183,6 +183,49 @@ def test_a_smaller_team_than_asked_still_runs_every_tile():
     assert 1 <= int(used) <= 2 and identical == "True"
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2
+                    or not native.has_openmp(), reason="needs two usable CPUs, CPU affinity and OpenMP")
+def test_a_thread_behind_has_its_tiles_stolen_and_the_result_does_not_change():
+    """The two threads pinned to two CPUs and a busy process on the second: the first, done with
+    its step early, runs the second's remaining own tiles (ThreadPlan); the positions stay the
+    one-thread ones, and a state on one thread never steals."""
+    script = """
+        import os, sys, numpy as np
+        from gradi import _native
+        from gradi.testing import make_case
+
+        second = int(sys.argv[1])
+        busy = os.fork()
+        if busy == 0:
+            os.sched_setaffinity(0, {second})
+            while True:
+                pass
+        try:
+            X0, D, lr = make_case(1000, 2, "float32")
+            one, two = X0.copy(), X0.copy()
+            alone = _native.SimdState(D, 2, lr, 1)
+            alone.descend(one, 300)
+            state = _native.SimdState(D, 2, lr, 2)
+            stolen = 0
+            for _ in range(3):
+                two[:] = X0
+                state.descend(two, 300)
+                stolen = max(stolen, state.tiles_stolen)
+                assert np.array_equal(one, two)
+            print(alone.tiles_stolen, stolen)
+        finally:
+            os.kill(busy, 9)
+    """
+    first, second = sorted(os.sched_getaffinity(0))[:2]
+    run = subprocess.run([sys.executable, "-P", "-c", textwrap.dedent(script), str(second)], capture_output=True,
+                         text=True, timeout=300,
+                         env={**os.environ, "OMP_PROC_BIND": "true", "OMP_PLACES": f"{{{first}}},{{{second}}}"})
+    assert run.returncode == 0, run.stderr
+    alone, stolen = map(int, run.stdout.split())
+    # tiles 10 a step at N=1000; the thread behind has 2 of its own that can be taken
+    assert alone == 0 and 0 < stolen <= 300 * 2
+
+
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_under_valgrind_the_kernel_is_avx2():
     """valgrind emulates no AVX-512: the run-time choice (CPUID) must fall back to AVX2 and run."""

@@ -190,6 +190,10 @@ PYBIND11_MODULE(_native, m) {
            }, "Threads this state runs on (1 below parallel_min_n).")
       .def_property_readonly("threads_used", &Handle<SimdState>::used,
                              "Threads that ran the tiles of the last descend (0 if it did no step).")
+      .def_property_readonly("tiles_stolen", [](const Handle<SimdState>& self) {
+             return self.visit([](const auto& s) { return s.stolen(); });
+           }, "Tiles of the last descend that a thread ran for another that was behind (work "
+              "stealing; 0 on one thread).")
       .def_static("working_bytes",
                   [](long n, long dim, long long itemsize, long long threads) {
                     return checked_size(n, dim, itemsize, threads) == 4

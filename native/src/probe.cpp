@@ -233,7 +233,13 @@ std::pair<long long, double> together(int threads, Work work) {
     ends[k] = Clock::now();
   };
   std::vector<std::thread> others;
-  for (int k = 1; k < threads; ++k) others.emplace_back(run, k);
+  try {
+    for (int k = 1; k < threads; ++k) others.emplace_back(run, k);
+  } catch (...) {  // no thread to be had: release those started (ready passes threads) and give up
+    ready.fetch_add(threads);
+    for (std::thread& other : others) other.join();
+    throw;
+  }
   run(0);
   for (std::thread& other : others) other.join();
   long long total = 0;

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <initializer_list>
 #include <new>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -113,6 +115,42 @@ void fill_tile(const T* d, long n, long a, long b, const TileShape& shape, T* ti
 
 void AlignedFree::operator()(void* p) const { std::free(p); }
 
+namespace {
+
+constexpr int kIndexBits = 20;
+constexpr std::uint64_t kIndexMask = (std::uint64_t(1) << kIndexBits) - 1;
+constexpr std::uint64_t kStepMask = (std::uint64_t(1) << 24) - 1;
+
+std::uint64_t queue_word(unsigned step, long front, long back) {
+  return (step & kStepMask) << (2 * kIndexBits) | static_cast<std::uint64_t>(front) << kIndexBits |
+         static_cast<std::uint64_t>(back);
+}
+bool in_step(std::uint64_t word, unsigned step) { return (word >> (2 * kIndexBits)) == (step & kStepMask); }
+long front_of(std::uint64_t word) { return static_cast<long>(word >> kIndexBits & kIndexMask); }
+long back_of(std::uint64_t word) { return static_cast<long>(word & kIndexMask); }
+
+}  // namespace
+
+long claim_front(TileQueue& queue, unsigned step, long length) {
+  std::uint64_t seen = queue.word.load();
+  while (true) {
+    const bool begun = in_step(seen, step);
+    const long front = begun ? front_of(seen) : 0, back = begun ? back_of(seen) : length;
+    if (front >= back) return -1;
+    if (queue.word.compare_exchange_weak(seen, queue_word(step, front + 1, back))) return front;
+  }
+}
+
+long claim_back(TileQueue& queue, unsigned step, long from) {
+  std::uint64_t seen = queue.word.load();
+  while (true) {
+    if (!in_step(seen, step)) return -1;
+    const long front = front_of(seen), back = back_of(seen);
+    if (back <= front || back - 1 < from) return -1;
+    if (queue.word.compare_exchange_weak(seen, queue_word(step, front, back - 1))) return back - 1;
+  }
+}
+
 bool simd_supports(Isa isa) {
   switch (isa) {
     case Isa::baseline: return true;
@@ -147,9 +185,10 @@ std::size_t SimdState<T>::working_bytes(long n, long dim, int threads) {
   for (std::size_t count : {l.d2, l.x, l.partials, l.scratch})
     if (count > 0) bytes += allocated_bytes(count * sizeof(T));
   // tiles_ (2 per tile), order_, owners_, deps_ (at most 1 per tile), tile_stress_ (1 per tile),
-  // plans_, progress_ (2 per thread)
+  // plans_, progress_ (3 per thread), queues_
   return bytes + static_cast<std::size_t>(l.ntiles) * (5 * sizeof(int) + sizeof(double)) +
-         threads * (sizeof(ThreadPlan) + 2 * sizeof(Progress)) + kStateOverhead + kSimdCodeBytes;
+         threads * (sizeof(ThreadPlan) + 3 * sizeof(Progress) + sizeof(TileQueue)) + kStateOverhead +
+         kSimdCodeBytes;
 }
 
 template <class T>
@@ -186,7 +225,8 @@ SimdState<T>::SimdState(const T* d, long n, long dim, double lr, int threads, Is
   });
   job_ = SimdJob<T>{d2,           tiles_.get(),  l.ntiles,       plans_.get(),
                     order_.get(),  owners_.get(), deps_.get(),    progress_.get(),
-                    progress_.get() + team,       x_.get(),       partials_.get(),
+                    progress_.get() + team,       progress_.get() + 2 * team,     queues_.get(),
+                    &stolen_,      x_.get(),       partials_.get(),
                     scratch_.get(), tile_stress_.get(),            n,
                     dim,           l.blocks,      l.chunk,        0,
                     static_cast<T>(4.0 * lr),     false,          team,
@@ -221,7 +261,8 @@ void SimdState<T>::plan_steps(long n, long blocks, long ntiles, int team) {
   owners_.reset(new int[ntiles]);
   deps_.reset(new int[waits.size()]);
   plans_.reset(new ThreadPlan[team]);
-  progress_.reset(new Progress[2 * team]);
+  progress_.reset(new Progress[3 * team]);
+  queues_.reset(new TileQueue[team]);
   long next = 0, dep = 0;
   for (int k = 0; k < team; ++k) {
     ThreadPlan& plan = plans_[k];
@@ -236,6 +277,9 @@ void SimdState<T>::plan_steps(long n, long blocks, long ntiles, int team) {
     plan.signal = next;
     for (std::size_t i = 1; i < own[k].size(); ++i) take(own[k][i]);
     plan.end = next;
+    if (plan.end - plan.first > kMaxPlanTiles)
+      throw std::length_error("too many tiles for one thread's plan (" + std::to_string(plan.end - plan.first) +
+                              ", at most " + std::to_string(kMaxPlanTiles) + "): use more threads");
     plan.block_begin = (static_cast<long>(k) * blocks + team - 1) / team;  // first a with a * team / blocks == k
     plan.block_end = (static_cast<long>(k + 1) * blocks + team - 1) / team;
     plan.deps_first = dep;
@@ -255,7 +299,9 @@ int SimdState<T>::descend(T* x, long niter, double* stress) {
   job_.niter = niter;
   job_.stress = stress != nullptr && niter > 0;
   job_.used = 0;
-  for (int k = 0; k < 2 * job_.threads; ++k) progress_[k].steps = 0;
+  for (int k = 0; k < 3 * job_.threads; ++k) progress_[k].steps = 0;
+  for (int k = 0; k < job_.threads; ++k) queues_[k].word = kQueueUnused;
+  stolen_ = 0;
   run_kernel(job_, isa_);
   if (job_.stress) {
     double total = 0;

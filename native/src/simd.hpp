@@ -8,7 +8,9 @@
 // depends on which thread ran which tile, so every thread count gives bit-identical positions.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "team.hpp"
@@ -87,11 +89,37 @@ constexpr long block_elements(long dim, long itemsize) { return paged(dim * kTil
 // that the other owners' positions arrive while it works on its own, and its shared partials
 // are ready early. Then it waits for the threads in deps[deps_first .. deps_end) (those with a
 // shared tile on its blocks) and steps blocks [block_begin, block_end).
+// A thread that has stepped its blocks takes, from the back, tiles of order[signal .. end) of a
+// thread still at work on the same step (a tile there touches only its owner's blocks): on a
+// shared machine one vCPU is often slowed for a while, and its partner then does part of its
+// share instead of waiting for it (see TileQueue).
 struct ThreadPlan {
   long first, signal, end;
   long deps_first, deps_end;
   long block_begin, block_end;
 };
+
+// The tiles of one thread's plan left in the current step, claimed with a compare-and-swap on
+// one word: the step (modulo 2^24), the next index from the front (its owner's) and the end of
+// what is left (taken down from the back by the threads that steal), 20 bits each.
+struct alignas(64) TileQueue {
+  std::atomic<std::uint64_t> word{0};
+};
+
+// The most tiles one thread's plan may hold (TileQueue's 20-bit indices).
+constexpr long kMaxPlanTiles = (1L << 20) - 1;
+
+// A TileQueue's word before the first step of a call: no step's.
+constexpr std::uint64_t kQueueUnused = ~std::uint64_t(0);
+
+// The owner's next tile of its plan in `step` (an index from the plan's first), or -1 once the
+// rest has been stolen; its first claim in a step starts the step's queue of `length` tiles.
+// Not inline, like publish and wait_for: the kernels of every instruction set share one copy.
+long claim_front(TileQueue& queue, unsigned step, long length);
+
+// A tile of another thread's plan in `step`, taken from the back, at index `from` or later
+// (that thread's own tiles), or -1: when its owner has not begun `step`, or none is left there.
+long claim_back(TileQueue& queue, unsigned step, long from);
 
 // Everything one call of the kernel needs, as raw pointers into the state's buffers.
 // Coordinates are structure-of-arrays by block: coordinate k of point ii of block a is at
@@ -107,6 +135,9 @@ struct SimdJob {
   const int* deps;    // the threads each thread waits for before its update
   Progress* shared_done;  // per thread: steps whose shared tiles it has done (it alone raises it)
   Progress* stepped;      // per thread: steps it has applied to its blocks (it alone raises it)
+  Progress* tiles_done;   // per thread: tiles of its plan done so far in this call, by any thread
+  TileQueue* queues;      // per thread: its plan's tiles left in the current step
+  long* stolen;           // tiles a thread ran for another in this call (added to atomically)
   T* x;               // positions (blocks x chunk), updated in place
   T* partials;        // blocks x blocks x chunk: row sums of tile (a, b) at [a][b] and column
                       // sums at [b][a]; block a's gradient is the sum over [a][0..B-1]
@@ -169,6 +200,9 @@ class SimdState {
 
   Isa isa() const { return isa_; }
   int team() const { return job_.threads; }
+  // Tiles of the last descend that a thread ran for another (ThreadPlan: it had stepped its
+  // blocks while the other was behind), all steps together; 0 on one thread.
+  long stolen() const { return stolen_; }
 
  private:
   // The plans of a team of `team` threads (see ThreadPlan), from the tiles in tiles_.
@@ -179,6 +213,8 @@ class SimdState {
   std::unique_ptr<int[]> tiles_, order_, owners_, deps_;
   std::unique_ptr<ThreadPlan[]> plans_;
   std::unique_ptr<Progress[]> progress_;
+  std::unique_ptr<TileQueue[]> queues_;
+  long stolen_ = 0;
   std::unique_ptr<double[]> tile_stress_;
   SimdJob<T> job_;
 };

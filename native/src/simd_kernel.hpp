@@ -363,20 +363,40 @@ void update_block(const SimdJob<T>& job, long a) {
 }
 
 // One step on one thread of the planned team (see ThreadPlan): its tiles, publishing its shared
-// ones, then, once the threads with shared tiles on its blocks have published theirs, its
-// blocks' update. A shared tile first waits for the other owner's positions of this step.
+// ones, then, once the threads with shared tiles on its blocks have published theirs and every
+// tile of its plan is done (some perhaps by another thread), its blocks' update; then it steals
+// tiles of the other threads' plans still left in this step. A shared tile first waits for the
+// other owner's positions of this step; a stolen one touches only its owner's blocks, whose
+// positions are this step's once the owner has begun it.
 template <class T, int DIM, bool STRESS>
 void planned_step(const SimdJob<T>& job, int me, unsigned step, long spins, T* scratch) {
   const ThreadPlan& plan = job.plans[me];
-  for (long p = plan.first; p < plan.end; ++p) {
-    if (p == plan.signal) publish(job.shared_done[me], step + 1);
+  const long length = plan.end - plan.first;
+  bool signalled = false;
+  for (long i; (i = claim_front(job.queues[me], step, length)) >= 0;) {
+    const long p = plan.first + i;
     if (job.owners[p] >= 0) wait_for(job.stepped[job.owners[p]], step, spins);
     run_tile<T, DIM, STRESS>(job, job.order[p], scratch);
+    add_progress(job.tiles_done[me], 1);
+    if (p + 1 == plan.signal) {  // before its next claim, so that what is left can be stolen
+      publish(job.shared_done[me], step + 1);
+      signalled = true;
+    }
   }
-  if (plan.signal == plan.end) publish(job.shared_done[me], step + 1);
+  if (!signalled) publish(job.shared_done[me], step + 1);
+  wait_for(job.tiles_done[me], (step + 1) * static_cast<unsigned>(length), spins);
   for (long k = plan.deps_first; k < plan.deps_end; ++k) wait_for(job.shared_done[job.deps[k]], step + 1, spins);
   for (long a = plan.block_begin; a < plan.block_end; ++a) update_block<T>(job, a);
   publish(job.stepped[me], step + 1);
+  for (int k = 1; k < job.threads; ++k) {
+    const int other = (me + k) % job.threads;
+    const ThreadPlan& theirs = job.plans[other];
+    for (long i; (i = claim_back(job.queues[other], step, theirs.signal - theirs.first)) >= 0;) {
+      run_tile<T, DIM, STRESS>(job, job.order[theirs.first + i], scratch);
+      add_progress(job.tiles_done[other], 1);
+      __atomic_fetch_add(job.stolen, 1, __ATOMIC_RELAXED);
+    }
+  }
 }
 
 // One step on one thread, every tile and block in order (a team smaller than planned).
@@ -387,9 +407,9 @@ void serial_step(const SimdJob<T>& job, T* scratch) {
 }
 
 // All iterations inside one team, the threads in step with each other only through the
-// Progress counts of the plan: no barrier. If OpenMP gave a smaller team than planned
-// (OMP_THREAD_LIMIT, OMP_DYNAMIC), its first thread runs every tile and block alone. With
-// job.stress the last step is the STRESS one.
+// Progress counts and tile queues of the plan: no barrier. If OpenMP gave a smaller team than
+// planned (OMP_THREAD_LIMIT, OMP_DYNAMIC), its first thread runs every tile and block alone.
+// With job.stress the last step is the STRESS one.
 template <class T, int DIM>
 void run_iterations(SimdJob<T>& job) {
   int used = job.niter > 0 ? 1 : 0;

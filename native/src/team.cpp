@@ -50,6 +50,11 @@ void publish(Progress& p, unsigned steps) {
   if (p.sleepers.load() > 0) wake_all(p.steps);
 }
 
+void add_progress(Progress& p, unsigned count) {
+  p.steps.fetch_add(count);
+  if (p.sleepers.load() > 0) wake_all(p.steps);
+}
+
 void wait_for(Progress& p, unsigned steps, long spins) {
   for (long k = 0; k < spins; ++k) {
     if (reached(p.steps.load(std::memory_order_acquire), steps)) return;

@@ -84,6 +84,9 @@ struct alignas(64) Progress {
 // sees the new count. Wakes the threads asleep on p, if any (a system call only then).
 void publish(Progress& p, unsigned steps);
 
+// Raise p by `count` (several threads may): as publish, for a count that more than one thread adds to.
+void add_progress(Progress& p, unsigned count);
+
 // Wait until p reaches `steps`: poll `spins` times (with a pause), then sleep until woken, so
 // that a partner descheduled by other work gets the core.
 void wait_for(Progress& p, unsigned steps, long spins);
