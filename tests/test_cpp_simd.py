@@ -162,6 +162,29 @@ def test_forked_child_gets_a_clear_error_instead_of_a_hang():
     assert run.returncode == 0, run.stderr
 
 
+def test_a_child_forked_after_the_read_probe_gets_the_same_clear_error():
+    """The memory probe's OpenMP team (gradi machine) counts as one the parent ran."""
+    script = """
+        import os, sys
+        from gradi import _native
+        from gradi.testing import make_case
+
+        _native.probe_read(4 << 20, 2, 1)
+        X0, D, lr = make_case(300, 3, "float32")
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _native.SimdState(D, 3, lr, 2, parallel_min_n=0).descend(X0.copy(), 1)
+            except _native.TeamError as exc:
+                os._exit(0 if "forked" in str(exc) else 3)
+            os._exit(4)
+        _, status = os.waitpid(pid, 0)
+        sys.exit(os.waitstatus_to_exitcode(status))
+    """
+    run = _run_python(script, timeout=120)
+    assert run.returncode == 0, run.stderr
+
+
 def test_a_smaller_team_than_asked_still_runs_every_tile():
     """OpenMP may give fewer threads than asked (OMP_THREAD_LIMIT): the result must not change."""
     script = """

@@ -313,6 +313,7 @@ class ReadBuffer {
 
 // Seconds of each streaming pass over `bytes` of memory, read by `threads` threads.
 std::vector<double> read_passes(std::size_t bytes, int threads, int passes) {
+  claim_team(threads);  // an OpenMP team: a child forked after it gets the fork check's error, not a hang
   ReadBuffer buffer(bytes, threads);
   std::vector<double> seconds;
   for (int pass = 0; pass < passes; ++pass) seconds.push_back(buffer.read(buffer.bytes(), threads, 1));
@@ -325,6 +326,7 @@ std::vector<double> read_passes(std::size_t bytes, int threads, int passes) {
 // The passes go over all the sizes in turn, so that a busy spell of the machine disturbs one
 // pass of several sizes rather than every pass of one.
 std::vector<double> read_sweep(const std::vector<long long>& sizes, int threads, int passes, long long pass_bytes) {
+  claim_team(threads);  // as read_passes
   long long largest = 0;
   for (long long size : sizes) largest = std::max(largest, size);
   ReadBuffer buffer(static_cast<std::size_t>(largest), threads);
