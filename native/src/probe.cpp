@@ -219,9 +219,11 @@ std::pair<long long, double> opmix(Isa isa, int dim, bool symmetric, long long r
 // (units, seconds) of work() run on `threads` threads at once: plain threads, as for handoff (an
 // OpenMP team keeps spinning after its region, on the cores the next probe needs). Each thread
 // starts its work once all have started; the seconds run from the first start to the last end,
-// so a thread the OS kept waiting lowers the rate instead of being left out of it.
+// so a thread the OS kept waiting lowers the rate instead of being left out of it. On one
+// thread, work() as it times itself.
 template <class Work>
 std::pair<long long, double> together(int threads, Work work) {
+  if (threads == 1) return work();
   std::atomic<int> ready{0};
   std::vector<long long> units(threads);
   std::vector<Clock::time_point> starts(threads), ends(threads);
@@ -466,7 +468,6 @@ void register_probes(py::module_& m) {
           throw py::value_error("dim must be 1 to " + std::to_string(kOpMixMaxDim) + ", got " + std::to_string(dim));
         const Isa chosen = parse_isa(isa, false);
         py::gil_scoped_release release;
-        if (threads == 1) return opmix(chosen, static_cast<int>(dim), symmetric, rounds);
         return together(static_cast<int>(threads), [&] { return opmix(chosen, static_cast<int>(dim), symmetric, rounds); });
       },
       py::arg("isa"), py::arg("dim"), py::arg("symmetric"), py::arg("rounds"), py::arg("threads") = 1,
@@ -481,7 +482,6 @@ void register_probes(py::module_& m) {
         require_positive(threads, "threads");
         const Isa chosen = parse_isa(isa, false);
         py::gil_scoped_release release;
-        if (threads == 1) return fma(chosen, rounds);
         return together(static_cast<int>(threads), [&] { return fma(chosen, rounds); });
       },
       py::arg("isa"), py::arg("rounds"), py::arg("threads") = 1,
