@@ -183,6 +183,57 @@ def test_the_best_rate_is_the_fastest_of_the_repeats_and_the_probes_take_turns()
     assert calls[-2 * probes.REPEATS:] == ["steady", "stalled"] * probes.REPEATS
 
 
+class SpellNative:
+    """A stand-in for the extension's probes on a host whose vCPU runs at half speed for a spell:
+    during the first pass of the compute probes (``slow_first``) or the second, the spell's edge
+    being the memory probes between them. Rates: clock 3 GHz, 2 FMA instructions a cycle, 1e9
+    pair-vectors per second of every op mix; the memory reads 10 GB/s."""
+
+    CLOCK = 3e9
+
+    def __init__(self, slow_first):
+        self.slow = slow_first
+
+    def pace(self, units_per_second):
+        return units_per_second / (2 if self.slow else 1)
+
+    def probe_mul_chain(self, links):
+        return 3 * links, 3 * links / self.pace(self.CLOCK)
+
+    def probe_fma_chain(self, links):
+        return links, 4 * links / self.pace(self.CLOCK)
+
+    def simd_isas(self):
+        return ["baseline"]
+
+    def probe_vector_bytes(self, isa):
+        return 16
+
+    def probe_fma(self, isa, rounds, threads=1):
+        return 12 * rounds, 12 * rounds / self.pace(2 * self.CLOCK)
+
+    def probe_op_mix(self, isa, dim, symmetric, rounds, threads=1):
+        return rounds, rounds / self.pace(1e9)
+
+    def probe_read_sweep(self, sizes, threads, passes, pass_bytes):
+        self.slow = not self.slow  # the spell ends, or begins, while memory is read
+        return [1e10] * len(sizes)
+
+
+@pytest.mark.parametrize("slow_first", [True, False])
+def test_a_busy_spell_over_one_pass_of_the_compute_probes_lowers_no_ceiling(monkeypatch, slow_first):
+    monkeypatch.setitem(sys.modules, "gradi._native", SpellNative(slow_first))
+    monkeypatch.setattr(host, "usable_cores", lambda: 1)
+    hardware = probes.measure()
+    assert hardware.clock_hz == pytest.approx(SpellNative.CLOCK)
+    assert hardware.fma_latency_cycles == pytest.approx(4)
+    assert hardware.unit("baseline").fma_per_second == pytest.approx(2 * SpellNative.CLOCK)
+    for scheme in probes.SCHEMES:
+        for dim in probes.OP_MIX_DIMS:
+            assert hardware.op_mix_rate("baseline", scheme, dim) == pytest.approx(1e9)
+    assert hardware.read_bandwidth == {1: 1e10}
+
+
 def test_sysfs_caches_are_the_data_and_unified_ones_by_level(tmp_path):
     for index, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "64M"),
                                                  (2, "Unified", "1024K"), (3, "Unified", "32768K")]):

@@ -25,8 +25,11 @@ The loops are C++ (native/src/probe.cpp and opmix_kernel.hpp, in ``gradi._native
 This module sizes the work, repeats each short run ``REPEATS`` times and keeps the best: on a
 shared machine the run nobody interrupted is the one that shows the hardware. The repeats of the
 clock, FMA and op-mix probes take turns, so that a busy spell slows one round of each rather
-than every round of one (and the two clocks see the same machine). A measurement takes a few
-seconds.
+than every round of one (and the two clocks see the same machine), and they run in two passes,
+before and after the memory probes, each probe keeping its best: a shared host's vCPU can run
+slow for seconds at a time, and a ceiling read in such a spell (14% low at dim 3 in two bench
+runs of three on a Zen 3 VM) would inflate every fraction divided by it, so a spell must now
+cover both passes, a few seconds apart, to lower one. A measurement takes a few seconds.
 """
 
 import functools
@@ -193,7 +196,8 @@ def sweep_sizes(first, largest):
 
 
 def measure(dims=OP_MIX_DIMS):
-    """Run every probe once (the op mix for ``dims``); ImportError without the C++ extension."""
+    """Run every probe (the op mix for ``dims``), the compute ones in two passes around the memory
+    ones (see the module docstring); ImportError without the C++ extension."""
     try:
         native = importlib.import_module("gradi._native")
     except ImportError as exc:
@@ -209,7 +213,13 @@ def measure(dims=OP_MIX_DIMS):
                 *(_op_mix_run(native, *case, threads=threads) for case in cases)]
 
     counts = (1, cores) if cores > 1 else (1,)  # every compute probe on one core, then on all at once
-    rates = best_rates([*chains, *(run for count in counts for run in compute(count))])
+    runs = [*chains, *(run for count in counts for run in compute(count))]
+    first_pass = best_rates(runs)
+    cache, read_bytes, sweep, bandwidth = _memory(native, cores)
+    round_trip = None
+    if cores > 1:
+        round_trip = 1 / best_rates([lambda rounds: (rounds, native.probe_handoff(rounds))])[0]
+    rates = [max(first, second) for first, second in zip(first_pass, best_rates(runs))]
     clock = rates[0] if chains else None
     fma_latency = clock / rates[1] if len(chains) == 2 else None
     cycle_hz = trusted_clock(clock, fma_latency)
@@ -219,6 +229,17 @@ def measure(dims=OP_MIX_DIMS):
              for isa, rate, all_rate in zip(isas, one, every)]
     mixes = tuple(OpMix(*case, rate, all_rate)
                   for case, rate, all_rate in zip(cases, one[len(isas):], every[len(isas):]))
+    return Hardware(cpu=host.cpuinfo_field("model name"), cores=cores, clock_hz=clock,
+                    fma_latency_cycles=fma_latency, vector_units=tuple(units), op_mix=mixes,
+                    read_bytes=read_bytes, read_bandwidth=bandwidth,
+                    read_sweep=sweep, cache_knee_bytes=cache_knee(sweep),
+                    last_level_cache_bytes=cache, load_average=busy_load(),
+                    round_trip_seconds=round_trip, seconds=time.perf_counter() - started)
+
+
+def _memory(native, cores):
+    """(the last-level cache sysfs names, the streamed buffer's bytes, the read sweep, the read
+    bandwidth by threads): the memory probes of ``measure``."""
     caches = sysfs_caches()
     cache = max(caches.values(), default=None)  # the last level
     read_bytes = _read_bytes(cache)
@@ -227,15 +248,7 @@ def measure(dims=OP_MIX_DIMS):
     bandwidth = {1: sweep[-1][1]}
     if cores > 1 and native.has_openmp():
         bandwidth[cores] = read_bytes / min(native.probe_read(read_bytes, cores, READ_PASSES))
-    round_trip = None
-    if cores > 1:
-        round_trip = 1 / best_rates([lambda rounds: (rounds, native.probe_handoff(rounds))])[0]
-    return Hardware(cpu=host.cpuinfo_field("model name"), cores=cores, clock_hz=clock,
-                    fma_latency_cycles=fma_latency, vector_units=tuple(units), op_mix=mixes,
-                    read_bytes=read_bytes, read_bandwidth=bandwidth,
-                    read_sweep=sweep, cache_knee_bytes=cache_knee(sweep),
-                    last_level_cache_bytes=cache, load_average=busy_load(),
-                    round_trip_seconds=round_trip, seconds=time.perf_counter() - started)
+    return cache, read_bytes, sweep, bandwidth
 
 
 @functools.cache
