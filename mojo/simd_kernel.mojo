@@ -282,16 +282,18 @@ def pair_vector[dt: DType, DIM: Int, R: Int, stress: Bool, W: Int](
 @always_inline
 def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool, stress: Bool](
     xi0: Ptr[Scalar[dt]], xj0: Ptr[Scalar[dt]], d2: Ptr[Scalar[dt]], rows_out: Ptr[Scalar[dt]],
-    cols_out: Ptr[Scalar[dt]], ii: Int, width: Int, last: Int, mask: SIMD[dt, simd_width_of[dt]()],
+    cols_out: Ptr[Scalar[dt]], ii: Int, full: Int, width: Int, mask: SIMD[dt, simd_width_of[dt]()],
     uppers: Array[SIMD[dt, simd_width_of[dt]()], simd_width_of[dt]()], mut total: Float64,
 ):
     """Rows ii..ii+R-1 of tile (i0, j0), one row block (row_block_of): their terms added to their
     row sums and subtracted from the column sums in cols_out, row after row (the same order for
-    any R). xi0 and xj0 are the coordinate chunks of the tile's row and column blocks. Diagonal:
-    only the columns j >= i, from the vector that holds column ii (each row masks its lanes
-    j < i with uppers[i - that vector's first column]; j = i adds 0), and the row sums are added to the column sums in rows_out (the same
-    partial, column ii's sum complete by then). With stress, adds the rows' sum of c^2 to total
-    (without it total is not touched, so the plain step does no work for it)."""
+    any R). xi0 and xj0 are the coordinate chunks of the tile's row and column blocks. The
+    columns below `full` (whole vectors below n) are taken unmasked, the vector at `full` (when
+    `width` is past it) with `mask`. Diagonal: only the columns j >= i, from the vector that
+    holds column ii (each row masks its lanes j < i with uppers[i - that vector's first column];
+    j = i adds 0), and the row sums are added to the column sums in rows_out (the same partial,
+    column ii's sum complete by then). With stress, adds the rows' sum of c^2 to total (without
+    it total is not touched, so the plain step does no work for it)."""
     comptime W = simd_width_of[dt]()
     var squares = SIMD[dt, W](0)
     var xi = Array[SIMD[dt, W], R * DIM](fill=0)
@@ -305,13 +307,14 @@ def rows_pass[dt: DType, DIM: Int, R: Int, diagonal: Bool, stress: Bool](
         jj = ii // W * W
         var upper = Array[SIMD[dt, W], R](fill=0)
         comptime for r in range(R):
-            upper[r] = uppers[ii + r - jj] * mask if jj == last else uppers[ii + r - jj]
+            # ii + r - jj < W: a block's rows lie in one vector's span (row_block_of)
+            upper[r] = uppers.unsafe_get(ii + r - jj) * mask if jj == full else uppers.unsafe_get(ii + r - jj)
         pair_vector[dt, DIM, R, stress, W](xj0, d2, cols_out, ii, jj, xi, acc, squares, upper, True)
         jj += W
-    for j in range(jj, last, W):
+    for j in range(jj, full, W):
         pair_vector[dt, DIM, R, stress, W](xj0, d2, cols_out, ii, j, xi, acc, squares, tail, False)
-    if jj <= last:
-        pair_vector[dt, DIM, R, stress, W](xj0, d2, cols_out, ii, last, xi, acc, squares, tail, True)
+    if jj <= full and full < width:
+        pair_vector[dt, DIM, R, stress, W](xj0, d2, cols_out, ii, full, xi, acc, squares, tail, True)
     comptime for r in range(R):
         comptime for k in range(DIM):
             var at = k * TILE + ii + r
@@ -329,14 +332,16 @@ def tile_fixed[dt: DType, DIM: Int, diagonal: Bool, stress: Bool](
 ) -> Float64:
     """Tile (i0, j0), compile-time dim: row sums into rows_out, minus the column sums into
     cols_out (both DIM x TILE, coordinate-major; one partial on the diagonal, whose tile visits
-    its upper triangle), row block after row block. Returns the tile's sum of c^2 over its pairs
+    its upper triangle), row block after row block in the order row_block_of gives (the loops of
+    for_row_blocks in native/src/simd.hpp). Returns the tile's sum of c^2 over its pairs
     (stress), else 0."""
     comptime W = simd_width_of[dt]()
     comptime R = row_block(DIM)
     var rows = min(TILE, n - i0)
-    var width = min(TILE, (n - j0 + W - 1) // W * W)
-    var last = width - W
-    var mask = tail_mask[dt, W](n - j0 - last)
+    var cols = min(TILE, n - j0)
+    var full = cols // W * W  # columns in whole vectors below n
+    var width = full + W if full < cols else full  # and one masked vector past them
+    var mask = tail_mask[dt, W](cols - full)
     var uppers = Array[SIMD[dt, W], W](fill=0)  # uppers[t]: 1 in the lanes from t on
     comptime if diagonal:
         for t in range(W):
@@ -345,16 +350,19 @@ def tile_fixed[dt: DType, DIM: Int, diagonal: Bool, stress: Bool](
     for idx in range(DIM * TILE):
         cols_out.unsafe_store(idx, 0)
     var total: Float64 = 0
-    var ii = 0
-    while ii < rows:
-        var first, count = row_block_of(ii, rows, diagonal, W, R)
-        if count == R:
+    var band = 0
+    while band < rows:  # a diagonal tile's bands of W rows, else all its rows at once
+        var end = min(band + W, rows) if diagonal else rows
+        var ii = band
+        while ii + R <= end:
             rows_pass[dt, DIM, R, diagonal, stress](
-                xi0, xj0, d2, rows_out, cols_out, first, width, last, mask, uppers, total)
-        else:
+                xi0, xj0, d2, rows_out, cols_out, ii, full, width, mask, uppers, total)
+            ii += R
+        while ii < end:
             rows_pass[dt, DIM, 1, diagonal, stress](
-                xi0, xj0, d2, rows_out, cols_out, first, width, last, mask, uppers, total)
-        ii += count
+                xi0, xj0, d2, rows_out, cols_out, ii, full, width, mask, uppers, total)
+            ii += 1
+        band = end
     comptime if not diagonal:
         for row in range(rows, TILE):
             comptime for k in range(DIM):
