@@ -27,9 +27,9 @@ shared machine the run nobody interrupted is the one that shows the hardware. Th
 clock, FMA and op-mix probes take turns, so that a busy spell slows one round of each rather
 than every round of one (and the two clocks see the same machine), and they run in two passes,
 before and after the memory probes, each probe keeping its best: a shared host's vCPU can run
-slow for seconds at a time, and a ceiling read in such a spell (14% low at dim 3 in two bench
-runs of three on a Zen 3 VM) would inflate every fraction divided by it, so a spell must now
-cover both passes, a few seconds apart, to lower one. A measurement takes a few seconds.
+slow for seconds at a time, and a ceiling read in such a spell would inflate every fraction
+divided by it (README, "Fairness rules"), so a spell must now cover both passes, a few seconds apart,
+to lower one. A measurement takes a few seconds.
 """
 
 import functools
